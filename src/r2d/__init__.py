@@ -1,0 +1,34 @@
+"""r2d: 2D tokenization for language models.
+
+Every word becomes a root token plus a row of binary flags (spacing, capitalisation, plural, -ed, -ing,
+'s, ...), losslessly. The pipeline, one module per stage::
+
+    flags -> pretokenize -> deconstruct -> transform -> tokenizer -> modeling_r2d -> collator -> recipes
+
+Heavy modules (torch, transformers) are imported only when their names are first used.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "FlagSchema": "r2d.flags",
+    "DeconstructionList": "r2d.deconstruct",
+    "R2DTokenizer": "r2d.tokenizer",
+    "R2DConfig": "r2d.modeling_r2d",
+    "R2DModel": "r2d.modeling_r2d",
+    "R2DForMaskedLM": "r2d.modeling_r2d",
+    "R2DForSequenceClassification": "r2d.modeling_r2d",
+    "R2DDataCollatorForMLM": "r2d.collator",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'r2d' has no attribute {name!r}")

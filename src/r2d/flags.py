@@ -1,0 +1,111 @@
+"""The flag schema: the ordered flag names that are the columns of every flag matrix.
+
+Stage 0 of the pipeline (``text -> pieces -> roots + flags -> ids + flag matrix``). A schema is plain data
+(a tuple of names) that is saved with the tokenizer. Four flags are *inferred* from the string itself
+(``NoSpace``, ``FirstCap``, ``AllCaps``, ``Contraction_s``); every other flag is an *affix* flag named
+``Suffix_<affix>`` or ``Prefix_<affix>`` and comes from the deconstruction list (``riding -> ride ~ing``).
+
+This module does not know how flags are computed (see :mod:`r2d.transform`) or spelled back
+(see :mod:`r2d.deconstruct`).
+
+>>> schema = FlagSchema.default()
+>>> schema.names[:3]
+('NoSpace', 'FirstCap', 'AllCaps')
+>>> schema.affix_flags
+{'~s': 'Suffix_s', '~ed': 'Suffix_ed', '~ing': 'Suffix_ing'}
+>>> FlagSchema.with_affixes(["un~", "~ly"]).names[-2:]
+('Prefix_un', 'Suffix_ly')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+NO_SPACE = "NoSpace"
+FIRST_CAP = "FirstCap"
+ALL_CAPS = "AllCaps"
+CONTRACTION_S = "Contraction_s"
+INFERRED_FLAGS = (NO_SPACE, FIRST_CAP, ALL_CAPS, CONTRACTION_S)
+
+DEFAULT_FLAG_NAMES = (NO_SPACE, FIRST_CAP, ALL_CAPS, "Suffix_s", "Suffix_ed", "Suffix_ing", CONTRACTION_S)
+
+_AFFIX_NAME = re.compile(r"^(Suffix|Prefix)_([a-z]+)$")
+
+
+def affix_to_flag(affix: str) -> str:
+    """``"~ing"`` -> ``"Suffix_ing"``, ``"un~"`` -> ``"Prefix_un"``.
+
+    Raises:
+        ValueError: if ``affix`` is not a tilde-format affix of lowercase ASCII letters.
+    """
+    if re.fullmatch(r"~[a-z]+", affix):
+        return "Suffix_" + affix[1:]
+    if re.fullmatch(r"[a-z]+~", affix):
+        return "Prefix_" + affix[:-1]
+    raise ValueError(f"not an affix in tilde format (expected '~ing' or 'un~'): {affix!r}")
+
+
+def flag_to_affix(name: str) -> str | None:
+    """``"Suffix_ing"`` -> ``"~ing"``, ``"Prefix_un"`` -> ``"un~"``; ``None`` for inferred flags."""
+    m = _AFFIX_NAME.match(name)
+    if m is None:
+        return None
+    kind, affix = m.groups()
+    return "~" + affix if kind == "Suffix" else affix + "~"
+
+
+@dataclass(frozen=True)
+class FlagSchema:
+    """Ordered flag names; index ``i`` is column ``i`` of every flag matrix.
+
+    Args:
+        names: flag names, each an inferred flag (:data:`INFERRED_FLAGS`) or ``Suffix_<x>``/``Prefix_<x>``.
+    """
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        names = tuple(self.names)
+        object.__setattr__(self, "names", names)
+        if len(set(names)) != len(names):
+            raise ValueError(f"flag schema names a flag twice: {list(names)}")
+        for n in names:
+            if n not in INFERRED_FLAGS and _AFFIX_NAME.match(n) is None:
+                raise ValueError(
+                    f"unknown flag {n!r}: expected one of {list(INFERRED_FLAGS)} or 'Suffix_<affix>'/'Prefix_<affix>'"
+                )
+
+    @classmethod
+    def default(cls) -> "FlagSchema":
+        """The article's seven flags, in the article's order."""
+        return cls(DEFAULT_FLAG_NAMES)
+
+    @classmethod
+    def with_affixes(cls, affixes: list[str] | tuple[str, ...]) -> "FlagSchema":
+        """The default schema plus one flag per extra tilde-format affix (``"un~"``, ``"~ly"``, ...)."""
+        extra = tuple(affix_to_flag(a) for a in affixes if affix_to_flag(a) not in DEFAULT_FLAG_NAMES)
+        return cls(DEFAULT_FLAG_NAMES + extra)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def index(self, name: str) -> int:
+        """Column of flag ``name``; ``-1`` if the schema does not have it."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            return -1
+
+    @property
+    def affix_flags(self) -> dict[str, str]:
+        """Active affixes -> flag name, e.g. ``{"~s": "Suffix_s", ...}`` (the affixes the list may split off)."""
+        out = {}
+        for n in self.names:
+            a = flag_to_affix(n)
+            if a is not None:
+                out[a] = n
+        return out
+
+    def to_list(self) -> list[str]:
+        return list(self.names)
