@@ -84,3 +84,15 @@ def make_compute_metrics(task: str) -> Callable:
         return compute_task_metrics(task, predictions, labels)
 
     return compute_metrics
+
+
+def eval_key(task: str, split: str, metric: str, *, n_eval_splits: int = 1) -> str:
+    """The ``metrics.jsonl`` key under which ``r2d finetune`` logs ``metric`` of ``split``.
+
+    One evaluation split: ``eval_<metric>`` (the ``Trainer`` default); several (MNLI):
+    ``eval_<split>_<metric>`` (the ``Trainer``'s prefix for a dict of evaluation datasets).
+
+    >>> eval_key("mnli", "validation_mismatched", "accuracy", n_eval_splits=2)
+    'eval_validation_mismatched_accuracy'
+    """
+    return f"eval_{metric}" if n_eval_splits == 1 else f"eval_{split}_{metric}"

@@ -1,0 +1,75 @@
+"""Tests for r2d.plots: metrics.jsonl parsing, key discovery, mean/spread over seeds, PNG output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from r2d.plots import (flag_f1_keys, mean_spread, plot_flag_f1, plot_pretrain_loss, plot_task, read_jsonl,
+                       series)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _rows(seed: int, n: int = 6) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(1, n + 1):
+        rows.append({"step": s * 10, "loss": 8.0 / s + rng.random(), "mlm_loss": 6.0 / s, "flag_loss": 2.0 / s})
+        if s % 2 == 0:
+            rows.append({"step": s * 10, "eval_f1_NoSpace": min(1.0, 0.2 * s), "eval_f1_Suffix_ing": 0.05 * s,
+                         "eval_flag_f1_macro": 0.1 * s, "eval_accuracy": 0.5 + 0.01 * s + 0.01 * seed})
+    return rows
+
+
+def test_read_jsonl_skips_truncated_tail(tmp_path: Path):
+    p = tmp_path / "metrics.jsonl"
+    p.write_text(json.dumps({"step": 1, "loss": 2.0}) + "\n\n" + '{"step": 2, "lo', encoding="utf-8")
+    assert read_jsonl(p) == [{"step": 1, "loss": 2.0}]
+
+
+def test_series_sorted_finite_last_wins():
+    rows = [{"step": 3, "x": 1.0}, {"step": 1, "x": 5}, {"step": 2, "x": float("nan")}, {"step": 3, "x": 2.0},
+            {"x": 9.0}, {"step": 4, "x": True}]
+    x, y = series(rows, "x")
+    assert x.tolist() == [1.0, 3.0] and y.tolist() == [5.0, 2.0]
+
+
+def test_flag_f1_keys_formats():
+    rows = [{"eval_f1_NoSpace": 1, "f1/FirstCap": 1, "AllCaps_f1": 1, "eval_flag_f1_macro": 1, "eval_f1": 1,
+             "eval_precision_NoSpace": 1}]
+    assert flag_f1_keys(rows) == {"AllCaps": "AllCaps_f1", "FirstCap": "f1/FirstCap", "NoSpace": "eval_f1_NoSpace"}
+    assert list(flag_f1_keys(rows, ["NoSpace", "AllCaps", "Suffix_s"])) == ["NoSpace", "AllCaps"]
+
+
+def test_mean_spread_over_seeds():
+    a = [{"step": 10, "m": 0.5}, {"step": 20, "m": 0.7}, {"step": 30, "m": 0.9}]
+    b = [{"step": 10, "m": 0.7}, {"step": 20, "m": 0.9}]
+    x, m, lo, hi = mean_spread([a, b], "m")
+    assert x.tolist() == [10.0, 20.0]  # only steps all seeds reached
+    assert m == pytest.approx([0.6, 0.8]) and lo == pytest.approx([0.5, 0.7]) and hi == pytest.approx([0.7, 0.9])
+    assert all(len(v) == 0 for v in mean_spread([[{"step": 1}]], "m"))
+
+
+def test_charts_are_pngs(tmp_path: Path):
+    r2d, rob = _rows(0), _rows(1)
+    outs = [
+        plot_pretrain_loss({"r2d": r2d, "roberta": rob}, tmp_path / "a" / "loss.png"),
+        plot_flag_f1(r2d, tmp_path / "f1.png", flag_names=["NoSpace", "Suffix_ing"]),
+        plot_task("rte", {"r2d": [r2d, _rows(2)], "roberta": [rob]}, "eval_accuracy", tmp_path / "rte.png"),
+        plot_flag_f1([{"step": 1, "loss": 1.0}], tmp_path / "empty.png"),  # nothing to draw: still a chart
+    ]
+    for p in outs:
+        data = p.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000
+
+
+def test_plots_never_import_torch():
+    code = "import sys, r2d.plots as p; p._plt(); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
