@@ -1,0 +1,232 @@
+"""Tests of the R2D models with tiny configs: shapes, losses, flag sensitivity, save/load through Auto classes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
+
+from r2d.modeling_r2d import (
+    ARTICLE_FLAG_NAMES,
+    FLAG_COMBINE_METHODS,
+    R2DConfig,
+    R2DForMaskedLM,
+    R2DForSequenceClassification,
+    R2DModel,
+    flag_bce_loss,
+    roberta_position_ids,
+)
+
+V, F = 100, 7
+
+
+def tiny_config(**kw) -> R2DConfig:
+    base = dict(vocab_size=V, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                max_position_embeddings=40, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    base.update(kw)
+    return R2DConfig(**base)
+
+
+def batch(seed: int = 0, b: int = 3, t: int = 9):
+    """A padded batch: <s> ids </s> then pads (id 1), flags 0 on special/pad rows."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, V - 1, (b, t), generator=g)
+    ids[:, 0] = 0
+    lengths = [t, t - 2, 4][:b]
+    for i, n in enumerate(lengths):
+        ids[i, n - 1] = 2
+        ids[i, n:] = 1
+    special = (ids == 0) | (ids == 1) | (ids == 2)
+    flags = torch.randint(0, 2, (b, t, F), generator=g) * (~special).unsqueeze(-1)
+    return ids, (ids != 1).long(), flags
+
+
+def mlm_labels(ids, flags, rows):
+    labels = torch.full_like(ids, -100)
+    flag_labels = torch.full_like(flags, -100)
+    for i, j in rows:
+        labels[i, j] = ids[i, j]
+        flag_labels[i, j] = flags[i, j]
+    return labels, flag_labels
+
+
+def test_default_flag_names_match_the_schema():
+    from r2d.flags import DEFAULT_FLAG_NAMES
+
+    assert tuple(ARTICLE_FLAG_NAMES) == tuple(DEFAULT_FLAG_NAMES)
+    assert tiny_config().flag_names == list(DEFAULT_FLAG_NAMES)
+
+
+@pytest.mark.parametrize("combine", FLAG_COMBINE_METHODS)
+@pytest.mark.parametrize("values", ["binary", "centered"])
+def test_shapes_finite_loss_and_backward(combine, values):
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config(flag_combine=combine, flag_values=values))
+    ids, att, flags = batch()
+    labels, flag_labels = mlm_labels(ids, flags, [(0, 1), (0, 3), (1, 2), (2, 1)])
+    out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels)
+    assert out.logits.shape == (3, 9, V)
+    assert out.flag_logits.shape == (3, 9, F)
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    base = R2DModel(tiny_config(flag_combine=combine, flag_values=values))
+    assert base(input_ids=ids, attention_mask=att, flags=flags).last_hidden_state.shape == (3, 9, 32)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_loss_identity(weight):
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config(flag_loss_weight=weight, flag_pos_weight=[0.5, 2, 3, 4, 5, 6, 5000]))
+    ids, att, flags = batch(1)
+    labels, flag_labels = mlm_labels(ids, flags, [(0, 2), (1, 5), (2, 2)])
+    out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels)
+    torch.testing.assert_close(out.loss, out.mlm_loss + weight * out.flag_loss)
+    # the parts by hand: CE over labelled rows; BCE with clamped pos_weight over labelled rows only
+    sel = labels != -100
+    ce = torch.nn.functional.cross_entropy(out.logits[sel], labels[sel])
+    pw = torch.tensor([0.5, 2, 3, 4, 5, 6, 100.0])  # 5000 clamped at the default max 100
+    bce = torch.nn.BCEWithLogitsLoss(pos_weight=pw)(out.flag_logits[sel], flags[sel].float())
+    torch.testing.assert_close(out.mlm_loss, ce)
+    torch.testing.assert_close(out.flag_loss, bce)
+
+
+def test_flag_loss_ignores_unlabelled_rows():
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(2, 4, F, generator=g)
+    labels = torch.full((2, 4, F), -100)
+    labels[1, 2] = torch.tensor([1, 0, 0, 1, 0, 0, 0])
+    changed = logits.clone()
+    changed[0] += 5.0  # rows without labels must not matter
+    pw = torch.ones(F)
+    assert flag_bce_loss(logits, labels, pw) == flag_bce_loss(changed, labels, pw)
+    assert flag_bce_loss(logits, torch.full_like(labels, -100), pw) == 0
+
+
+@pytest.mark.parametrize("combine", FLAG_COMBINE_METHODS)
+def test_different_flags_give_different_outputs(combine):
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config(flag_combine=combine)).eval()
+    ids, att, flags = batch(2)
+    other = flags.clone()
+    other[0, 1, 1] = 1 - other[0, 1, 1]  # flip FirstCap of one row
+    with torch.no_grad():
+        a = model(input_ids=ids, attention_mask=att, flags=flags)
+        b = model(input_ids=ids, attention_mask=att, flags=other)
+    assert not torch.allclose(a.logits[0], b.logits[0])
+    assert not torch.allclose(a.flag_logits[0], b.flag_logits[0])
+    torch.testing.assert_close(a.logits[1:], b.logits[1:])  # other sequences are untouched
+
+
+def test_padding_does_not_change_real_rows():
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config()).eval()
+    ids, att, flags = batch(4, b=1, t=6)
+    ids[0, -1] = 2
+    att = torch.ones_like(ids)
+    padded = torch.cat([ids, torch.ones(1, 3, dtype=torch.long)], dim=1)
+    pflags = torch.cat([flags, torch.zeros(1, 3, F, dtype=flags.dtype)], dim=1)
+    with torch.no_grad():
+        a = model(input_ids=ids, attention_mask=att, flags=flags).logits
+        b = model(input_ids=padded, attention_mask=(padded != 1).long(), flags=pflags).logits
+    torch.testing.assert_close(a, b[:, :6], atol=1e-5, rtol=1e-5)
+
+
+def test_position_ids_follow_roberta():
+    ids = torch.tensor([[0, 7, 8, 2, 1, 1], [0, 9, 2, 1, 1, 1]])
+    assert roberta_position_ids(ids, 1).tolist() == [[2, 3, 4, 5, 1, 1], [2, 3, 4, 1, 1, 1]]
+
+
+def test_word_embeddings_are_tied_to_the_lm_head():
+    model = R2DForMaskedLM(tiny_config())
+    assert model.lm_head.decoder.weight is model.r2d.get_input_embeddings().weight
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+
+
+def test_concat_project_starts_as_identity_on_the_embedding():
+    model = R2DModel(tiny_config())
+    w = model.flag_input.weight.detach()
+    torch.testing.assert_close(w[:, :32], torch.eye(32))
+
+
+@pytest.mark.parametrize("combine", FLAG_COMBINE_METHODS)
+def test_save_pretrained_roundtrip_through_auto_classes(tmp_path, combine):
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config(flag_combine=combine, flag_values="centered",
+                                       flag_pos_weight=[1, 2, 3, 4, 5, 6, 7])).eval()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").exists()
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "r2d"
+    loaded = AutoModelForMaskedLM.from_pretrained(tmp_path).eval()
+    assert type(loaded) is R2DForMaskedLM
+    assert loaded.config.flag_combine == combine and loaded.config.flag_pos_weight == [1, 2, 3, 4, 5, 6, 7]
+    ids, att, flags = batch(5)
+    with torch.no_grad():
+        a, b = model(input_ids=ids, attention_mask=att, flags=flags), loaded(input_ids=ids, attention_mask=att,
+                                                                              flags=flags)
+    assert torch.equal(a.logits, b.logits) and torch.equal(a.flag_logits, b.flag_logits)
+    assert loaded.lm_head.decoder.weight is loaded.r2d.get_input_embeddings().weight
+    encoder = AutoModel.from_pretrained(tmp_path)
+    assert type(encoder) is R2DModel
+    torch.testing.assert_close(encoder.get_input_embeddings().weight, model.get_input_embeddings().weight)
+
+
+@pytest.mark.parametrize(
+    ("num_labels", "labels", "problem"),
+    [
+        (3, torch.tensor([0, 2, 1]), "single_label_classification"),
+        (1, torch.tensor([0.5, 2.0, -1.0]), "regression"),
+        (2, torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]), "multi_label_classification"),
+    ],
+)
+def test_sequence_classification_problem_types(tmp_path, num_labels, labels, problem):
+    torch.manual_seed(0)
+    R2DForMaskedLM(tiny_config()).save_pretrained(tmp_path)
+    model = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=num_labels)
+    assert type(model) is R2DForSequenceClassification
+    ids, att, flags = batch(6)
+    out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels)
+    assert out.logits.shape == (3, num_labels)
+    assert model.config.problem_type == problem
+    assert torch.isfinite(out.loss)
+    out.loss.backward()
+
+
+def test_bad_config_and_inputs_name_the_problem():
+    with pytest.raises(ValueError, match="flag_combine"):
+        tiny_config(flag_combine="sum")
+    with pytest.raises(ValueError, match="flag_pos_weight"):
+        tiny_config(flag_pos_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="num_flags"):
+        tiny_config(num_flags=3, flag_names=["a", "b"])
+    model = R2DModel(tiny_config())
+    ids, att, flags = batch()
+    with pytest.raises(ValueError, match="flags"):
+        model(input_ids=ids, attention_mask=att)
+    with pytest.raises(ValueError, match="shape"):
+        model(input_ids=ids, attention_mask=att, flags=flags[..., :3])
+
+
+def test_custom_flag_schema():
+    config = tiny_config(flag_names=["NoSpace", "FirstCap", "Prefix_un"])
+    assert config.num_flags == 3
+    model = R2DForMaskedLM(config)
+    ids, att, _ = batch()
+    out = model(input_ids=ids, attention_mask=att, flags=torch.zeros(3, 9, 3, dtype=torch.long))
+    assert out.flag_logits.shape == (3, 9, 3)
+
+
+def test_gradient_checkpointing_and_bf16_run():
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config())
+    model.activation_checkpointing_enable()
+    model.train()
+    ids, att, flags = batch()
+    labels, flag_labels = mlm_labels(ids, flags, [(0, 1), (1, 1)])
+    model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels).loss.backward()
+    model = model.to(torch.bfloat16).eval()
+    with torch.no_grad():
+        out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels)
+    assert out.logits.dtype == torch.bfloat16 and np.isfinite(out.loss.item())
