@@ -1,0 +1,141 @@
+"""Tests for r2d finetune: tiny R2D and RoBERTa checkpoints, pairs, regression, metrics.jsonl, CLI errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+WORDS = ("the dog runs in the park . a man is riding horses . she played music and sang songs . "
+         "It's raining in Australia's parks . They walked home slowly .").split()
+
+
+def _sentence(i: int) -> str:
+    w = [WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(4 + i % 5)]
+    return " ".join(w).capitalize() + "."
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    """Tiny MNLI and STS-B files in the shared/data layout."""
+    d = tmp_path_factory.mktemp("data")
+    labs = ("entailment", "neutral", "contradiction")
+    (d / "mnli_sample").mkdir()
+    for name in ("dev_matched_1000.tsv", "dev_mismatched_1000.tsv"):
+        (d / "mnli_sample" / name).write_text(
+            "".join(f"{labs[i % 3]}\t{_sentence(i)}\t{_sentence(i + 1)}\n" for i in range(40)), encoding="utf-8")
+    (d / "glue/STS-B").mkdir(parents=True)
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    for name, n in (("train.tsv", 32), ("dev.tsv", 12)):
+        (d / "glue/STS-B" / name).write_text(head + "".join(
+            f"{i}\tg\tf\ty\t{i}\tn\tn\t{_sentence(i)}\t{_sentence(i + 2)}\t{(i % 11) / 2:.3f}\n" for i in range(n)),
+            encoding="utf-8")
+    return d
+
+
+def _tiny(**kw) -> dict:
+    return dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                max_position_embeddings=70, pad_token_id=1, bos_token_id=0, eos_token_id=2, **kw)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory) -> dict[str, Path]:
+    """A tiny untrained R2D MLM checkpoint (with its tokenizer) and a tiny RoBERTa one (baseline tokenizer)."""
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    from r2d.baseline import roberta_tokenizer
+    from r2d.modeling_r2d import R2DConfig, R2DForMaskedLM
+    from r2d.tokenizer import R2DTokenizer
+
+    d = tmp_path_factory.mktemp("ckpt")
+    tok = R2DTokenizer.train(texts=[_sentence(i) for i in range(50)], vocab_size=300, deconstruction_list=None)
+    R2DForMaskedLM(R2DConfig(vocab_size=len(tok), flag_names=list(tok.flag_names), **_tiny())).save_pretrained(d / "r2d")
+    tok.save_pretrained(d / "r2d")
+    rt = roberta_tokenizer()
+    RobertaForMaskedLM(RobertaConfig(vocab_size=len(rt), **_tiny())).save_pretrained(d / "roberta")
+    rt.save_pretrained(d / "roberta")
+    return {"r2d": d / "r2d", "roberta": d / "roberta"}
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_pair_layout_of_both_tokenizers(data_dir: Path, checkpoints):
+    from r2d.recipes.finetune import encode_task, load_tokenizer
+    from r2d.tasks import get_task, load_task
+
+    task = get_task("mnli")
+    dd = load_task(task, data_dir)
+    for name, kind in (("r2d", "r2d"), ("roberta", "hf")):
+        tok, k = load_tokenizer(str(checkpoints[name]))
+        assert k == kind
+        enc = encode_task(dd, task, tok, max_length=24)
+        ids = enc["train"][0]["input_ids"]
+        assert ids[0] == 0 and ids[-1] == 2 and len(ids) <= 24
+        j = ids.index(2)
+        assert ids[j + 1] == 2  # <s> A </s></s> B </s>
+        assert set(enc["train"].column_names) >= {"input_ids", "attention_mask", "labels"}
+        if kind == "r2d":
+            flags = enc["train"][0]["flags"]
+            assert len(flags) == len(ids) and len(flags[0]) == 7
+            assert flags[0] == [0] * 7 and flags[j] == [0] * 7  # special rows carry no flags
+
+
+def test_r2d_mnli_two_eval_splits_cli(tmp_path: Path, data_dir: Path, checkpoints):
+    from r2d.cli import main
+
+    out = tmp_path / "r2d-mnli"
+    rc = main(["finetune", "--task", "mnli", "--model", str(checkpoints["r2d"]), "--out", str(out),
+               "--data-dir", str(data_dir), "--max-steps", "4", "--eval-steps", "3", "--batch-size", "8",
+               "--max-length", "32", "--seed", "1", "--no-progress"])
+    assert rc == 0
+    rows = _rows(out / "metrics.jsonl")
+    for split in ("validation_matched", "validation_mismatched"):
+        steps = [r["step"] for r in rows if f"eval_{split}_accuracy" in r]
+        assert steps == [0, 3, 4]  # start, every 3 steps, and the end
+        assert all(0.0 <= r[f"eval_{split}_accuracy"] <= 1.0 for r in rows if f"eval_{split}_accuracy" in r)
+    res = json.loads((out / "results.json").read_text())
+    assert res["model_kind"] == "r2d" and res["steps"] == 4 and res["seed"] == 1 and res["train_examples"] == 31  # 40 matched pairs minus the carved 20% (3 per label)
+    assert set(res["final"]) >= {"eval_validation_matched_accuracy", "eval_validation_mismatched_accuracy"}
+    from transformers import AutoModelForSequenceClassification
+
+    from r2d.tokenizer import R2DTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(out / "model")
+    assert type(model).__name__ == "R2DForSequenceClassification" and model.config.num_labels == 3
+    assert len(R2DTokenizer.from_pretrained(out / "model")) == 300
+
+
+def test_roberta_stsb_regression(tmp_path: Path, data_dir: Path, checkpoints):
+    from r2d.recipes.finetune import FinetuneArgs, finetune
+
+    res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints["roberta"]), out=str(tmp_path / "rob"),
+                                data_dir=str(data_dir), max_steps=3, eval_steps=3, batch_size=8, max_length=32,
+                                progress=False, save=False, logging_steps=1))
+    assert res["model_kind"] == "hf"
+    assert set(res["final"]) >= {"eval_pearson", "eval_spearmanr", "eval_loss"}
+    rows = _rows(tmp_path / "rob" / "metrics.jsonl")
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]  # training loss logged every step
+    assert not (tmp_path / "rob" / "model").exists()
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["--task", "glue"], "--task 'glue' is unknown"),
+    (["--task", "rte", "--data-dir", "/nonexistent/x"], "--data-dir /nonexistent/x: not a folder"),
+    (["--task", "rte", "--max-length", "0"], "--max-length must be >= 1"),
+])
+def test_cli_bad_input_exit_2(tmp_path: Path, capsys, argv, msg):
+    from r2d.cli import main
+
+    rc = main(["finetune", "--model", str(tmp_path), "--out", str(tmp_path / "o"), *argv])
+    assert rc == 2
+    assert msg in capsys.readouterr().err
+
+
+def test_cli_model_folder_without_config(tmp_path: Path, capsys):
+    from r2d.cli import main
+
+    assert main(["finetune", "--task", "rte", "--model", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "no config.json" in capsys.readouterr().err
