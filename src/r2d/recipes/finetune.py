@@ -156,49 +156,33 @@ def make_collator(tokenizer, kind: str):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# metrics.jsonl
-
-
-def _metrics_callback(path: Path, static: dict):
-    """A ``TrainerCallback`` that appends every ``Trainer`` log (loss, eval metrics) to ``path`` as JSON lines."""
-    from transformers import TrainerCallback
-
-    class MetricsJsonl(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if not state.is_world_process_zero or not logs:
-                return
-            row = {"step": int(state.global_step), "epoch": state.epoch, **static}
-            row.update({k: v for k, v in logs.items() if isinstance(v, (int, float, str, bool))})
-            with path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-
-    return MetricsJsonl()
-
-
-# ---------------------------------------------------------------------------------------------------------
 # the recipe
 
 
-def finetune(args: FinetuneArgs) -> dict:
+def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     """Fine-tune ``args.model`` on ``args.task`` and evaluate it.
+
+    Args:
+        args: the run arguments.
+        argv: the command line, recorded in ``OUT/args.json`` (default ``sys.argv``).
 
     Returns:
         the content of ``OUT/results.json``: ``final`` (last evaluation, e.g. ``eval_accuracy``), ``steps``,
         ``train_seconds``, ``model_kind``, ``num_parameters`` and the arguments.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments, set_seed
+    from transformers import AutoModelForSequenceClassification, TrainingArguments
 
     import r2d.modeling_r2d  # noqa: F401  (registers the r2d model type with the Auto classes)
     from r2d.metrics import make_compute_metrics
     from r2d.tasks import get_task, load_task
+    from r2d.training import MetricsJsonlCallback, R2DTrainer, RichProgressCallback, save_run_args, set_seed
 
     task = get_task(args.task)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "args.json").write_text(json.dumps(dataclasses.asdict(args), indent=2, default=str) + "\n", encoding="utf-8")
+    save_run_args(out, args, argv=argv)
     metrics_path = out / METRICS_FILE
-    metrics_path.write_text("", encoding="utf-8")  # subtle: a rerun starts a fresh curve, never appends to an old one
     set_seed(args.seed)
 
     tokenizer, kind = load_tokenizer(args.model, args.tokenizer)
@@ -238,17 +222,19 @@ def finetune(args: FinetuneArgs) -> dict:
         report_to=[],
         seed=args.seed,
         data_seed=args.seed,
-        disable_tqdm=not args.progress,
+        disable_tqdm=True,
         dataloader_num_workers=0,
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
         **args.extra,
     )
-    trainer = Trainer(
+    callbacks = [MetricsJsonlCallback(metrics_path)] + ([RichProgressCallback()] if args.progress else [])
+    trainer = R2DTrainer(
+        loss_parts=(),
         model=model, args=targs, data_collator=make_collator(tokenizer, kind),
         train_dataset=data["train"], eval_dataset=eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
         compute_metrics=make_compute_metrics(task.name),
-        callbacks=[_metrics_callback(metrics_path, {"task": task.name, "seed": args.seed})],
+        callbacks=callbacks,
     )
     logger.info("fine-tuning %s (%s) on %s: %d train examples, %d steps", args.model, kind, task.name,
                 len(data["train"]), total)
@@ -336,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        res = finetune(FinetuneArgs(**vars(args)))
+        res = finetune(FinetuneArgs(**vars(args)), argv=["r2d", "finetune", *(argv if argv is not None else sys.argv[1:])])
     except TaskDataError as e:
         print(f"r2d finetune: {e}", file=sys.stderr)
         return 2
