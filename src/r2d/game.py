@@ -128,7 +128,7 @@ def _looks_like_word_list(path: Path) -> bool:
     """Sniff the first lines: one token (optionally TAB count) per line means a word list."""
     if path.suffix == ".gz":
         return False
-    pattern = regex.compile(r"^\S+(\t[0-9.eE+-]+)?$")
+    pattern = regex.compile(r"^[^\s]+(\t[^\t]*)?$")
     seen = 0
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:

@@ -1,0 +1,274 @@
+"""Tests for r2d.game: the pure state machine, word sources, scores, and whole sessions in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import signal
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from r2d.deconstruct import DeconstructionList, Entry, check_file, read_entries
+from r2d.game import (GameState, SourceError, WordQueue, best_hour, load_words, main, rate_per_hour, read_scores,
+                      step)
+
+WORDS = [("communities", 50), ("housing", 40), ("quick", 30), ("planned", 20), ("unbeatable", 10), ("news", 5)]
+
+
+def fake_guesser(word: str, taken) -> list[Entry]:
+    table = {"communities": [Entry("communities", "community", (), ("~s",)),
+                             Entry("communities", "communite", (), ("~s",))],
+             "housing": [Entry("housing", "house", (), ("~ing",))],
+             "planned": [Entry("planned", "plan", (), ("~ed",))]}
+    return [e for e in table.get(word, []) if not taken(e.root, frozenset(e.affixes))]
+
+
+def new_state(words=None, entries=None, deadline=None) -> GameState:
+    ws = [w for w, _ in WORDS] if words is None else words
+    return GameState(WordQueue(ws), dict(entries or {}), fake_guesser, started=0.0, deadline=deadline)
+
+
+# ---------------------------------------------------------------------------------------------------- step
+
+def test_letter_typed_and_empty_answers():
+    s = new_state()
+    assert s.word == "communities" and [e.deconstruction for e in s.offers] == ["community ~s", "communite ~s"]
+    out = step(s, "a", now=1.0)
+    assert out.kind == "decided" and out.save and s.entries["communities"].deconstruction == "community ~s"
+    assert step(s, "  house ~ing ", now=2.0).entry == Entry("housing", "house", (), ("~ing",))
+    assert step(s, "", now=3.0).entry == Entry("quick")
+    assert s.word == "planned" and s.decided == 3
+
+
+def test_invalid_answers_say_why_and_change_nothing():
+    s = new_state()
+    out = step(s, "c", now=1.0)
+    assert out.kind == "invalid" and "no guess 'c'" in out.message and not out.save
+    out = step(s, "comunity ~s", now=1.0)
+    assert out.kind == "invalid" and "does not spell 'communities' back" in out.message
+    out = step(s, "community ~S", now=1.0)
+    assert out.kind == "invalid" and "malformed affix" in out.message
+    out = step(s, "community", now=1.0)
+    assert out.kind == "invalid" and "no affix" in out.message
+    assert s.entries == {} and s.word == "communities" and s.decided == 0
+
+
+def test_a_root_plus_affixes_names_one_word():
+    s = new_state(words=["planned", "planed"])
+    step(s, "a", now=1.0)
+    out = step(s, "plan ~ed", now=2.0)
+    assert out.kind == "invalid" and "already names 'planned'" in out.message
+
+
+def test_undo_restores_word_list_and_rate():
+    s = new_state()
+    step(s, "a", now=1.0)
+    step(s, "", now=2.0)
+    out = step(s, "u", now=3.0)
+    assert out.kind == "undone" and out.save and "housing" not in s.entries and s.word == "housing"
+    assert s.decided == 1 and [e.deconstruction for e in s.offers] == ["house ~ing"]
+    step(s, "u", now=4.0)
+    assert s.entries == {} and s.word == "communities"
+    assert step(s, "u", now=5.0).kind == "nothing"
+
+
+def test_skip_requeues_and_undo_of_skip():
+    s = new_state()
+    assert step(s, "s", now=1.0).kind == "skipped" and s.word == "housing"
+    for _ in range(5):
+        step(s, "", now=2.0)
+    assert s.word == "communities"  # the skipped word comes back at the end
+    step(s, "a", now=3.0)
+    assert s.done and s.word is None
+    s2 = new_state()
+    step(s2, "s", now=1.0)
+    assert step(s2, "u", now=1.5).kind == "undone" and s2.word == "communities" and s2.skipped == 0
+
+
+def test_resume_skips_decided_words_and_taken_guesses():
+    s = new_state(entries={"communities": Entry("communities", "community", (), ("~s",)), "quick": Entry("quick")})
+    assert s.word == "housing"
+    step(s, "", now=1.0)
+    assert s.word == "planned"
+    s2 = new_state(words=["communes", "communities"],
+                   entries={"communes": Entry("communes", "community", (), ("~s",))})
+    assert [e.deconstruction for e in s2.offers] == ["communite ~s"]  # community ~s names communes already
+
+
+def test_help_quit_and_deadline():
+    s = new_state(deadline=10.0)
+    assert "keep the word whole" in step(s, "?", now=1.0).message
+    step(s, "a", now=11.0)
+    assert s.done
+    s = new_state()
+    assert step(s, "q", now=1.0).kind == "quit" and s.done
+
+
+def test_best_hour_and_rate():
+    assert best_hour([]) == 0
+    assert best_hour([0, 10, 3599, 3600, 3605, 10000]) == 4
+    assert rate_per_hour(10, 1800) == 20 and rate_per_hour(1, 1) == 60
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+def write_words(path: Path, rows) -> Path:
+    path.write_text("".join(f"{w}\t{c}\n" for w, c in rows), encoding="utf-8")
+    return path
+
+
+def test_word_list_sorted_by_count_and_normalised(tmp_path):
+    p = write_words(tmp_path / "w.tsv", [("Rare", 1), ("the", 100), ("x1", 50), ("dog", 10), ("THE", 5)])
+    words, lang = load_words(str(p))
+    assert list(words) == ["the", "dog", "rare"] and lang == "en"
+    p.write_text("walk\n# c\nrun\n", encoding="utf-8")
+    assert list(load_words(str(p))[0]) == ["walk", "run"]
+
+
+def test_bad_sources(tmp_path):
+    p = tmp_path / "w.tsv"
+    p.write_text("walk\tmany\n", encoding="utf-8")
+    with pytest.raises(SourceError, match=r"w.tsv:1: count 'many'"):
+        load_words(str(p))
+    with pytest.raises(SourceError, match="no such file"):
+        load_words(str(tmp_path / "missing.txt"))
+    with pytest.raises(SourceError, match="no language"):
+        load_words("wordfreq:xx")
+
+
+def test_corpus_is_counted(tmp_path):
+    text = "The dog saw the dogs. The end, the END!\n<doc id=1>\nDogs run.\n"
+    (tmp_path / "c.txt").write_text(text, encoding="utf-8")
+    with gzip.open(tmp_path / "c.txt.gz", "wt", encoding="utf-8") as f:
+        f.write(text)
+    for name in ("c.txt", "c.txt.gz"):
+        words, _ = load_words(str(tmp_path / name), progress=False)
+        words = list(words)
+        assert words[:3] == ["the", "dogs", "end"] and set(words) == {"the", "dog", "saw", "dogs", "end", "run"}
+
+
+def test_wordfreq_source_is_lazy_and_frequency_ordered():
+    words, lang = load_words("wordfreq:en")
+    q = WordQueue(words)
+    assert q.get(0) == "the" and lang == "en"
+
+
+def test_scores_file_tolerates_garbage(tmp_path):
+    p = tmp_path / "l.tsv.game.json"
+    p.write_text("{not json", encoding="utf-8")
+    assert read_scores(p)["decisions"] == []
+
+
+def test_main_refuses_bad_input(tmp_path, capsys):
+    words = write_words(tmp_path / "w.tsv", WORDS)
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("planned\tplan ~ing\n", encoding="utf-8")
+    assert main(["--words", str(words), "--list", str(bad)]) == 2
+    assert "bad.tsv:1:" in capsys.readouterr().err
+    assert main(["--words", str(words), "--list", str(tmp_path / "l.tsv"), "--minutes", "0"]) == 2
+    assert main(["--words", str(tmp_path / "nope.tsv"), "--list", str(tmp_path / "l.tsv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------------- terminal
+
+CLI = "import sys; from r2d.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def spawn(tmp_path: Path, *extra: str, color: bool = False) -> pexpect.spawn:
+    env = dict(os.environ)
+    env.pop("NO_COLOR", None)
+    env.pop("FORCE_COLOR", None)
+    env.update({"TERM": "xterm-256color", "COLUMNS": "200"} if color else {"NO_COLOR": "1", "TERM": "dumb"})
+    args = ["-c", CLI, "game", "--words", str(tmp_path / "w.tsv"), "--list", str(tmp_path / "l.tsv"), *extra]
+    return pexpect.spawn(sys.executable, args, env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+
+
+def test_terminal_session_answers_undo_kill9_and_resume(tmp_path):
+    write_words(tmp_path / "w.tsv", WORDS)
+    child = spawn(tmp_path)
+    child.expect_exact("0 words decided so far")
+    child.expect_exact("[communities] (a: community ~s)>? ")
+    child.sendline("a")
+    child.expect_exact("[housing] (a: house ~ing)>? ")
+    child.sendline("")                      # wrong: keep whole ...
+    child.expect_exact("[quick]>? ")
+    child.sendline("u")                     # ... undone
+    child.expect_exact("undid 'housing' (keep whole)")
+    child.expect_exact("[housing] (a: house ~ing)>? ")
+    child.sendline("house ~ed")             # refused on the spot, with the reason
+    child.expect_exact("does not spell 'housing' back")
+    child.expect_exact("[housing] (a: house ~ing)>? ")
+    child.sendline("house ~ing")
+    child.expect_exact("[quick]>? ")
+    child.sendline("")
+    child.expect_exact("[planned] (a: plan ~ed)>? ")
+    child.sendline("?")
+    child.expect_exact("skip for now")
+    child.sendline("a")
+    child.expect_exact("words/hour")
+    child.expect_exact("[unbeatable] (a: un~beat ~able)>? ")
+    child.kill(signal.SIGKILL)              # answered words must all be on disk, the file intact
+    child.wait()
+    assert check_file(tmp_path / "l.tsv") == []
+    got = [(e.word, e.deconstruction) for e in read_entries(tmp_path / "l.tsv")]
+    assert got == [("communities", "community ~s"), ("housing", "house ~ing"), ("quick", ""),
+                   ("planned", "plan ~ed")]
+    assert json.loads((tmp_path / "l.tsv.game.json").read_text())["best_hour"] == 4
+
+    child = spawn(tmp_path)                 # resume where the first session stopped
+    child.expect_exact("4 words decided so far (3 split)")
+    child.expect_exact("best hour 4")
+    child.expect_exact("[unbeatable] (a: un~beat ~able)>? ")
+    child.sendline("s")
+    child.expect_exact("skipped 'unbeatable' for now")
+    child.expect_exact("[news]>? ")
+    child.sendline("")
+    child.expect_exact("[unbeatable] (a: un~beat ~able)>? ")
+    child.sendline("un~beat ~able")
+    child.expect_exact("session over: 2 words decided (1 split, 1 kept whole), 1 skipped")
+    child.expect_exact("no more words")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    lst = DeconstructionList.read(tmp_path / "l.tsv")
+    assert len(lst) == 6 and lst.get("unbeatable").deconstruction == "un~beat ~able"
+    assert len(json.loads((tmp_path / "l.tsv.game.json").read_text())["sessions"]) == 2
+
+
+def test_terminal_ctrl_c_quits_with_summary_and_colour(tmp_path):
+    write_words(tmp_path / "w.tsv", WORDS)
+    child = spawn(tmp_path, color=True)
+    child.expect_exact("community ~s")
+    assert "\x1b[" in child.before + child.after  # rich colours a real terminal
+    child.expect_exact(">? ")
+    child.sendline("a")
+    child.expect_exact(">? ")
+    child.sendintr()
+    child.expect_exact("session over: 1 words decided")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert [e.word for e in read_entries(tmp_path / "l.tsv")] == ["communities"]
+
+
+def test_terminal_kill9_in_a_burst_never_corrupts(tmp_path):
+    rng = random.Random(0)
+    words = [f"word{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
+    words = ["".join(c for c in w if c.isalpha()) for w in words]
+    write_words(tmp_path / "w.tsv", [(w, 100 - i) for i, w in enumerate(words)])
+    child = spawn(tmp_path)
+    child.expect_exact(">? ")
+    for _ in range(80):
+        child.sendline("")                  # answers queue up faster than the game saves them
+    child.expect_exact(f"[{words[rng.randrange(5, 40)]}]")
+    child.kill(signal.SIGKILL)
+    child.wait()
+    assert check_file(tmp_path / "l.tsv") == []
+    got = [e.word for e in read_entries(tmp_path / "l.tsv")]
+    assert got == words[: len(got)] and len(got) >= 5
