@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from r2d.deconstruct import DeconstructionList, Entry, check_file, read_entries, spells_back
 from r2d.englishlist import (
@@ -119,6 +122,19 @@ def test_inflection_candidates_spell_back():
             assert spells_back(Entry(w, root, (), (suffix,)))
 
 
+_SHIPPED = [e for e in read_entries(default_list_path()) if e.is_split]
+_FORCED = {w for w, e in read_exceptions(default_exceptions_path()).items() if e.is_split}
+
+
+@settings(max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "50")), deadline=None)
+@given(st.sampled_from(_SHIPPED))
+def test_shipped_split_is_a_candidate_and_spells_back(entry):
+    """Every automatic split of the shipped list is one of the word's candidates, and the pair is exact both ways."""
+    assert spells_back(entry)
+    if entry.word not in _FORCED:
+        assert (entry.root, entry.suffixes[0]) in inflection_candidates(entry.word)
+
+
 def test_cli_smoke_and_determinism(tmp_path):
     from r2d.cli import main
 
@@ -138,6 +154,8 @@ def test_cli_bad_input(tmp_path, capsys):
 
     assert main(["build-list", "--exceptions", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x")]) == 2
     assert "missing.txt" in capsys.readouterr().err
+    assert main(["build-list", "--words", "0", "--out", str(tmp_path / "x")]) == 2
+    assert "--words" in capsys.readouterr().err
     bad = tmp_path / "bad.txt"
     bad.write_text("ok\t\nparks park ~s\n", encoding="utf-8")
     assert main(["build-list", "--words", "100", "--exceptions", str(bad), "--out", str(tmp_path / "x")]) == 2
