@@ -425,6 +425,9 @@ def write_entries(path: str | os.PathLike, entries: Iterable[Entry], *, header: 
     """Write entries in tilde format, atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # subtle: mkstemp makes 0600; a list is an ordinary file
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             for h in header.splitlines():

@@ -20,16 +20,17 @@ PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+(?:'s(?!\p{L}))?| ?\p{N}+| ?[^\s\p
 _PIECE_RE = regex.compile(PATTERN)
 
 
-def split_pieces(text: str) -> list[str]:
+def split_pieces(text: str, *, concurrent: bool = False) -> list[str]:
     """Split ``text`` into pieces whose concatenation is ``text``.
 
     Args:
         text: any Unicode string.
+        concurrent: release the GIL while matching (for use from a worker thread).
 
     Returns:
         The pieces, in order.
     """
-    return _PIECE_RE.findall(text)
+    return _PIECE_RE.findall(text, concurrent=concurrent)
 
 
 def split_pieces_with_offsets(text: str) -> list[tuple[str, int, int]]:

@@ -1,0 +1,50 @@
+"""Shared fixtures: a tiny tokenizer trained in the test (seconds), the bundled r2d-en, the shared data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+settings.register_profile("r2d", max_examples=int(os.environ.get("HYPOTHESIS_EXAMPLES", "200")), deadline=None)
+settings.load_profile("r2d")
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+TINY_TEXTS = [
+    "I enjoyed riding in Australia's parks.",
+    "The dogs were riding; a dog rides. NASA's parks enjoyed it.\n",
+    "Hello world, hello WORLD! iPhone McDonald 2015 3.5%",
+] * 20
+
+TINY_LIST = "riding\tride ~ing\nrides\tride ~s\nenjoyed\tenjoy ~ed\nparks\tpark ~s\ndogs\tdog ~s\nnews\t\n"
+
+
+@pytest.fixture(scope="session")
+def tiny_list():
+    from r2d.deconstruct import DeconstructionList
+
+    return DeconstructionList.from_string(TINY_LIST)
+
+
+@pytest.fixture(scope="session")
+def tiny_tok(tiny_list):
+    from r2d.tokenizer import R2DTokenizer
+
+    return R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300, deconstruction_list=tiny_list, min_frequency=1)
+
+
+@pytest.fixture(scope="session")
+def en_tok():
+    from r2d.tokenizer import R2DTokenizer
+
+    return R2DTokenizer.from_pretrained("r2d-en")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared data not found at {SHARED}")
+    return SHARED

@@ -1,0 +1,98 @@
+import os
+
+import pytest
+from hypothesis import given, strategies as st
+
+from r2d.deconstruct import (DeconstructionList, Entry, ListError, check_file, format_entry, parse_entry, spell,
+                             spells_back, suffix_candidates, write_entries)
+
+affix = st.from_regex(r"\A[a-z]{1,5}\Z")
+root = st.from_regex(r"\A[a-zé']{1,10}\Z")
+
+
+@given(st.from_regex(r"\A[a-zA-Z'é]{1,12}\Z"), root, st.lists(affix, max_size=2), st.lists(affix, max_size=3))
+def test_entry_line_round_trip(word, r, prefixes, suffixes):
+    e = Entry(word, r, tuple(p + "~" for p in prefixes), tuple("~" + s for s in suffixes))
+    if not e.affixes:
+        e = Entry(word)
+    assert parse_entry(format_entry(e)) == e
+
+
+def test_tilde_format_examples():
+    e = parse_entry("unbeatable\tun~beat ~able")
+    assert (e.word, e.prefixes, e.root, e.suffixes) == ("unbeatable", ("un~",), "beat", ("~able",))
+    assert parse_entry("news\t") == Entry("news")
+    assert parse_entry("# comment") is None and parse_entry("   ") is None
+    assert parse_entry("riding\tride ~ing   # a comment") == Entry("riding", "ride", (), ("~ing",))
+
+
+@pytest.mark.parametrize("root,suffix,word", [
+    ("community", "~s", "communities"), ("box", "~s", "boxes"), ("park", "~s", "parks"), ("plan", "~ed", "planned"),
+    ("enjoy", "~ed", "enjoyed"), ("ride", "~ing", "riding"), ("die", "~ing", "dying"), ("run", "~ing", "running"),
+    ("edit", "~or", "editor"), ("happy", "~ness", "happiness"), ("enforce", "~ment", "enforcement"),
+    ("immigrate", "~tion", "immigration"), ("visit", "~ed", "visited"), ("try", "~ed", "tried"),
+    ("gentle", "~ly", "gently"), ("quick", "~ly", "quickly"), ("beat", "~able", "beatable"),
+])
+def test_fallback_spelling(root, suffix, word):
+    assert spell(root, suffixes=(suffix,)) == word or word in suffix_candidates(root, suffix)
+    assert spells_back(Entry(word, root, (), (suffix,)))
+
+
+def test_spell_is_exact_for_common_regular_forms():
+    assert spell("community", suffixes=("~s",)) == "communities"
+    assert spell("plan", suffixes=("~ed",)) == "planned"
+    assert spell("ride", suffixes=("~ing",)) == "riding"
+    assert spell("beat", prefixes=("un~",), suffixes=("~able",)) == "unbeatable"
+
+
+@given(st.text(max_size=12), st.lists(st.sampled_from(["~s", "~ed", "~ing", "~ly", "~tion", "~er", "~x"]), max_size=3),
+       st.lists(st.sampled_from(["un~", "re~"]), max_size=2))
+def test_spell_is_total(r, suffixes, prefixes):
+    assert isinstance(spell(r, prefixes=prefixes, suffixes=suffixes), str)
+
+
+def test_irregular_forms_spell_back_through_lemminflect():
+    assert spells_back(Entry("ran", "run", (), ("~ed",)))
+    assert spells_back(Entry("children", "child", (), ("~s",)))
+    assert not spells_back(Entry("riding", "ride", (), ("~ed",)))
+
+
+def test_list_inverse_and_split_table():
+    lst = DeconstructionList.from_string("riding\tride ~ing\nunbeatable\tun~beat ~able\nnews\t\n")
+    assert lst.word_for("ride", ["~ing"]) == "riding"
+    assert lst.word_for("beat", ["~able", "un~"]) == "unbeatable"
+    assert lst.split_table({"~ing", "~s", "~ed"}) == {"riding": ("ride", ("~ing",))}
+    assert "news" in lst and not lst.get("news").is_split
+
+
+@pytest.mark.parametrize("text,line,reason", [
+    ("riding\tride ~ing\nriding\tride ~ing\n", 2, "duplicate word 'riding' (first on line 1)"),
+    ("rode\tride ~ed\nridden\tride ~ed\n", 2, "both claim"),
+    ("riding\tride ~ed\n", 1, "cannot spell 'riding' back"),
+    ("# c\nriding\tride ~Ing\n", 2, "malformed affix '~Ing'"),
+    ("riding ride ~ing\n", 1, "no tab"),
+    ("riding\tride\n", 1, "has no affix"),
+])
+def test_bad_lists_name_file_line_and_reason(tmp_path, text, line, reason):
+    p = tmp_path / "bad.tsv"
+    p.write_text(text, encoding="utf-8")
+    with pytest.raises(ListError) as info:
+        DeconstructionList.read(p)
+    assert info.value.line == line and reason in info.value.reason and str(p) in str(info.value)
+
+
+def test_check_file_reports_every_problem(tmp_path):
+    p = tmp_path / "bad.tsv"
+    p.write_text("riding\tride ~Ing\nparks\tpark ~s\nparks\tpark ~s\nx y\n", encoding="utf-8")
+    errors = check_file(p)
+    assert [e.line for e in errors] == [1, 3, 4]
+    assert check_file(tmp_path / "missing.tsv")[0].reason.startswith("cannot read")
+
+
+def test_write_is_atomic_and_round_trips(tmp_path):
+    p = tmp_path / "l.tsv"
+    entries = [Entry("riding", "ride", (), ("~ing",)), Entry("news")]
+    write_entries(p, entries, header="hello")
+    assert p.read_text().startswith("# hello\n")
+    assert list(DeconstructionList.read(p)) == entries
+    assert [f for f in os.listdir(tmp_path)] == ["l.tsv"]  # no temp file left behind

@@ -1,0 +1,260 @@
+import gzip
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from r2d.tokenizer import R2DTokenizer
+from tests.test_transform import ARTICLE
+
+SENTENCE = "I enjoyed riding in Australia's parks."
+FLAGS = ("NoSpace", "FirstCap", "AllCaps", "Suffix_s", "Suffix_ed", "Suffix_ing", "Contraction_s")
+
+
+def roundtrip(tok, text, pair=None):
+    enc = tok(text, pair)
+    return tok.decode(enc["input_ids"], enc["flags"])
+
+
+# ---------------------------------------------------------------------------------------------- known answers
+def test_article_table_with_bundled_tokenizer(en_tok):
+    assert en_tok.flag_names == FLAGS
+    rows = en_tok.split(SENTENCE)
+    assert [(r.root, r.flags) for r in rows] == [(root, flags) for _, root, flags in ARTICLE]
+    enc = en_tok(SENTENCE)
+    # every root of the sentence is one token of r2d-en, so rows = words + <s> + </s>
+    assert len(enc["input_ids"]) == len(ARTICLE) + 2
+    assert [tuple(f) for f in enc["flags"][1:-1]] == [flags for _, _, flags in ARTICLE]
+    assert en_tok.convert_ids_to_tokens(enc["input_ids"][1:-1]) == [
+        "▁i", "▁enjoy", "▁ride", "▁in", "▁australia", "▁park", "▁."]
+    assert en_tok.decode(enc["input_ids"], enc["flags"]) == SENTENCE
+
+
+def test_bundled_tokenizer_layout(en_tok):
+    assert len(en_tok) == en_tok.vocab_size == 50_265
+    assert (en_tok.bos_token_id, en_tok.pad_token_id, en_tok.eos_token_id, en_tok.unk_token_id) == (0, 1, 2, 3)
+    assert en_tok.mask_token_id == 50_264
+    assert en_tok.convert_ids_to_tokens([0, 1, 2, 3, 50_264]) == ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+
+
+def test_bundled_list_is_the_shipped_english_list(en_tok):
+    from r2d.tokenizer import load_list
+
+    shipped = load_list("en")
+    assert list(en_tok.deconstructor.list) == list(shipped), "rebuild r2d-en: r2d train-tokenizer --word-counts " \
+        "wordfreq:en --vocab-size 50265 --out src/r2d/data/r2d-en"
+
+
+def test_exact_ids_of_a_tiny_trained_bpe(tiny_tok):
+    # Known answer: the tiny BPE is trained deterministically from conftest's texts.
+    assert tiny_tok.vocab_size == 300
+    enc = tiny_tok("dogs riding", add_special_tokens=False)
+    tokens = tiny_tok.convert_ids_to_tokens(enc["input_ids"])
+    assert tokens == ["▁dog", "▁ride"]
+    assert [list(f) for f in enc["flags"]] == [[1, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0]]
+    again = R2DTokenizer.train(texts=__import__("tests.conftest", fromlist=["x"]).TINY_TEXTS, vocab_size=300,
+                               deconstruction_list=tiny_tok.deconstructor.list, min_frequency=1)
+    assert again.get_vocab() == tiny_tok.get_vocab()
+
+
+# ---------------------------------------------------------------------------------------------- round trips
+@given(st.text())
+def test_round_trip_any_text(tiny_tok, text):
+    assert roundtrip(tiny_tok, text) == text
+
+
+@given(st.text(max_size=200))
+def test_round_trip_any_text_bundled(en_tok, text):
+    assert roundtrip(en_tok, text) == text
+
+
+@given(st.text(max_size=80), st.text(max_size=80))
+def test_round_trip_pairs(tiny_tok, a, b):
+    enc = tiny_tok(a, b)
+    ids, flags = enc["input_ids"], enc["flags"]
+    # <s> A </s></s> B </s>: split the decoded rows at the double </s>
+    k = next(i for i in range(1, len(ids)) if ids[i] == 2 and ids[i + 1] == 2)
+    assert tiny_tok.decode(ids[: k + 1], flags[: k + 1]) == a
+    assert tiny_tok.decode(ids[k + 1:], flags[k + 1:]) == b
+    assert tiny_tok.decode(ids, flags) == a + b
+
+
+@given(st.lists(st.text(max_size=60), min_size=1, max_size=6), st.sampled_from([None, "np", "pt"]))
+def test_round_trip_padded_batches(tiny_tok, texts, tensors):
+    enc = tiny_tok(texts, padding=True, return_tensors=tensors)
+    assert tiny_tok.batch_decode(enc["input_ids"], enc["flags"]) == texts
+
+
+@pytest.mark.parametrize("text", [
+    "", " ", "   ", "\n\n\t ", "\x00\x01\x7f\u200b", "\u0301\u0301a\u0301", "👩‍👩‍👧‍👦 🇦🇺 👍🏽",
+    "שלום עולם مرحبا بالعالم", "İstanbul ǅemal STRAẞE Straße ΣΑΣ", "NASA's iPhone I A McDonald's",
+    "don't it's rock'n'roll dog'sled 'S 's", "\ud7ff\ue000\U0010ffff",
+])
+def test_hard_strings_round_trip(en_tok, text):
+    assert roundtrip(en_tok, text) == text
+    assert roundtrip(en_tok, text, text) == text + text
+
+
+def test_one_megabyte_document_round_trips(en_tok):
+    text = ("The quick brown fox's riding lessons—naïve, ÉLAN, 42%!\n" * 20_000)[:1_000_000]
+    assert roundtrip(en_tok, text) == text
+
+
+def test_wikipedia_sample_round_trips(en_tok, shared_data):
+    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_00-19.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = list(itertools.islice(f, 20_000))
+    enc = en_tok(lines)
+    bad = [ln for ln, out in zip(lines, en_tok.batch_decode(enc["input_ids"], enc["flags"])) if ln != out]
+    assert bad == []
+
+
+@pytest.mark.slow
+def test_every_wikipedia_line_round_trips(en_tok, shared_data):
+    for path in sorted((shared_data / "wikipedia_en").glob("*.txt.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for chunk in iter(lambda: list(itertools.islice(f, 5000)), []):
+                enc = en_tok(chunk)
+                out = en_tok.batch_decode(enc["input_ids"], enc["flags"])
+                assert [a for a, b in zip(chunk, out) if a != b] == [], path
+
+
+# ---------------------------------------------------------------------------------------------- decode is total
+@given(st.lists(st.integers(-5, 400), max_size=40), st.data())
+def test_decode_never_raises_on_model_output(tiny_tok, ids, data):
+    flags = data.draw(st.lists(st.lists(st.floats(-2, 2), min_size=7, max_size=7), min_size=len(ids), max_size=len(ids)))
+    assert isinstance(tiny_tok.decode(ids, flags), str)
+    assert isinstance(tiny_tok.decode(ids, flags, skip_special_tokens=False), str)
+    assert isinstance(tiny_tok.decode(ids), str)
+
+
+def test_decode_spells_flags_the_list_never_saw(en_tok):
+    ids = en_tok("zorp", add_special_tokens=False)["input_ids"]
+    assert en_tok.decode(ids, [[0, 1, 0, 0, 0, 1, 0]] * len(ids)) == " Zorping"
+
+
+# ---------------------------------------------------------------------------------------------- layout
+def test_pair_layout_and_special_flags(tiny_tok):
+    enc = tiny_tok("dogs", "parks", return_special_tokens_mask=True)
+    ids, flags = enc["input_ids"], enc["flags"]
+    assert ids[0] == 0 and ids[-1] == 2 and ids.count(2) == 3
+    assert enc["special_tokens_mask"] == [1 if i in (0, 2) else 0 for i in ids]
+    assert all(not any(f) for i, f in zip(ids, flags) if i in (0, 2))
+
+
+def test_every_piece_row_carries_its_words_flags(tiny_tok):
+    enc = tiny_tok(" ZEBRAS", add_special_tokens=False)  # not in the tiny vocabulary: several rows
+    assert len(enc["input_ids"]) > 1
+    assert len({tuple(f) for f in enc["flags"]}) == 1 and enc["flags"][0][2] == 1
+    starts = [bool(tiny_tok.word_start[i]) for i in enc["input_ids"]]
+    assert starts == [True] + [False] * (len(starts) - 1)
+
+
+def test_padding_and_truncation(tiny_tok):
+    enc = tiny_tok(["dogs", "riding in parks"], padding="max_length", max_length=12, return_tensors="np")
+    assert enc["input_ids"].shape == (2, 12) and enc["flags"].shape == (2, 12, 7)
+    assert (enc["input_ids"][enc["attention_mask"] == 0] == 1).all()
+    assert not enc["flags"][enc["attention_mask"] == 0].any()
+    enc = tiny_tok(["dogs"] * 2, padding=True, pad_to_multiple_of=8)
+    assert len(enc["input_ids"][0]) == 8
+    long = "riding dogs " * 20
+    enc = tiny_tok(long, truncation=True, max_length=10)
+    assert len(enc["input_ids"]) == 10 and enc["input_ids"][-1] == 2
+    for strategy, a, b in (("longest_first", long, long), ("only_first", long, "dogs"), ("only_second", "dogs", long)):
+        enc = tiny_tok(a, b, truncation=strategy, max_length=30)
+        assert len(enc["input_ids"]) == 30, strategy
+    with pytest.raises(ValueError, match="second text alone"):
+        tiny_tok("dogs", long, truncation="only_first", max_length=12)
+    enc = tiny_tok(long, "dogs", truncation="only_first", max_length=12)
+    assert tiny_tok.decode(enc["input_ids"][-3:], enc["flags"][-3:]) == "dogs"
+
+
+def test_bad_input_is_refused_clearly(tiny_tok):
+    for bad in (None, b"bytes", 3, ["ok", None]):
+        with pytest.raises(TypeError, match="str"):
+            tiny_tok(bad)
+    with pytest.raises(ValueError, match="max_length"):
+        tiny_tok("a", "b", truncation=True, max_length=4)
+    with pytest.raises(ValueError, match="padding"):
+        tiny_tok("a", padding="sideways")
+    with pytest.raises(ValueError, match="padding=True"):
+        tiny_tok(["a", "b c d"], return_tensors="np")
+    with pytest.raises(ValueError, match="text_pair"):
+        tiny_tok(["a", "b"], ["c"])
+
+
+def test_offsets_point_at_the_word(en_tok):
+    text = "I enjoyed  riding, Zyzzyvas."
+    enc = en_tok(text, return_offsets_mapping=True)
+    offs = enc["offset_mapping"]
+    assert offs[0] == (0, 0) and offs[-1] == (0, 0)
+    words = [text[s:e] for s, e in offs[1:-1]]
+    assert words[:2] == ["I", "enjoyed"] and "riding" in words and "Zyzzyvas" in words
+    assert len(enc["input_ids"]) == len(offs)
+
+
+def test_unbatched_and_batched_shapes(tiny_tok):
+    one = tiny_tok("dogs riding", return_tensors="pt")
+    assert one["input_ids"].dim() == 1 and one["flags"].shape == (len(one["input_ids"]), 7)
+    many = tiny_tok(["dogs riding", "x"], padding=True, return_tensors="pt")
+    assert many["flags"].dim() == 3
+    empty = tiny_tok("", add_special_tokens=False, return_tensors="np")
+    assert empty["flags"].shape == (0, 7)
+
+
+# ---------------------------------------------------------------------------------------------- save/load
+def test_save_load_identical(tiny_tok, tmp_path):
+    tiny_tok.save_pretrained(tmp_path / "t")
+    cfg = json.loads((tmp_path / "t" / "r2d_tokenizer.json").read_text())
+    assert cfg["format"] == "r2d-tokenizer" and cfg["version"] == 1 and cfg["flag_names"] == list(FLAGS)
+    again = R2DTokenizer.from_pretrained(tmp_path / "t")
+    text = "NASA's dogs enjoyed riding ÜBER parks"
+    assert again(text) == tiny_tok(text)
+    assert again.get_vocab() == tiny_tok.get_vocab()
+
+
+def test_from_pretrained_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="r2d_tokenizer.json"):
+        R2DTokenizer.from_pretrained(tmp_path)
+    (tmp_path / "r2d_tokenizer.json").write_text('{"format": "r2d-tokenizer", "version": 99}')
+    with pytest.raises(ValueError, match="newer"):
+        R2DTokenizer.from_pretrained(tmp_path)
+
+
+def test_train_with_extra_affix_flags(tmp_path):
+    lst = tmp_path / "l.tsv"
+    lst.write_text("quickly\tquick ~ly\nriding\tride ~ing\n")
+    from r2d.flags import FlagSchema
+
+    tok = R2DTokenizer.train(texts=["quickly riding quick ride"] * 5, vocab_size=280, deconstruction_list=lst,
+                             flag_names=FlagSchema.with_affixes(["~ly"]).names, min_frequency=1)
+    rows = tok.split("Quickly")
+    assert rows[0].root == "quick" and rows[0].flags[tok.flag_names.index("Suffix_ly")] == 1
+    assert roundtrip(tok, "Quickly riding!") == "Quickly riding!"
+
+
+# ---------------------------------------------------------------------------------------------- ecosystem
+def test_datasets_map_and_dataloader(tiny_tok):
+    import torch
+    from datasets import Dataset
+    from torch.utils.data import DataLoader
+
+    ds = Dataset.from_dict({"text": ["dogs riding", "I enjoyed parks.", "x"] * 3})
+    ds = ds.map(lambda b: tiny_tok(b["text"]), batched=True, remove_columns=["text"])
+    assert set(ds.column_names) == {"input_ids", "attention_mask", "flags"}
+    batch = next(iter(DataLoader(ds, batch_size=4, collate_fn=tiny_tok.pad)))
+    assert batch["input_ids"].dtype == torch.int64 and batch["flags"].shape[:2] == batch["input_ids"].shape
+    assert batch["flags"].shape[2] == 7
+    texts = tiny_tok.batch_decode(batch["input_ids"], batch["flags"])
+    assert texts == ["dogs riding", "I enjoyed parks.", "x", "dogs riding"]
+
+
+def test_pad_inside_hf_data_collator(tiny_tok):
+    from transformers import DataCollatorWithPadding
+
+    feats = [dict(tiny_tok(t), label=i) for i, t in enumerate(["dogs", "riding in parks"])]
+    batch = DataCollatorWithPadding(tiny_tok)(feats)
+    assert batch["input_ids"].shape == batch["attention_mask"].shape == batch["flags"].shape[:2]
+    assert batch["labels"].tolist() == [0, 1]

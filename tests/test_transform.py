@@ -1,0 +1,80 @@
+import pytest
+from hypothesis import given, strategies as st
+
+from r2d.deconstruct import DeconstructionList
+from r2d.flags import FlagSchema
+from r2d.pretokenize import split_pieces
+from r2d.transform import Deconstructor
+
+LIST = DeconstructionList.from_string(
+    "riding\tride ~ing\nenjoyed\tenjoy ~ed\nparks\tpark ~s\nunbeatable\tun~beat ~able\nran\trun ~ed\n")
+
+# The article's table (R2D.md section 1): piece -> root, NoSpace, FirstCap, AllCaps, -s, -ed, -ing, 's
+ARTICLE = [
+    ("I", "i", (1, 1, 0, 0, 0, 0, 0)),
+    (" enjoyed", "enjoy", (0, 0, 0, 0, 1, 0, 0)),
+    (" riding", "ride", (0, 0, 0, 0, 0, 1, 0)),
+    (" in", "in", (0, 0, 0, 0, 0, 0, 0)),
+    (" Australia's", "australia", (0, 1, 0, 0, 0, 0, 1)),
+    (" parks", "park", (0, 0, 0, 1, 0, 0, 0)),
+    (".", ".", (1, 0, 0, 0, 0, 0, 0)),
+]
+
+
+def test_article_table_known_answer():
+    d = Deconstructor(LIST)
+    pieces = split_pieces("I enjoyed riding in Australia's parks.")
+    assert [(p, *d.split(p)) for p in pieces] == ARTICLE
+
+
+@pytest.mark.parametrize("piece,root,flags", [
+    ("NASA", "nasa", (1, 0, 1, 0, 0, 0, 0)),
+    (" iPhone", "iPhone", (0, 0, 0, 0, 0, 0, 0)),
+    (" McDonald", "McDonald", (0, 0, 0, 0, 0, 0, 0)),
+    (" A", "a", (0, 1, 0, 0, 0, 0, 0)),
+    (" RIDING", "ride", (0, 0, 1, 0, 0, 1, 0)),
+    (" Ran", "run", (0, 1, 0, 0, 1, 0, 0)),
+    (" İstanbul", "İstanbul", (0, 0, 0, 0, 0, 0, 0)),   # lower() gives i + combining dot: no exact re-casing
+    (" ǅemal", "ǅemal", (0, 0, 0, 0, 0, 0, 0)),          # titlecase digraph
+    (" STRAẞE", "STRAẞE", (0, 0, 0, 0, 0, 0, 0)),        # capital sharp s does not survive lower/upper
+    (" Straße", "straße", (0, 1, 0, 0, 0, 0, 0)),
+    ("  ", "  ", (1, 0, 0, 0, 0, 0, 0)),
+    (" ", " ", (1, 0, 0, 0, 0, 0, 0)),
+    ("'s", "'s", (1, 0, 0, 0, 0, 0, 0)),
+    (" unbeatable", "unbeatable", (0, 0, 0, 0, 0, 0, 0)),  # un~/~able are not flags in the default schema
+])
+def test_case_space_and_contraction_rules(piece, root, flags):
+    d = Deconstructor(LIST)
+    assert d.split(piece) == (root, flags)
+    assert d.join(root, flags) == piece
+
+
+def test_extra_affix_flags_split_more():
+    schema = FlagSchema.with_affixes(["un~", "~able"])
+    d = Deconstructor(LIST, schema)
+    root, flags = d.split(" unbeatable")
+    assert root == "beat" and flags[schema.index("Prefix_un")] == 1 and flags[schema.index("Suffix_able")] == 1
+    assert d.join(root, flags) == " unbeatable"
+
+
+def test_schema_must_keep_inferred_flags():
+    with pytest.raises(ValueError, match="lossless"):
+        Deconstructor(LIST, FlagSchema(("FirstCap", "AllCaps", "Contraction_s")))
+
+
+@given(st.text())
+def test_piece_round_trip(text):
+    d = Deconstructor(LIST)
+    for p in split_pieces(text):
+        assert d.join(*d.split(p)) == p
+
+
+@given(st.text(max_size=10), st.lists(st.floats(allow_nan=True), min_size=7, max_size=7))
+def test_join_is_total_on_model_output(root, flags):
+    assert isinstance(Deconstructor(LIST).join(root, flags), str)
+
+
+def test_join_spells_unseen_pairs_with_rules():
+    d = Deconstructor(LIST)
+    assert d.join("house", (0, 0, 0, 0, 0, 1, 0)) == " housing"
+    assert d.join("community", (0, 1, 0, 1, 0, 0, 1)) == " Communities's"
