@@ -236,6 +236,9 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         compute_metrics=make_compute_metrics(task.name),
         callbacks=callbacks,
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the rich progress callback prints the log lines
     logger.info("fine-tuning %s (%s) on %s: %d train examples, %d steps", args.model, kind, task.name,
                 len(data["train"]), total)
     t0 = time.perf_counter()
