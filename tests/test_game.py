@@ -236,6 +236,9 @@ def test_terminal_session_answers_undo_kill9_and_resume(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+    from r2d.cli import main as cli
+
+    assert cli(["list", "check", str(tmp_path / "l.tsv")]) == 0  # the game's own files always pass check
     lst = DeconstructionList.read(tmp_path / "l.tsv")
     assert len(lst) == 6 and lst.get("unbeatable").deconstruction == "un~beat ~able"
     assert len(json.loads((tmp_path / "l.tsv.game.json").read_text())["sessions"]) == 2

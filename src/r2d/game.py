@@ -48,7 +48,8 @@ LETTERS = "abcd"
 """Guess letters; the game shows at most this many guesses."""
 HOUR = 3600.0
 _WORD = regex.compile(r"^\p{Ll}+$")
-_LETTER_RUN = regex.compile(r"\p{L}+")
+# Words as the tokenizer sees them: letter runs, except the contraction pieces 's 't 're 've 'm 'll 'd
+_LETTER_RUN = regex.compile(r"'(?:s|t|re|ve|m|ll|d)(?!\p{L})|\p{L}+")
 HELP = (
     "answers:  a-d  take that guess  |  type a split, e.g. 'house ~ing' or 'un~beat ~able'\n"
     "          Enter  keep the word whole  |  u  undo the last answer  |  s  skip for now\n"
@@ -172,7 +173,7 @@ def count_corpus(paths: Iterable[str | os.PathLike], *, progress: bool = True) -
                     for line in stream:
                         if line.startswith(("<doc ", "</doc>")):
                             continue  # WikiExtractor markup
-                        counts.update(m.lower() for m in _LETTER_RUN.findall(line))
+                        counts.update(m.lower() for m in _LETTER_RUN.findall(line) if m[0] != "'")
                         if bar is not None:
                             bar.update(task, completed=done + raw.tell())
             done += p.stat().st_size

@@ -388,3 +388,105 @@ def evaluate(sample: Iterable[Entry], *, limit: int = 4, lang: str = "en") -> Ac
             if shown:
                 misses.append((right.word, "", texts))
     return Accuracy(**counts, misses=tuple(misses))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The article's proposed automation for plurals
+
+PLURAL_EXCEPTIONS = frozenset("""
+news pants glasses goods odds shorts clothes manners customs series species physics economics politics
+mathematics ethics athletics gymnastics linguistics electronics headquarters premises spectacles scissors
+trousers jeans sometimes besides towards afterwards backwards upwards downwards outwards anyways
+nowadays indoors outdoors ours yours hers theirs whereas always perhaps
+""".split())
+"""Words ending in ``s`` that are not the plural of their stem (the article's ``news``, ``pants``, ``glasses``,
+plus pluralia tantum, fields of study, adverbs and pronouns). Written from general knowledge, not fitted."""
+
+
+def plural_suggestion(
+    word: str,
+    *,
+    lang: str = "en",
+    min_ratio: float = 1.0,
+    exceptions: Collection[str] | None = PLURAL_EXCEPTIONS,
+    use_lemmas: bool = True,
+) -> Entry | None:
+    """The article's automation: a word ending in ``s`` whose stem is a more frequent word is a plural.
+
+    Args:
+        word: lowercase word.
+        lang: ``wordfreq`` language for frequencies.
+        min_ratio: the stem must be at least this many times as frequent as the word.
+        exceptions: words never suggested (``None``: none).
+        use_lemmas: also refuse when ``lemminflect`` knows the word but not the stem as its lemma
+            (``news`` is a noun of its own).
+
+    Returns:
+        ``Entry(word, stem, suffixes=("~s",))`` or ``None``.
+    """
+    word = word.lower()
+    if not word.endswith("s") or not _WORD.match(word) or (exceptions is not None and word in exceptions):
+        return None
+    roots = [r for r, _ in suffix_splits(word, ["~s"]) if len(r) >= 3 and not word.endswith("ss")]
+    if not roots:
+        return None
+    root = max(roots, key=lambda r: (zipf(r, lang), r))
+    if zipf(root, lang) <= 0 or zipf(root, lang) < zipf(word, lang) + _log10(min_ratio):
+        return None
+    if use_lemmas:
+        known = _lemmas(word)
+        if known and root not in {lem for ls in known.values() for lem in ls}:
+            return None
+    return Entry(word, root, (), ("~s",))
+
+
+def _log10(x: float) -> float:
+    import math
+
+    return math.log10(x) if x > 0 else float("-inf")
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Plural suggestions against a hand-checked sample.
+
+    Attributes:
+        words: sample size.
+        suggested: words the rule suggested.
+        correct: suggestions equal to the hand-checked answer.
+        plurals: sample words whose answer is ``root ~s``.
+        wrong: ``(word, suggestion, right answer)`` for every wrong suggestion.
+    """
+
+    words: int
+    suggested: int
+    correct: int
+    plurals: int
+    wrong: tuple[tuple[str, str, str], ...]
+
+    @property
+    def precision(self) -> float:
+        return self.correct / max(self.suggested, 1)
+
+    @property
+    def recall(self) -> float:
+        return self.correct / max(self.plurals, 1)
+
+
+def plural_precision(sample: Iterable[Entry], **kwargs) -> Precision:
+    """Measure :func:`plural_suggestion` (``kwargs`` passed on) against hand-checked entries."""
+    words = suggested = correct = plurals = 0
+    wrong = []
+    for right in sample:
+        words += 1
+        is_plural = right.is_split and right.suffixes == ("~s",) and not right.prefixes
+        plurals += is_plural
+        s = plural_suggestion(right.word, **kwargs)
+        if s is None:
+            continue
+        suggested += 1
+        if is_plural and s.root == right.root:
+            correct += 1
+        else:
+            wrong.append((right.word, s.deconstruction, right.deconstruction))
+    return Precision(words, suggested, correct, plurals, tuple(wrong))
