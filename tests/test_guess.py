@@ -95,3 +95,11 @@ def test_accuracy_on_hand_checked_sample():
     # the aims: right split is guess a for 80%+, among the guesses for 95%+
     assert acc.first_rate >= 0.80, acc.misses
     assert acc.among_rate >= 0.95, acc.misses
+
+
+def test_accuracy_on_held_out_sample():
+    held = DeconstructionList.read(SAMPLE.parent / "guess_heldout.tsv")
+    acc = evaluate(held)
+    assert acc.split_words + acc.whole_words == 150
+    assert acc.first_rate >= 0.80, acc.misses
+    assert acc.among_rate >= 0.90, acc.misses
