@@ -1,0 +1,274 @@
+"""Tests of the pretraining recipe (``r2d pretrain``) and the shared training utilities (:mod:`r2d.training`).
+
+CLI smoke runs use the ``tiny`` preset, a tiny trained tokenizer and a generated corpus.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from r2d.cli import main
+from r2d.recipes.pretrain import MLMBatches, MLMDataset, iter_file_documents, tokenize_documents
+from r2d.training import binary_prf, flag_rates_from_rows, last_checkpoint, pos_weights, read_metrics
+
+WORDS = ("the park parks ride riding rides enjoyed enjoy Australia Australia's in of and a I NASA It's walked "
+         "walking community communities house houses The Dogs dog run ran").split()
+
+
+def sentence(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 25))) + rng.choice([".", "!", "?", ","])
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    rng = random.Random(0)
+    path = tmp_path_factory.mktemp("corpus") / "lines.txt"
+    path.write_text("".join(sentence(rng) + "\n" for _ in range(160)), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    from r2d.tokenizer import R2DTokenizer
+
+    counts = {w: 10 + i for i, w in enumerate(WORDS)}
+    tok = R2DTokenizer.train(word_counts=counts, vocab_size=300)
+    d = tmp_path_factory.mktemp("tok")
+    tok.save_pretrained(d)
+    return d
+
+
+def run(*args: str) -> int:
+    return main(["pretrain", "--preset", "tiny", "--no-progress", "--max-length", "32", "--batch-size", "4",
+                 "--seed", "0", *args])
+
+
+# ------------------------------------------------------------------------------------------------ corpus
+
+
+def test_wikiextractor_markup_is_dropped(tmp_path):
+    p = tmp_path / "wiki.txt.gz"
+    with gzip.open(p, "wt", encoding="utf-8") as f:
+        f.write('<doc id="1" url="x" title="A">\nA\n\nFirst line.\nSecond line.\n</doc>\n'
+                '<doc id="2" url="y" title="B">\nB\nOnly line.\n</doc>\n')
+    assert list(iter_file_documents(p)) == ["A\nFirst line.\nSecond line.", "B\nOnly line."]
+    q = tmp_path / "plain.txt"
+    q.write_text("one\n\n two \nthree\n", encoding="utf-8")
+    assert list(iter_file_documents(q)) == ["one", " two ", "three"]
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_tokenize_documents_truncates_or_packs(tokenizer_dir, pack):
+    from r2d.tokenizer import R2DTokenizer
+
+    tok = R2DTokenizer.from_pretrained(tokenizer_dir)
+    rng = random.Random(1)
+    docs = [" ".join(sentence(rng) for _ in range(rng.randint(1, 6))) for _ in range(30)]
+    data = tokenize_documents(docs, tok, max_length=24, pack=pack, with_flags=True, num_flags=tok.num_flags)
+    lengths = np.diff(data.offsets)
+    assert (lengths <= 24).all() and len(data.flags) == len(data.ids)
+    for i in range(len(data)):
+        ids, flags = data.rows(i)
+        assert ids[0] == tok.bos_token_id and ids[-1] == tok.eos_token_id
+        assert not flags[[0, -1]].any()
+    enc = tok(docs, add_special_tokens=False)
+    if pack:
+        assert (lengths[:-1] == 24).all()
+        # every document row is kept, plus one </s> separator per document
+        assert len(data.ids) - 2 * len(data) == sum(len(x) for x in enc["input_ids"]) + len(docs)
+    else:
+        assert len(data) == len(docs)
+        first = enc["input_ids"][0][:22]
+        assert data.rows(0)[0][1:-1].tolist() == first
+        assert np.array_equal(data.rows(0)[1][1:-1], np.asarray(enc["flags"][0][:22]))
+
+
+def test_premasked_eval_batches_are_fixed_and_padded(tokenizer_dir):
+    from r2d.collator import R2DDataCollatorForMLM
+    from r2d.tokenizer import R2DTokenizer
+
+    tok = R2DTokenizer.from_pretrained(tokenizer_dir)
+    rng = random.Random(2)
+    data = tokenize_documents([sentence(rng) for _ in range(10)], tok, max_length=32, pack=False, with_flags=True,
+                              num_flags=tok.num_flags)
+    batches = MLMBatches(R2DDataCollatorForMLM(tok, mlm_probability=0.5), seed=3, pad_id=tok.pad_token_id,
+                         num_flags=tok.num_flags)
+    a, b = batches.premask(MLMDataset(data)), batches.premask(MLMDataset(data))
+    assert all(all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b))
+    padded = batches(a[:3])
+    assert set(padded) == {"input_ids", "attention_mask", "flags", "labels", "flag_labels"}
+    n = len(a[0]["input_ids"])
+    assert padded["labels"][0, :n].tolist() == a[0]["labels"].tolist()
+    assert (padded["labels"][padded["attention_mask"] == 0] == -100).all()
+    # training batches depend only on (seed, batch index)
+    feats = [MLMDataset(data)[i] for i in range(4)]
+    first = batches(feats)
+    batches.batches = 0
+    again = batches(feats)
+    assert all(np.array_equal(first[k], again[k]) for k in first)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+def test_cli_smoke_r2d(tmp_path, corpus, tokenizer_dir, capsys):
+    out = tmp_path / "r2d"
+    rc = run("--model", "r2d", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out),
+             "--max-steps", "2", "--eval-steps", "2", "--save-steps", "2", "--logging-steps", "1")
+    assert rc == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    train = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train] == [1, 2]
+    assert all(np.isfinite(r["loss"]) and "mlm_loss" in r and "flag_loss" in r for r in train)
+    ev = [r for r in rows if "eval_loss" in r]
+    assert ev and ev[-1]["step"] == 2
+    for name in ("NoSpace", "FirstCap", "Contraction_s"):
+        assert 0.0 <= ev[-1][f"eval_f1_{name}"] <= 1.0
+    assert "eval_macro_f1" in ev[-1] and "eval_flag_loss" in ev[-1]
+    args = json.loads((out / "args.json").read_text())
+    assert args["args"]["model"] == "r2d" and args["args"]["max_steps"] == 2 and args["argv"][:2] == ["r2d", "pretrain"]
+    rates = json.loads((out / "flag_rates.json").read_text())
+    assert rates["rates"]["NoSpace"] > 0 and rates["pos_weight"]["Suffix_ing"] <= 100
+    assert list((out / "runs").rglob("events.out.tfevents*"))
+    assert (out / "checkpoint-2" / "r2d_tokenizer.json").exists()
+
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    from r2d.tokenizer import R2DTokenizer
+
+    model = AutoModelForMaskedLM.from_pretrained(out / "model").eval()
+    tok = R2DTokenizer.from_pretrained(out / "model")
+    assert model.config.model_type == "r2d" and model.config.flag_pos_weight == list(rates["pos_weight"].values())
+    enc = tok(["I enjoyed riding in Australia's parks."], return_tensors="pt")
+    with torch.no_grad():
+        res = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], flags=enc["flags"])
+    assert res.flag_logits.shape[-1] == 7
+    assert "r2d (tiny): 2 steps" in capsys.readouterr().out
+
+
+def test_cli_smoke_roberta(tmp_path, corpus):
+    out = tmp_path / "rob"
+    rc = run("--model", "roberta", "--corpus", str(corpus), "--out", str(out), "--max-steps", "2",
+             "--eval-steps", "2", "--save-steps", "2", "--eval-size", "8")
+    assert rc == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2]
+    assert not any("flag_loss" in r for r in rows)
+    ev = [r for r in rows if "eval_loss" in r][-1]
+    assert "eval_mlm_accuracy" in ev and not any(k.startswith("eval_f1_") for k in ev)
+    from transformers import AutoModelForMaskedLM
+
+    assert AutoModelForMaskedLM.from_pretrained(out / "model").config.model_type == "roberta"
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path, corpus, tokenizer_dir):
+    common = ["--model", "r2d", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--max-steps", "4",
+              "--eval-steps", "2", "--save-steps", "2", "--save-total-limit", "3"]
+    full = tmp_path / "full"
+    assert run(*common, "--out", str(full)) == 0
+    # a run "killed" right after checkpoint-2: later checkpoints and the final model never happened,
+    # a half-written checkpoint-4 folder is left behind, metrics.jsonl has lines beyond step 2
+    cut = tmp_path / "cut"
+    shutil.copytree(full, cut)
+    shutil.rmtree(cut / "model")
+    (cut / "checkpoint-4" / "trainer_state.json").unlink()
+    assert last_checkpoint(cut) == str(cut / "checkpoint-2")
+    assert run(*common, "--out", str(cut)) == 2  # refuses to overwrite without --resume
+    assert run(*common, "--out", str(cut), "--resume") == 0
+    a, b = read_metrics(full / "metrics.jsonl"), read_metrics(cut / "metrics.jsonl")
+    key = lambda rows: [(r["step"], r.get("loss"), r.get("eval_loss")) for r in rows if "train_runtime" not in r]
+    assert key(a) == key(b)
+    assert json.loads((cut / "args.json").read_text())["resumed"]
+
+
+def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus, capsys):
+    assert run("--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")) == 2
+    assert "missing.txt" in capsys.readouterr().err
+    assert run("--corpus", str(corpus), "--out", str(tmp_path / "o"), "--max-steps", "0") == 2
+    assert "--max-steps" in capsys.readouterr().err
+    assert run("--corpus", str(corpus), "--out", str(tmp_path / "o"), "--tokenizer", str(tmp_path)) == 2
+    assert "--tokenizer" in capsys.readouterr().err
+    one = tmp_path / "one.txt"
+    one.write_text("just one document\n", encoding="utf-8")
+    assert run("--model", "roberta", "--corpus", str(one), "--out", str(tmp_path / "o1")) == 2
+    assert "one.txt" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9(tmp_path, corpus, tokenizer_dir):
+    """A subprocess run is killed with SIGKILL after its first checkpoint; --resume reproduces the full run."""
+    common = ["--model", "r2d", "--preset", "tiny", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir),
+              "--max-steps", "12", "--eval-steps", "6", "--save-steps", "4", "--max-length", "32",
+              "--batch-size", "4", "--no-progress"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert main(["pretrain", *common, "--out", str(full)]) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "r2d.cli", "pretrain", *common, "--out", str(killed)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (killed / "checkpoint-4" / "trainer_state.json").exists():
+        assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "model").exists()
+    assert main(["pretrain", *common, "--out", str(killed), "--resume"]) == 0
+    key = lambda rows: [(r["step"], r.get("loss"), r.get("eval_loss")) for r in rows if "train_runtime" not in r]
+    a, b = read_metrics(full / "metrics.jsonl"), read_metrics(killed / "metrics.jsonl")
+    assert [s for s, _, _ in key(b)] == [s for s, _, _ in key(a)]
+    assert key(a) == key(b)
+
+
+# ------------------------------------------------------------------------------------------- training utils
+
+
+def test_binary_prf_matches_scikit_learn():
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, (200, 3))
+    labels[rng.random(200) < 0.3] = -100
+    preds = rng.integers(0, 2, (200, 3))
+    out = binary_prf(preds, labels, ["a", "b", "c"])
+    keep = labels[:, 0] != -100
+    f1s = []
+    for i, n in enumerate("abc"):
+        y, p = labels[keep, i], preds[keep, i]
+        assert out[f"precision_{n}"] == pytest.approx(precision_score(y, p, zero_division=0))
+        assert out[f"recall_{n}"] == pytest.approx(recall_score(y, p, zero_division=0))
+        assert out[f"f1_{n}"] == pytest.approx(f1_score(y, p, zero_division=0))
+        f1s.append(f1_score(y, p, zero_division=0))
+    assert out["macro_f1"] == pytest.approx(np.mean(f1s))
+
+
+def test_flag_rates_and_pos_weights():
+    ids = [np.array([0, 5, 6, 2]), np.array([0, 7, 2, 1])]
+    flags = [np.array([[0, 0], [1, 0], [1, 1], [0, 0]]), np.array([[0, 0], [0, 1], [0, 0], [0, 0]])]
+    rates = flag_rates_from_rows(ids, flags, [0, 1, 2], ["x", "y"])
+    assert rates == {"x": pytest.approx(2 / 3), "y": pytest.approx(2 / 3)}
+    assert pos_weights({"x": 0.2, "y": 0.0}, ["x", "y"], max_weight=50) == [pytest.approx(4.0), 50.0]
+    assert pos_weights({"x": 0.001}, ["x"], max_weight=100) == [100.0]
+
+
+def test_last_checkpoint_skips_incomplete(tmp_path):
+    assert last_checkpoint(tmp_path) is None
+    for step, complete in ((2, True), (4, True), (6, False)):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"x")
+        if complete:
+            (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (tmp_path / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')  # cut by a kill
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
