@@ -272,3 +272,15 @@ def test_last_checkpoint_skips_incomplete(tmp_path):
             (d / "trainer_state.json").write_text(json.dumps({"global_step": step}))
     (tmp_path / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')  # cut by a kill
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-4")
+
+
+def test_rates_from_rows_equal_the_stats_module(tokenizer_dir):
+    from r2d.tokenizer import R2DTokenizer
+    from r2d.training import flag_rates
+
+    tok = R2DTokenizer.from_pretrained(tokenizer_dir)
+    rng = random.Random(5)
+    texts = [sentence(rng) for _ in range(20)]
+    enc = tok(texts, add_special_tokens=True)
+    rows = flag_rates_from_rows(enc["input_ids"], enc["flags"], tok.all_special_ids, tok.flag_names)
+    assert rows == pytest.approx(flag_rates(tok, texts))

@@ -24,8 +24,9 @@ API (stable; recipes import these names):
 * ``binary_prf(preds, labels, names) -> dict``: per-name ``precision_<n>``, ``recall_<n>``, ``f1_<n>``,
   ``support_<n>`` and ``macro_f1``, on entries whose label is not -100. ``flag_metrics(flag_logits, flag_labels,
   names)`` is the same from logits (> 0 = on).
-* ``flag_rates(tokenizer, texts) -> {name: rate}``, ``flag_rates_from_rows(ids_list, flags_list, special_ids,
-  names)``, ``pos_weights(rates, names, max_weight)``: ``pos_weight = (1 - p) / p`` clamped.
+* ``flag_rates(tokenizer, texts) -> {name: rate}`` (= :func:`r2d.stats.flag_rates`), ``flag_rates_from_rows(ids_list,
+  flags_list, special_ids, names)`` (same rates from already tokenized rows), ``pos_weights(rates, names,
+  max_weight)``: ``pos_weight = (1 - p) / p`` clamped to ``[1, max_weight]`` (= :func:`r2d.stats.pos_weight_from_rates`).
 * ``read_metrics(path) -> list[dict]`` and ``plot_pretrain_runs(runs, out_prefix)`` (loss and per-flag F1 PNGs).
 """
 
@@ -412,19 +413,18 @@ def flag_rates_from_rows(ids_list: Iterable[Sequence[int]], flags_list: Iterable
 
 
 def flag_rates(tokenizer, texts: Sequence[str]) -> dict[str, float]:
-    """Flag rates of ``texts`` under an ``R2DTokenizer``: mean of each flag over non-special rows."""
-    enc = tokenizer(list(texts), add_special_tokens=False)
-    return flag_rates_from_rows(enc["input_ids"], enc["flags"], tokenizer.all_special_ids, tokenizer.flag_names)
+    """Flag rates of ``texts`` under an ``R2DTokenizer`` (per row, non-special rows): :func:`r2d.stats.flag_rates`."""
+    from r2d.stats import flag_rates as stats_flag_rates
+
+    return stats_flag_rates(tokenizer, list(texts))
 
 
 def pos_weights(rates: Mapping[str, float], names: Sequence[str], max_weight: float = 100.0) -> list[float]:
-    """``pos_weight = (1 - p) / p`` per flag, clamped to ``[1e-3, max_weight]`` (``max_weight`` when p = 0)."""
-    out = []
-    for name in names:
-        p = float(rates.get(name, 0.0))
-        w = (1.0 - p) / p if p > 0 else max_weight
-        out.append(float(min(max(w, 1e-3), max_weight)))
-    return out
+    """``pos_weight = (1 - p) / p`` per flag in ``names`` order, clamped to ``[1, max_weight]``
+    (``max_weight`` when p = 0); :func:`r2d.stats.pos_weight_from_rates` on a name -> rate mapping."""
+    from r2d.stats import pos_weight_from_rates
+
+    return pos_weight_from_rates([float(rates.get(n, 0.0)) for n in names], max_weight)
 
 
 # ------------------------------------------------------------------------------------------- metrics files
