@@ -142,6 +142,9 @@ class R2DTokenizer:
             [t.startswith(WORD_START) and i not in self.all_special_ids for i, t in enumerate(self._id_to_token)]
         )
         self._token_bytes: list[bytes] = [self._bytes_of(t) for t in self._id_to_token]
+        # per id: 2 = special (its own row), 1 = starts a word, 0 = continues the word before it
+        self._kind: list[int] = [2 if i in self.all_special_ids else int(self.word_start[i]) for i in range(len(vocab))]
+        self._word_cache: dict[tuple, str] = {}  # (ids of a word, its flag row) -> text
         self._ids_cache: dict[str, list[int]] = {}  # piece -> its BPE ids
         self._flags_cache: dict[str, list[tuple[int, ...]]] = {}  # piece -> one flag row per id
         self._root_cache: dict[str, list[int]] = {}  # root -> its BPE ids
@@ -411,33 +414,38 @@ class R2DTokenizer:
             flags: (T, F) flag values, a flag is on when >= 0.5; ``None`` means all off.
             skip_special_tokens: drop special and padding rows (otherwise they are written as ``<s>`` etc.).
         """
-        ids = [int(i) for i in _tolist(ids)]
+        ids = _tolist(ids)
+        if ids and not all(type(i) is int for i in ids):
+            ids = [int(i) for i in ids]
         if flags is None:
-            flags = [(0,) * self.num_flags] * len(ids)
+            flags = [self._zero_row] * len(ids)
         else:
             flags = _tolist(flags)
             if len(flags) != len(ids):
                 raise ValueError(f"decode got {len(ids)} ids but {len(flags)} flag rows")
+        kind, cache, size = self._kind, self._word_cache, self.vocab_size
         out: list[str] = []
-        word: list[bytes] = []
-        word_flags = None
-        specials = self.all_special_ids
-        n = self.vocab_size
-        for i, f in zip(ids, flags):
-            if i < 0 or i >= n or i in specials:
-                if word_flags is not None:
-                    out.append(self._join_word(word, word_flags))
-                    word, word_flags = [], None
+        i, n = 0, len(ids)
+        while i < n:
+            t = ids[i]
+            if not 0 <= t < size or kind[t] == 2:  # special, padding or out of range: its own row, no word
                 if not skip_special_tokens:
-                    out.append(self._id_to_token[i] if 0 <= i < n else "<unk>")
+                    out.append(self._id_to_token[t] if 0 <= t < size else "<unk>")
+                i += 1
                 continue
-            if self.word_start[i] or word_flags is None:
-                if word_flags is not None:
-                    out.append(self._join_word(word, word_flags))
-                word, word_flags = [], f
-            word.append(self._token_bytes[i])
-        if word_flags is not None:
-            out.append(self._join_word(word, word_flags))
+            j = i + 1
+            while j < n and 0 <= ids[j] < size and kind[ids[j]] == 0:
+                j += 1
+            # subtle: a word takes the flags of its first row (a model may predict different ones per row)
+            key = (tuple(ids[i:j]), tuple(flags[i]))
+            text = cache.get(key)
+            if text is None:
+                text = self._join_word([self._token_bytes[x] for x in ids[i:j]], flags[i])
+                if len(cache) >= _CACHE_LIMIT:
+                    cache.clear()
+                cache[key] = text
+            out.append(text)
+            i = j
         return "".join(out)
 
     def _join_word(self, parts: list[bytes], flags) -> str:
