@@ -70,6 +70,12 @@ def test_round_trip_any_text_bundled(en_tok, text):
     assert roundtrip(en_tok, text) == text
 
 
+@given(st.text(st.characters(codec=None, blacklist_categories=()), max_size=50))
+def test_round_trip_with_lone_surrogates(tiny_tok, text):
+    # a Python str may hold any code point, surrogates included (they are not valid UTF-8 on their own)
+    assert roundtrip(tiny_tok, text) == text
+
+
 @given(st.text(max_size=80), st.text(max_size=80))
 def test_round_trip_pairs(tiny_tok, a, b):
     enc = tiny_tok(a, b)
@@ -90,7 +96,7 @@ def test_round_trip_padded_batches(tiny_tok, texts, tensors):
 @pytest.mark.parametrize("text", [
     "", " ", "   ", "\n\n\t ", "\x00\x01\x7f\u200b", "\u0301\u0301a\u0301", "👩‍👩‍👧‍👦 🇦🇺 👍🏽",
     "שלום עולם مرحبا بالعالم", "İstanbul ǅemal STRAẞE Straße ΣΑΣ", "NASA's iPhone I A McDonald's",
-    "don't it's rock'n'roll dog'sled 'S 's", "\ud7ff\ue000\U0010ffff",
+    "don't it's rock'n'roll dog'sled 'S 's", "\ud7ff\ue000\U0010ffff", "lone \ud800 surrogate\udfff",
 ])
 def test_hard_strings_round_trip(en_tok, text):
     assert roundtrip(en_tok, text) == text

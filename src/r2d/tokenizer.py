@@ -86,7 +86,8 @@ def _latin1_to_symbols() -> dict[int, str]:
 def root_to_symbols(root: str) -> str:
     """The string the BPE sees for one root: the word-start marker, then the root's UTF-8 bytes as characters."""
     # subtle: decoding UTF-8 bytes as latin-1 gives one character per byte, which translate() maps in C
-    return WORD_START + root.encode("utf-8").decode("latin-1").translate(_latin1_to_symbols())
+    # surrogatepass: a Python string may hold lone surrogates, and they must round-trip too
+    return WORD_START + root.encode("utf-8", "surrogatepass").decode("latin-1").translate(_latin1_to_symbols())
 
 
 @dataclass(frozen=True)
@@ -449,7 +450,11 @@ class R2DTokenizer:
         return "".join(out)
 
     def _join_word(self, parts: list[bytes], flags) -> str:
-        root = b"".join(parts).decode("utf-8", errors="replace")
+        raw = b"".join(parts)
+        try:
+            root = raw.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:  # a model's ids may spell invalid UTF-8: never raise on model output
+            root = raw.decode("utf-8", "replace")
         return self.deconstructor.join(root, flags)
 
     def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True) -> list[str]:
