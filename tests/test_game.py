@@ -246,7 +246,8 @@ def test_terminal_session_answers_undo_kill9_and_resume(tmp_path):
 
 def test_terminal_ctrl_c_quits_with_summary_and_colour(tmp_path):
     write_words(tmp_path / "w.tsv", WORDS)
-    child = spawn(tmp_path, color=True)
+    child = spawn(tmp_path, "--minutes", "30", color=True)
+    child.expect(r"\d+:\d\d left")
     child.expect_exact("community ~s")
     assert "\x1b[" in child.before + child.after  # rich colours a real terminal
     child.expect_exact(">? ")
@@ -275,3 +276,17 @@ def test_terminal_kill9_in_a_burst_never_corrupts(tmp_path):
     assert check_file(tmp_path / "l.tsv") == []
     got = [e.word for e in read_entries(tmp_path / "l.tsv")]
     assert got == words[: len(got)] and len(got) >= 5
+
+
+def test_terminal_time_limit_ends_the_session(tmp_path):
+    import time
+
+    write_words(tmp_path / "w.tsv", WORDS)
+    child = spawn(tmp_path, "--minutes", "0.02")
+    child.expect(r"0:0\d left")
+    child.expect_exact("[communities] (a: community ~s)>? ")
+    time.sleep(1.5)                         # the 1.2 s are over while the player thinks
+    child.sendline("a")                     # the answer still counts, then the session ends
+    child.expect_exact("session over: 1 words decided")
+    child.expect(pexpect.EOF)
+    assert [e.word for e in read_entries(tmp_path / "l.tsv")] == ["communities"]

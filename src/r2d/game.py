@@ -563,9 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     def guesser(word: str, taken) -> list[Entry]:
         return guesses(word, limit=len(LETTERS), lang=lang, taken=taken)
 
-    now = time.time()
-    state = GameState(WordQueue(words), entries, guesser, started=now,
-                      deadline=None if args.minutes is None else now + args.minutes * 60)
+    state = GameState(WordQueue(words), entries, guesser, started=0.0)
     score_file = scores_path(list_path)
     scores = read_scores(score_file)
     past = [float(t) for t in scores["decisions"]]
@@ -573,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     n_split = sum(e.is_split for e in entries.values())
     screen.say(f"{list_path}: {len(entries)} words decided so far ({n_split} split). '?' for help, 'q' to quit.",
                "dim")
+    # subtle: the clock starts once the first word is ready (loading guess data takes a second or two)
+    now = state.started = time.time()
+    state.deadline = None if args.minutes is None else now + args.minutes * 60
     session = {"start": now, "end": now, "decided": 0}
     scores["sessions"].append(session)
 

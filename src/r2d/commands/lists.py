@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from r2d.deconstruct import DeconstructionList, Entry, ListError, check_file, format_entry, write_entries
+from r2d.deconstruct import DeconstructionList, Entry, check_file, format_entry, write_entries
 from r2d.flags import DEFAULT_FLAG_NAMES, affix_to_flag
 
 _EPILOG = """examples:
@@ -286,7 +286,8 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="action", required=True, metavar="{check,stats,merge}")
     c = sub.add_parser("check", help="every problem with file:line: reason; exit 1 if any",
                        description="Report every problem of list files as file:line: reason; exit 1 if any.",
-                       epilog="example:\n  r2d list check my_list.tsv", formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog="example:\n  r2d list check my_list.tsv",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("files", nargs="+", metavar="FILE")
     c.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     s = sub.add_parser("stats", help="words split per affix, flag-worthy affixes, corpus coverage",
