@@ -22,7 +22,8 @@ WORDS = [("communities", 50), ("housing", 40), ("quick", 30), ("planned", 20), (
 
 def fake_guesser(word: str, taken) -> list[Entry]:
     table = {"communities": [Entry("communities", "community", (), ("~s",)),
-                             Entry("communities", "communite", (), ("~s",))],
+                             Entry("communities", "communite", (), ("~s",)),   # invalid: never offered
+                             Entry("communities", "munity", ("com~",), ("~s",))],
              "housing": [Entry("housing", "house", (), ("~ing",))],
              "planned": [Entry("planned", "plan", (), ("~ed",))]}
     return [e for e in table.get(word, []) if not taken(e.root, frozenset(e.affixes))]
@@ -37,7 +38,7 @@ def new_state(words=None, entries=None, deadline=None) -> GameState:
 
 def test_letter_typed_and_empty_answers():
     s = new_state()
-    assert s.word == "communities" and [e.deconstruction for e in s.offers] == ["community ~s", "communite ~s"]
+    assert s.word == "communities" and [e.deconstruction for e in s.offers] == ["community ~s", "com~munity ~s"]
     out = step(s, "a", now=1.0)
     assert out.kind == "decided" and out.save and s.entries["communities"].deconstruction == "community ~s"
     assert step(s, "  house ~ing ", now=2.0).entry == Entry("housing", "house", (), ("~ing",))
@@ -97,7 +98,7 @@ def test_resume_skips_decided_words_and_taken_guesses():
     assert s.word == "planned"
     s2 = new_state(words=["communes", "communities"],
                    entries={"communes": Entry("communes", "community", (), ("~s",))})
-    assert [e.deconstruction for e in s2.offers] == ["communite ~s"]  # community ~s names communes already
+    assert [e.deconstruction for e in s2.offers] == ["com~munity ~s"]  # community ~s names communes already
 
 
 def test_help_quit_and_deadline():
@@ -290,3 +291,24 @@ def test_terminal_time_limit_ends_the_session(tmp_path):
     child.expect_exact("session over: 1 words decided")
     child.expect(pexpect.EOF)
     assert [e.word for e in read_entries(tmp_path / "l.tsv")] == ["communities"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "30"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "u", "s", "?", "community ~s", "plan ~ed", "house ~ing", "zz"]),
+                max_size=25))
+def test_any_answer_sequence_keeps_a_valid_list_and_undo_unwinds_it(answers):
+    start = {"news": Entry("news")}
+    s = new_state(words=["communities", "housing", "news", "planned", "quick", "communes"], entries=start)
+    for i, a in enumerate(answers):
+        step(s, a, now=float(i))
+        DeconstructionList(list(s.entries.values()))  # raises on duplicates, bad spelling, double claims
+        assert s.decided == sum(1 for h in s.history if h[0] == "decided")
+        assert s.done or s.word not in s.entries
+    while s.history:
+        step(s, "u", now=100.0)
+    assert s.entries == start and s.decided == 0

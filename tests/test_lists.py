@@ -151,3 +151,45 @@ def test_help_has_examples(capsys):
             main(argv)
         assert e.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from r2d.commands.lists import merge_lists  # noqa: E402
+from r2d.deconstruct import Entry  # noqa: E402
+
+EXAMPLES = int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "30"))
+CHOICES = {"planning": ["", "plan ~ing"], "planing": ["", "plan ~ing", "plane ~ing"], "news": ["", "new ~s"],
+           "rides": ["", "ride ~s"], "housing": ["", "house ~ing", "hous ~ing"]}
+
+
+def random_list(draw_choice) -> DeconstructionList:
+    entries = []
+    for word, options in CHOICES.items():
+        pick = draw_choice(word, options)
+        if pick is not None:
+            from r2d.deconstruct import parse_deconstruction
+
+            entries.append(parse_deconstruction(word, pick))
+    lst = DeconstructionList(path="<x>")
+    for e in entries:
+        if e.root is None or lst.word_for(e.root, e.affixes) is None:
+            lst.add(e)
+    return lst
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.data())
+def test_merge_is_valid_and_keeps_the_preferred_side(data):
+    def choice(word, options):
+        return data.draw(st.none() | st.sampled_from(options))
+
+    a, b = random_list(choice), random_list(choice)
+    for prefer in (None, "a", "b"):
+        merged, conflicts = merge_lists(a, b, prefer=prefer)
+        out = DeconstructionList(merged)  # always a valid list
+        if prefer is not None:
+            win = a if prefer == "a" else b
+            assert all(out.get(e.word) == Entry(e.word, e.root, e.prefixes, e.suffixes) for e in win)
+        if not conflicts:
+            assert set(out.entries) == set(a.entries) | set(b.entries)

@@ -293,9 +293,15 @@ class GameState:
         while (w := self.queue.get(self.pos)) is not None and w in self.entries:
             self.pos += 1
         w = self.word
-        self.offers = [] if w is None else list(self.guesser(w, taken=self.taken))[: len(LETTERS)]
+        self.offers = [] if w is None else self._offers_for(w)
         if w is None:
             self.done = True
+
+    def _offers_for(self, word: str) -> list[Entry]:
+        """The guesser's guesses that would make a valid list line (any guesser may be plugged in)."""
+        ok = [e for e in self.guesser(word, taken=self.taken)
+              if e.word == word and e.is_split and spells_back(e) and not self.taken(e.root, frozenset(e.affixes))]
+        return ok[: len(LETTERS)]
 
     def _add(self, entry: Entry) -> None:
         self.entries[entry.word] = entry
@@ -395,13 +401,13 @@ def _undo(state: GameState) -> Outcome:
     if kind == "skipped":
         state.skipped -= 1
         state.pos = pos
-        state.offers = list(state.guesser(what, taken=state.taken))[: len(LETTERS)]
+        state.offers = state._offers_for(what)
         # subtle: the re-queued copy at the end is passed over later, because the word gets decided first
         return Outcome("undone", f"undid the skip of {what!r}")
     entry = state._remove(what.word)
     state.decided_at.pop()
     state.pos = pos
-    state.offers = list(state.guesser(entry.word, taken=state.taken))[: len(LETTERS)]
+    state.offers = state._offers_for(entry.word)
     said = entry.deconstruction or "keep whole"
     return Outcome("undone", f"undid {entry.word!r} ({said})", save=True, entry=entry)
 
