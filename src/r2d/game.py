@@ -18,6 +18,7 @@ The module has two layers:
 Words come from a SOURCE (:func:`load_words`): a word list (``word[<TAB>count]`` per line), a text corpus
 (``.txt``/``.gz``, counted here with a progress bar) or ``wordfreq:LANG``. Words already in the list are
 skipped, so a second run resumes. Scores (words decided per hour, best hour) are kept in ``FILE.game.json``.
+The list is rewritten whole after each answer; its leading comment block is kept, other comment lines are not.
 
 This module does not guess (see :mod:`r2d.guess`) nor judge meaning: the player does.
 """
@@ -563,6 +564,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"r2d game: {err}", file=sys.stderr)
         return 2
     entries, header = _read_list(list_path)
+    for stale in list_path.parent.glob(list_path.name + ".*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a kill -9 during a write; the real files are whole
 
     from r2d.guess import guesses
 
