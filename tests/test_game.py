@@ -318,3 +318,21 @@ def test_any_answer_sequence_keeps_a_valid_list_and_undo_unwinds_it(answers):
     while s.history:
         step(s, "u", now=100.0)
     assert s.entries == start and s.decided == 0
+
+
+def test_a_game_list_is_usable_by_the_tokenizer_at_once(tmp_path):
+    from r2d.deconstruct import write_entries
+    from r2d.tokenizer import R2DTokenizer
+
+    s = new_state()
+    for answer in ("a", "a", "", "a"):       # communities, housing, quick, planned
+        step(s, answer, now=0.0)
+        write_entries(tmp_path / "l.tsv", s.entries.values())
+    tok = R2DTokenizer.train(word_counts={"community": 5, "house": 5, "plan": 5, "quick": 5}, vocab_size=300,
+                             deconstruction_list=tmp_path / "l.tsv")
+    text = "housing planned communities quick"
+    enc = tok(text, add_special_tokens=False)
+    assert tok.decode(enc["input_ids"], enc["flags"]) == text
+    names = list(tok.flag_names)
+    rows = [dict(zip(names, f)) for f in enc["flags"]]
+    assert any(r["Suffix_ing"] for r in rows) and any(r["Suffix_ed"] for r in rows) and any(r["Suffix_s"] for r in rows)
