@@ -492,6 +492,11 @@ class Screen:
         from rich.console import Console
 
         self.console = Console(highlight=False, soft_wrap=True)
+        if sys.stdin.isatty():
+            try:
+                import readline  # noqa: F401  (line editing for input(): arrows, backspace, history)
+            except ImportError:  # pragma: no cover - not on every platform
+                pass
 
     def say(self, text: str, style: str = "") -> None:
         from rich.text import Text
