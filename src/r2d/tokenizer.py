@@ -196,21 +196,30 @@ class R2DTokenizer:
                                                r[1] if isinstance(r, tuple) else r.flags) for r in rows)
 
     # ------------------------------------------------------------------------------------------ step 2
-    def _fill_cache(self, pieces: Iterable[str]) -> None:
-        """Compute the rows of every piece not yet cached (step 1, then BPE once per new root, batched)."""
-        new = set(pieces).difference(self._ids_cache)
-        if not new:
+    def _split_new(self, pieces: Iterable[str], pending: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+        """Step 1 for every piece neither cached nor already in ``pending`` (piece -> (root, flags))."""
+        split = self.deconstructor.split
+        for p in set(pieces).difference(self._ids_cache).difference(pending):
+            pending[p] = split(p)
+
+    def _store(self, pending: dict[str, tuple[str, tuple[int, ...]]]) -> None:
+        """BPE for the new roots of ``pending`` (one batched call), then cache every piece's rows."""
+        if not pending:
             return
-        if len(self._ids_cache) + len(new) > _CACHE_LIMIT:
+        if len(self._ids_cache) + len(pending) > _CACHE_LIMIT:
             self._ids_cache.clear()
             self._flags_cache.clear()
             self._root_cache.clear()
-        new = list(new)
-        split = [self.deconstructor.split(p) for p in new]
-        roots = list(set(r for r, _ in split).difference(self._root_cache))
-        for r, e in zip(roots, self._bpe.encode_batch_fast([root_to_symbols(r) for r in roots], add_special_tokens=False)):
-            self._root_cache[r] = e.ids
-        for p, (root, flags) in zip(new, split):
+        roots = list({r for r, _ in pending.values()}.difference(self._root_cache))
+        if len(roots) > 1024:  # many: the batched call spreads them over threads
+            encs = self._bpe.encode_batch_fast([root_to_symbols(r) for r in roots], add_special_tokens=False)
+            for r, e in zip(roots, encs):
+                self._root_cache[r] = e.ids
+        else:  # few: calling the model directly skips the thread hand-off
+            tokenize = self._bpe.model.tokenize
+            for r in roots:
+                self._root_cache[r] = [t.id for t in tokenize(root_to_symbols(r))]
+        for p, (root, flags) in pending.items():
             ids = self._root_cache[root]
             self._ids_cache[p] = ids
             self._flags_cache[p] = [flags] * len(ids)
@@ -235,11 +244,16 @@ class R2DTokenizer:
         if offsets:
             spans = [split_pieces_with_offsets(t) for t in texts]
             pieces = [[p for p, _, _ in sp] for sp in spans]
-            self._fill_cache(chain.from_iterable(pieces))
+            pending: dict = {}
+            self._split_new(chain.from_iterable(pieces), pending)
+            self._store(pending)
             return [self._encode_pieces(p, sp) for p, sp in zip(pieces, spans)]
+        # The regex of the next chunk runs in a second thread while this one turns the current chunk into rows.
         out = []
         for pieces in _split_pipelined(texts):
-            self._fill_cache(chain.from_iterable(pieces))
+            pending: dict = {}
+            self._split_new(chain.from_iterable(pieces), pending)
+            self._store(pending)
             out += [self._encode_pieces(p) for p in pieces]
         return out
 
@@ -576,7 +590,7 @@ class R2DTokenizer:
 
 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None
-_CHUNK = 128
+_CHUNK = 256
 
 
 def _split_many(texts: list[str]) -> list[list[str]]:
