@@ -96,3 +96,8 @@ def test_write_is_atomic_and_round_trips(tmp_path):
     assert p.read_text().startswith("# hello\n")
     assert list(DeconstructionList.read(p)) == entries
     assert [f for f in os.listdir(tmp_path)] == ["l.tsv"]  # no temp file left behind
+
+
+def test_able_ity_spells_ability():
+    assert spells_back(Entry("accountability", "accountable", (), ("~ity",)))
+    assert spell("readable", suffixes=("~ity",)) == "readability"

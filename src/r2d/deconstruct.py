@@ -220,6 +220,8 @@ def suffix_candidates(root: str, suffix: str) -> list[str]:
         out.append(root + "ly")
         return _unique(out)
     starts_vowel = x[0] in VOWELS or x[0] == "y"
+    if root.endswith(("able", "ible")) and x.startswith("ity"):
+        out.append(root[:-2] + "il" + x)  # accountable -> accountability
     if cons_y and x[0] != "i":
         out.append(root[:-1] + "i" + x)
     if starts_vowel:
