@@ -27,7 +27,7 @@ API (stable; recipes import these names):
 * ``flag_rates(tokenizer, texts) -> {name: rate}`` (= :func:`r2d.stats.flag_rates`), ``flag_rates_from_rows(ids_list,
   flags_list, special_ids, names)`` (same rates from already tokenized rows), ``pos_weights(rates, names,
   max_weight)``: ``pos_weight = (1 - p) / p`` clamped to ``[1, max_weight]`` (= :func:`r2d.stats.pos_weight_from_rates`).
-* ``read_metrics(path) -> list[dict]`` and ``plot_pretrain_runs(runs, out_prefix)`` (loss and per-flag F1 PNGs).
+* ``read_metrics(path) -> list[dict]``. Charts of these files: :mod:`r2d.plots`.
 """
 
 from __future__ import annotations
@@ -441,79 +441,8 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
-def plot_pretrain_runs(runs: Mapping[str, str | os.PathLike], out_prefix: str | os.PathLike,
-                       flag_names: Sequence[str] | None = None) -> list[Path]:
-    """Loss curves of several runs and per-flag F1 curves of the R2D runs, as PNGs.
-
-    Args:
-        runs: label -> run directory (holding ``metrics.jsonl``).
-        out_prefix: output path prefix; writes ``<prefix>_loss.png`` and ``<prefix>_flag_f1.png``.
-        flag_names: flags to plot (default: every ``eval_f1_<name>`` found).
-
-    Returns:
-        The written paths.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    data = {label: read_metrics(Path(d) / "metrics.jsonl") for label, d in runs.items()}
-    written = []
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for label, rows in data.items():
-        for key, ax in (("loss", axes[0]), ("eval_loss", axes[1])):
-            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-            if pts:
-                ax.plot(*zip(*pts), label=f"{label} {key}", marker="o" if key.startswith("eval") else None,
-                        markersize=3)
-        for key in ("mlm_loss", "flag_loss"):
-            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-            if pts:
-                axes[0].plot(*zip(*pts), label=f"{label} {key}", linestyle="--")
-        for key in ("eval_mlm_loss", "eval_flag_loss"):
-            pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-            if pts:
-                axes[1].plot(*zip(*pts), label=f"{label} {key}", linestyle="--", marker="o", markersize=3)
-    axes[0].set_title("training loss")
-    axes[1].set_title("evaluation loss")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path = Path(f"{out_prefix}_loss.png")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    written.append(path)
-
-    f1_runs = {label: rows for label, rows in data.items() if any("eval_macro_f1" in r for r in rows)}
-    if f1_runs:
-        fig, axes = plt.subplots(1, len(f1_runs), figsize=(6 * len(f1_runs), 4), squeeze=False)
-        for ax, (label, rows) in zip(axes[0], f1_runs.items()):
-            names = flag_names or sorted({k[len("eval_f1_"):] for r in rows for k in r if k.startswith("eval_f1_")})
-            for name in [*names, "macro"]:
-                key = "eval_macro_f1" if name == "macro" else f"eval_f1_{name}"
-                pts = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
-                if pts:
-                    ax.plot(*zip(*pts), label=name, marker="o", markersize=3,
-                            linestyle=":" if name == "macro" else "-", color="black" if name == "macro" else None)
-            ax.set_title(f"{label}: per-flag F1 on masked rows")
-            ax.set_xlabel("step")
-            ax.set_ylim(0, 1)
-            ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
-        fig.tight_layout()
-        path = Path(f"{out_prefix}_flag_f1.png")
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        written.append(path)
-    return written
-
-
 __all__ = [
     "PRESETS", "TRAIN_DEFAULTS", "model_config", "set_seed", "save_run_args", "last_checkpoint", "R2DTrainer",
     "MetricsJsonlCallback", "RichProgressCallback", "binary_prf", "flag_metrics", "flag_rates",
-    "flag_rates_from_rows", "pos_weights", "read_metrics", "plot_pretrain_runs",
+    "flag_rates_from_rows", "pos_weights", "read_metrics",
 ]

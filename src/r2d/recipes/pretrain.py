@@ -30,7 +30,6 @@ import gzip
 import hashlib
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -106,6 +105,8 @@ class PretrainArgs:
     """r2d: clamp of the per-flag pos_weight (1-p)/p"""
     flag_pos_weight: bool = True
     """r2d: weight positive flags by (1-p)/p from the measured rates (--no-flag-pos-weight: all 1)"""
+    max_minutes: float | None = None
+    """stop training (then evaluate and save) once this many minutes of training have passed"""
     seed: int = 0
     """random seed (initialisation, data order, masking)"""
     resume: bool = False
@@ -416,13 +417,15 @@ class MLMBatches:
 
     def __init__(self, collator, seed: int, pad_id: int, num_flags: int = 0):
         self.collator, self.seed, self.pad_id, self.num_flags = collator, int(seed), int(pad_id), int(num_flags)
+        self.rank = int(os.environ.get("RANK", "0"))  # subtle: distinct masks on each process of a multi-GPU run
         self.batches = 0
 
     def _masked(self, features, stream: int, index: int) -> dict:
         import torch
 
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed((self.seed * 1_000_003 + index) * 2 + stream)
+            rank = self.rank if stream == 0 else 0
+            torch.manual_seed(((self.seed * 1_000_003 + index) * 1024 + rank) * 2 + stream)
             return self.collator(features)
 
     def premask(self, dataset, batch_size: int = 64) -> list[dict[str, Any]]:
@@ -459,6 +462,25 @@ class MLMBatches:
         index = self.batches
         self.batches += 1
         return self._masked(features, 0, index)
+
+
+class TimeLimitCallback:
+    """Stops training after ``minutes`` of wall time (the recipe then evaluates and saves as usual)."""
+
+    def __new__(cls, minutes: float):
+        from transformers import TrainerCallback
+
+        class _Cb(TrainerCallback):
+            def on_train_begin(self, args, state, control, **kwargs):
+                self.t0 = time.perf_counter()
+
+            def on_step_end(self, args, state, control, **kwargs):
+                if time.perf_counter() - self.t0 > 60 * minutes:
+                    logger.warning("--max-minutes %s reached at step %d: stopping", minutes, state.global_step)
+                    control.should_training_stop = True
+                    control.should_save = True
+
+        return _Cb()
 
 
 class SaveTokenizerCallback:
@@ -641,6 +663,8 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
     callbacks = [MetricsJsonlCallback(out / METRICS_FILE)] + ([RichProgressCallback()] if args.progress else [])
     if r2d:
         callbacks.append(SaveTokenizerCallback(tokenizer))
+    if args.max_minutes:
+        callbacks.append(TimeLimitCallback(args.max_minutes))
     trainer = R2DTrainer(
         model=model, args=targs, data_collator=batches,
         train_dataset=MLMDataset(train_set), eval_dataset=eval_examples,
