@@ -2,7 +2,6 @@ import gzip
 import itertools
 import json
 
-import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 

@@ -424,18 +424,24 @@ def check_file(path: str | os.PathLike, *, check_spelling: bool = True) -> list[
 
 
 def write_entries(path: str | os.PathLike, entries: Iterable[Entry], *, header: str = "") -> None:
-    """Write entries in tilde format, atomically (temp file in the same folder, fsync, rename)."""
+    """Write entries in tilde format, atomically (see :func:`atomic_write_text`)."""
+    lines = [f"# {h}\n" if h else "#\n" for h in header.splitlines()]
+    lines += [format_entry(e) + "\n" for e in entries]
+    atomic_write_text(path, "".join(lines))
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temp file in the same folder, fsync and rename: a crash or
+    ``kill -9`` at any moment leaves either the old file or the new one, never half of one.
+    (Temp files are named ``<name>.<random>.tmp``.)"""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # subtle: mkstemp makes 0600; a list is an ordinary file
+    os.chmod(tmp, 0o666 & ~umask)  # subtle: mkstemp makes 0600; these are ordinary files
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            for h in header.splitlines():
-                f.write(f"# {h}\n" if h else "#\n")
-            for e in entries:
-                f.write(format_entry(e) + "\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

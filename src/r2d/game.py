@@ -31,7 +31,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from typing import Callable, Iterable, Iterator
 import regex
 
 from r2d.deconstruct import Entry, ListError, check_file, parse_deconstruction, read_entries, spellings, \
-    spells_back, write_entries
+    spells_back, write_entries, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -452,19 +451,8 @@ def read_scores(path: str | os.PathLike) -> dict:
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    """Write JSON via a temp file, fsync and rename (never half-written)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write JSON atomically (never half-written)."""
+    atomic_write_text(path, json.dumps(data, indent=1))
 
 
 # ----------------------------------------------------------------------------------------------------------

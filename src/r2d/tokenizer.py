@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from r2d.deconstruct import DeconstructionList, ListError
+from r2d.deconstruct import DeconstructionList
 from r2d.flags import FlagSchema
 from r2d.pretokenize import split_pieces, split_pieces_with_offsets
 from r2d.transform import Deconstructor
