@@ -285,18 +285,20 @@ class RichProgressCallback(TrainerCallback):
     """A rich progress bar for training (step/max, elapsed, ETA, latest loss) and evaluation.
 
     Log lines (loss, eval metrics) are printed above the bar. On a non-terminal stderr rich prints no bar,
-    only the log lines.
+    only the log lines. With ``bar=False`` there is no bar at all and the log lines go to ``logging`` (INFO).
     """
 
     def __init__(self, show_keys: Sequence[str] = ("loss", "mlm_loss", "flag_loss", "learning_rate",
-                                                    "eval_loss", "eval_macro_f1", "eval_accuracy")):
+                                                    "eval_loss", "eval_macro_f1", "eval_accuracy"),
+                 bar: bool = True):
         self.show_keys = tuple(show_keys)
+        self.bar = bar
         self.progress = None
         self.task = None
         self.eval_task = None
 
     def on_train_begin(self, args, state, control, **kwargs):
-        if not state.is_world_process_zero:
+        if not state.is_world_process_zero or not self.bar:
             return
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
@@ -327,10 +329,14 @@ class RichProgressCallback(TrainerCallback):
             self.eval_task = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if self.progress is None or not logs:
+        if not logs or not state.is_world_process_zero:
             return
         shown = {k: logs[k] for k in self.show_keys if k in logs}
         text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        if self.progress is None:
+            if text and not self.bar:
+                logger.info("step %d/%d: %s", state.global_step, state.max_steps, text)
+            return
         if "loss" in logs:
             self.progress.update(self.task, info=f"loss {logs['loss']:.4g}")
         if text:

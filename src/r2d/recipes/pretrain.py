@@ -118,7 +118,7 @@ class PretrainArgs:
     num_workers: int = 0
     """data loader worker processes"""
     progress: bool = True
-    """show a progress bar"""
+    """show a progress bar (--no-progress: log lines only)"""
     extra: dict[str, Any] = field(default_factory=dict)
     """further TrainingArguments (library use only)"""
 
@@ -660,7 +660,7 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
         use_cpu=not torch.cuda.is_available(),
         **args.extra,
     )
-    callbacks = [MetricsJsonlCallback(out / METRICS_FILE)] + ([RichProgressCallback()] if args.progress else [])
+    callbacks = [MetricsJsonlCallback(out / METRICS_FILE), RichProgressCallback(bar=args.progress)]
     if r2d:
         callbacks.append(SaveTokenizerCallback(tokenizer))
     if args.max_minutes:
