@@ -316,7 +316,9 @@ def test_any_answer_sequence_keeps_a_valid_list_and_undo_unwinds_it(answers):
         assert s.decided == sum(1 for h in s.history if h[0] == "decided")
         assert s.done or s.word not in s.entries
     while s.history:
+        n = len(s.history)
         step(s, "u", now=100.0)
+        assert len(s.history) == n - 1, "undo must take back one answer, also after the last word"
     assert s.entries == start and s.decided == 0
 
 

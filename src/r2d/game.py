@@ -350,6 +350,8 @@ def step(state: GameState, answer: str, *, now: float) -> Outcome:
         What happened.
     """
     text = answer.strip()
+    if text == "u":  # subtle: undo works even after the last word, so a finished game can take back its last answer
+        return _undo(state)
     if state.done:
         return Outcome("quit")
     if text in ("q", "quit"):
@@ -357,8 +359,6 @@ def step(state: GameState, answer: str, *, now: float) -> Outcome:
         return Outcome("quit")
     if text == "?":
         return Outcome("help", HELP)
-    if text == "u":
-        return _undo(state)
     word = state.word
     if word is None:
         state.done = True
