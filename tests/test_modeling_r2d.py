@@ -230,3 +230,39 @@ def test_gradient_checkpointing_and_bf16_run():
     with torch.no_grad():
         out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels)
     assert out.logits.dtype == torch.bfloat16 and np.isfinite(out.loss.item())
+
+
+def test_tiny_model_learns_the_flags_end_to_end():
+    """Tokenizer -> collator -> model: a tiny R2D fits the masked ids and hidden flags of a few sentences."""
+    from r2d.collator import R2DDataCollatorForMLM
+    from r2d.tokenizer import R2DTokenizer
+    from r2d.training import flag_metrics
+
+    words = "the park parks ride riding enjoyed Australia Australia's in of and a I NASA It's walked walking".split()
+    tok = R2DTokenizer.train(word_counts={w: 10 for w in words}, vocab_size=300)
+    texts = ["I enjoyed riding in Australia's parks.", "NASA walked in the park, and It's riding.",
+             "The parks of Australia."] * 4
+    enc = tok(texts)
+    feats = [{"input_ids": i, "flags": f} for i, f in zip(enc["input_ids"], enc["flags"])]
+    torch.manual_seed(0)
+    model = R2DForMaskedLM(tiny_config(vocab_size=len(tok)))
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    collate = R2DDataCollatorForMLM(tok, mlm_probability=0.3, seed=0)
+    first = None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # subtle: tiny ops on a busy shared CPU are much faster on one thread
+    try:
+        for _ in range(120):
+            out = model(**collate(feats))
+            first = first or (out.mlm_loss.item(), out.flag_loss.item())
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+    finally:
+        torch.set_num_threads(threads)
+    assert out.mlm_loss.item() < 0.1 * first[0] and out.flag_loss.item() < 0.2 * first[1]
+    model.eval()
+    batch = R2DDataCollatorForMLM(tok, mlm_probability=0.3, seed=123)(feats)
+    with torch.no_grad():
+        res = model(**batch)
+    assert flag_metrics(res.flag_logits, batch["flag_labels"], tok.flag_names)["f1_NoSpace"] >= 0.9

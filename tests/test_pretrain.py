@@ -284,3 +284,28 @@ def test_rates_from_rows_equal_the_stats_module(tokenizer_dir):
     enc = tok(texts, add_special_tokens=True)
     rows = flag_rates_from_rows(enc["input_ids"], enc["flags"], tok.all_special_ids, tok.flag_names)
     assert rows == pytest.approx(flag_rates(tok, texts))
+
+
+def test_roberta_whole_word_masking_groups_bpe_pieces():
+    import torch
+
+    from r2d.baseline import roberta_tokenizer
+    from r2d.collator import R2DDataCollatorForMLM
+    from r2d.recipes.pretrain import RobertaWordStarts, _NoFlags
+
+    rt = roberta_tokenizer()
+    view = RobertaWordStarts(rt)
+    vocab = rt.get_vocab()
+    assert view.word_start[vocab["\u0120park"]] and not view.word_start[vocab["park"]]
+    enc = rt(["Unbelievably, the Australians' riding was extraordinarily uncharacteristic."] * 8)
+    feats = [{"input_ids": ids} for ids in enc["input_ids"]]
+    out = _NoFlags(R2DDataCollatorForMLM(view, mlm_probability=0.4, whole_word_mask=True, seed=0))(feats)
+    assert set(out) == {"input_ids", "attention_mask", "labels"}
+    ids = torch.tensor(enc["input_ids"])
+    sel = out["labels"] != -100
+    word = torch.cumsum(torch.as_tensor(view.word_start)[ids] | (torch.arange(ids.shape[1]) == 1), dim=1)
+    for b in range(ids.shape[0]):
+        for w in word[b, 1:-1].unique():
+            rows = (word[b] == w) & ~torch.isin(ids[b], torch.tensor(view.all_special_ids))
+            assert sel[b][rows].all() or not sel[b][rows].any()
+    assert sel.any() and not sel.all()

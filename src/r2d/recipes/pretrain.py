@@ -94,7 +94,7 @@ class PretrainArgs:
     mlm_probability: float = 0.15
     """share of rows (tokens) selected for prediction"""
     whole_word_mask: bool = False
-    """select whole words for masking (r2d: by the tokenizer's word-start marker)"""
+    """select whole words for masking (r2d: by the tokenizer's word-start marker; roberta: by GPT-2's space marker)"""
     flag_combine: str = "concat_project"
     """r2d: concat_project, truncate_concat or linear_sum"""
     flag_values: str = "binary"
@@ -398,6 +398,42 @@ def make_compute_metrics(flag_names: list[str] | None):
     return compute
 
 
+class RobertaWordStarts:
+    """RoBERTa's tokenizer seen through the attributes :class:`R2DDataCollatorForMLM` reads, with no flags.
+
+    A token begins a word when it carries GPT-2's space marker ``Ġ`` (fairseq's whole-word masking for RoBERTa);
+    used for ``--model roberta --whole-word-mask`` so both models get the same 80/10/10 whole-word masking
+    (``transformers``' own whole-word option needs offset mappings and turns off the 10%/10% parts).
+    """
+
+    num_flags = 0
+
+    def __init__(self, tokenizer):
+        self.pad_token_id, self.mask_token_id = tokenizer.pad_token_id, tokenizer.mask_token_id
+        self.all_special_ids = list(tokenizer.all_special_ids)
+        self.size = len(tokenizer)
+        vocab = tokenizer.get_vocab()
+        self.word_start = np.zeros(self.size, dtype=bool)
+        for token, i in vocab.items():
+            if i < self.size and token.startswith("\u0120"):
+                self.word_start[i] = True
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class _NoFlags:
+    """Adapts :class:`R2DDataCollatorForMLM` to flag-less (RoBERTa) examples: zero-width flags in, none out."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, features):
+        feats = [{**f, "flags": np.zeros((len(f["input_ids"]), 0), dtype=np.int64)} for f in features]
+        batch = self.collator(feats)
+        return {k: v for k, v in batch.items() if k not in ("flags", "flag_labels")}
+
+
 class MLMBatches:
     """The recipe's collate function around an MLM collator (R2D's or ``transformers``').
 
@@ -622,9 +658,11 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
     if r2d:
         collator = R2DDataCollatorForMLM(tokenizer, mlm_probability=args.mlm_probability,
                                          whole_word_mask=args.whole_word_mask)
+    elif args.whole_word_mask:
+        collator = _NoFlags(R2DDataCollatorForMLM(RobertaWordStarts(tokenizer), mlm_probability=args.mlm_probability,
+                                                  whole_word_mask=True))
     else:
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability,
-                                                   whole_word_mask=args.whole_word_mask)
+        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability)
     batches = MLMBatches(collator, args.seed, tokenizer.pad_token_id, tokenizer.num_flags if r2d else 0)
     eval_examples = batches.premask(MLMDataset(eval_set))
 
