@@ -286,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="r2d finetune",
         description="Fine-tune an R2D or RoBERTa checkpoint on a GLUE-style task; evaluation every N steps "
                     "into OUT/metrics.jsonl, final numbers into OUT/results.json.",
-        epilog="example:\n  r2d finetune --task rte --model runs/r2d-small --out runs/ft/rte-r2d "
+        epilog="example:\n  r2d finetune --task rte --model runs/r2d-small/model --out runs/ft/rte-r2d "
                "--data-dir ../shared/data --seed 1 --max-steps 300 --eval-steps 50",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
