@@ -194,6 +194,16 @@ def test_resume_reproduces_the_uninterrupted_run(tmp_path, corpus, tokenizer_dir
     assert json.loads((cut / "args.json").read_text())["resumed"]
 
 
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["pretrain", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--preset", "--corpus", "--resume", "--pack", "--whole-word-mask", "--max-minutes",
+                   "--flag-combine", "example:"):
+        assert option in text
+
+
 def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus, capsys):
     assert run("--corpus", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "o")) == 2
     assert "missing.txt" in capsys.readouterr().err

@@ -780,7 +780,7 @@ def build_parser() -> argparse.ArgumentParser:
         if f.name == "extra":
             continue
         flag = "--" + f.name.replace("_", "-")
-        h = doc.get(f.name, "")
+        h = doc.get(f.name, "").replace("%", "%%")  # subtle: argparse %-formats help strings
         if f.type in ("bool", bool):
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=h)
         elif f.name == "corpus":
