@@ -42,3 +42,11 @@ def test_pieces_cover_every_character_once(text):
     spans = split_pieces_with_offsets(text)
     assert [p for p, _, _ in spans] == pieces
     assert all(text[s:e] == p for p, s, e in spans)
+
+
+@given(st.text(st.characters(max_codepoint=127)))
+def test_ascii_fast_path_splits_like_the_unicode_pattern(text):
+    from r2d.pretokenize import _PIECE_RE
+
+    assert split_pieces(text) == _PIECE_RE.findall(text)
+    assert [p for p, _, _ in split_pieces_with_offsets(text)] == _PIECE_RE.findall(text)

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -196,22 +195,19 @@ class R2DTokenizer:
                                                r[1] if isinstance(r, tuple) else r.flags) for r in rows)
 
     # ------------------------------------------------------------------------------------------ step 2
-    def _split_new(self, pieces: Iterable[str], pending: dict[str, tuple[str, tuple[int, ...]]]) -> None:
-        """Step 1 for every piece neither cached nor already in ``pending`` (piece -> (root, flags))."""
-        split = self.deconstructor.split
-        for p in set(pieces).difference(self._ids_cache).difference(pending):
-            pending[p] = split(p)
-
-    def _store(self, pending: dict[str, tuple[str, tuple[int, ...]]]) -> None:
-        """BPE for the new roots of ``pending`` (one batched call), then cache every piece's rows."""
-        if not pending:
+    def _fill(self, pieces: Iterable[str]) -> None:
+        """Cache the rows of every piece not cached yet: step 1, then the BPE once per new root."""
+        new = set(pieces).difference(self._ids_cache)
+        if not new:
             return
-        if len(self._ids_cache) + len(pending) > _CACHE_LIMIT:
+        if len(self._ids_cache) + len(new) > _CACHE_LIMIT:
             self._ids_cache.clear()
             self._flags_cache.clear()
             self._root_cache.clear()
-        roots = list({r for r, _ in pending.values()}.difference(self._root_cache))
-        if len(roots) > 1024:  # many: the batched call spreads them over threads
+        split = self.deconstructor.split
+        rows = [(p, *split(p)) for p in new]
+        roots = list({r for _, r, _ in rows}.difference(self._root_cache))
+        if len(roots) > 1024:  # many: one batched call spreads them over threads
             encs = self._bpe.encode_batch_fast([root_to_symbols(r) for r in roots], add_special_tokens=False)
             for r, e in zip(roots, encs):
                 self._root_cache[r] = e.ids
@@ -219,10 +215,11 @@ class R2DTokenizer:
             tokenize = self._bpe.model.tokenize
             for r in roots:
                 self._root_cache[r] = [t.id for t in tokenize(root_to_symbols(r))]
-        for p, (root, flags) in pending.items():
-            ids = self._root_cache[root]
-            self._ids_cache[p] = ids
-            self._flags_cache[p] = [flags] * len(ids)
+        root_ids, ids_cache, flags_cache = self._root_cache, self._ids_cache, self._flags_cache
+        for p, root, flags in rows:
+            ids = root_ids[root]
+            ids_cache[p] = ids
+            flags_cache[p] = [flags] * len(ids)
 
     def _encode_pieces(self, pieces: list[str], spans=None) -> tuple[list[int], list, list | None]:
         """Rows of one text's pieces (all cached): ``(ids, flag rows, offsets or None)``."""
@@ -244,18 +241,11 @@ class R2DTokenizer:
         if offsets:
             spans = [split_pieces_with_offsets(t) for t in texts]
             pieces = [[p for p, _, _ in sp] for sp in spans]
-            pending: dict = {}
-            self._split_new(chain.from_iterable(pieces), pending)
-            self._store(pending)
-            return [self._encode_pieces(p, sp) for p, sp in zip(pieces, spans)]
-        # The regex of the next chunk runs in a second thread while this one turns the current chunk into rows.
-        out = []
-        for pieces in _split_pipelined(texts):
-            pending: dict = {}
-            self._split_new(chain.from_iterable(pieces), pending)
-            self._store(pending)
-            out += [self._encode_pieces(p) for p in pieces]
-        return out
+        else:
+            spans = [None] * len(texts)
+            pieces = [split_pieces(t) for t in texts]
+        self._fill(chain.from_iterable(pieces))
+        return [self._encode_pieces(p, sp) for p, sp in zip(pieces, spans)]
 
     def encode(self, text: str, text_pair: str | None = None, *, add_special_tokens: bool = True) -> list[int]:
         """Ids only (use ``tok(text)`` for ids + flags)."""
@@ -587,33 +577,6 @@ class R2DTokenizer:
             root_counts[decon.split(piece)[0]] += c
         bpe = _train_bpe(root_counts, vocab_size, min_frequency, show_progress)
         return cls(bpe=bpe, deconstruction_list=lst, flag_names=schema.names, model_max_length=model_max_length)
-
-
-_POOL: tuple[int, ThreadPoolExecutor] | None = None
-_CHUNK = 256
-
-
-def _split_many(texts: list[str]) -> list[list[str]]:
-    return [split_pieces(t, concurrent=True) for t in texts]
-
-
-def _split_pipelined(texts: list[str]) -> Iterator[list[list[str]]]:
-    """Pieces of ``texts`` in chunks; the regex of the next chunk runs in a second thread (it releases the
-    GIL) while the caller turns the current chunk into rows."""
-    global _POOL
-    if len(texts) <= _CHUNK:
-        yield [split_pieces(t) for t in texts]
-        return
-    if _POOL is None or _POOL[0] != os.getpid():  # subtle: a forked DataLoader worker needs its own thread
-        _POOL = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="r2d-split"))
-    pool = _POOL[1]
-    chunks = [texts[i:i + _CHUNK] for i in range(0, len(texts), _CHUNK)]
-    fut = pool.submit(_split_many, chunks[0])
-    for k in range(len(chunks)):
-        res = fut.result()
-        if k + 1 < len(chunks):
-            fut = pool.submit(_split_many, chunks[k + 1])
-        yield res
 
 
 def bundled_path(name: str) -> Path:

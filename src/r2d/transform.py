@@ -57,10 +57,12 @@ class Deconstructor:
         self._affix_col = affix_cols
         self._col_affix = {i: a for a, i in affix_cols.items()}
         # word -> (root, column indices of its affixes), only for entries whose affixes are all flags
-        self._split = {
-            w: (root, tuple(affix_cols[a] for a in affixes))
-            for w, (root, affixes) in self.list.split_table(affix_cols).items()
-        }
+        self._zero = (0,) * self.num_flags
+        # word -> (root, columns of its affix flags, the flag row of " word" with that split)
+        self._split = {}
+        for w, (root, affixes) in self.list.split_table(affix_cols).items():
+            cols = tuple(affix_cols[a] for a in affixes)
+            self._split[w] = (root, cols, tuple(int(i in cols) for i in range(self.num_flags)))
 
     def split(self, piece: str) -> tuple[str, tuple[int, ...]]:
         """One piece -> ``(root, flags)``; flags is a tuple of 0/1 in schema order.
@@ -68,6 +70,12 @@ class Deconstructor:
         Args:
             piece: a piece from :func:`r2d.pretokenize.split_pieces` (any non-empty string works).
         """
+        w = piece[1:]
+        if piece[:1] == " " and w.isalpha() and w.islower():  # fast path: " word", the most common piece
+            hit = self._split.get(w)
+            if hit is None:
+                return w, self._zero
+            return hit[0], hit[2]
         flags = [0] * self.num_flags
         w = piece
         if len(w) > 1 and w[0] == " " and not w[1].isspace():
