@@ -78,3 +78,14 @@ def test_join_spells_unseen_pairs_with_rules():
     d = Deconstructor(LIST)
     assert d.join("house", (0, 0, 0, 0, 0, 1, 0)) == " housing"
     assert d.join("community", (0, 1, 0, 1, 0, 0, 1)) == " Communities's"
+
+
+@given(st.from_regex(r"\A ?[A-Za-zéÉ]{1,8}('s)?\Z"))
+def test_fast_paths_agree_with_the_rules(piece):
+    # split() has shortcuts for " word" and " Word"; they must give what the general rules give
+    d = Deconstructor(LIST)
+    root, flags = d.split(piece)
+    assert d.join(root, flags) == piece
+    w = piece.lstrip(" ")
+    if w.isascii() and w[:1].isupper() and w[1:].islower() and len(w) > 1:
+        assert flags[1] == 1 and root == (d.split(" " + w.lower())[0])

@@ -24,7 +24,9 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from itertools import chain
 import json
 import logging
@@ -285,6 +287,15 @@ class R2DTokenizer:
             A ``transformers.BatchEncoding`` with ``input_ids`` (B, T), ``attention_mask`` (B, T) and
             ``flags`` (B, T, F) of 0/1; unbatched (T,), (T, F) for a single string.
         """
+        with _no_gc():
+            return self._call(text, text_pair, add_special_tokens=add_special_tokens, padding=padding,
+                              truncation=truncation, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
+                              return_tensors=return_tensors, return_offsets_mapping=return_offsets_mapping,
+                              return_special_tokens_mask=return_special_tokens_mask,
+                              return_attention_mask=return_attention_mask)
+
+    def _call(self, text, text_pair, *, add_special_tokens, padding, truncation, max_length, pad_to_multiple_of,
+              return_tensors, return_offsets_mapping, return_special_tokens_mask, return_attention_mask):
         batched = not isinstance(text, str)
         texts = _as_batch(text, "text")
         pairs = None
@@ -419,6 +430,10 @@ class R2DTokenizer:
             flags: (T, F) flag values, a flag is on when >= 0.5; ``None`` means all off.
             skip_special_tokens: drop special and padding rows (otherwise they are written as ``<s>`` etc.).
         """
+        with _no_gc():
+            return self._decode(ids, flags, skip_special_tokens)
+
+    def _decode(self, ids, flags, skip_special_tokens: bool) -> str:
         ids = _tolist(ids)
         if ids and not all(type(i) is int for i in ids):
             ids = [int(i) for i in ids]
@@ -465,7 +480,8 @@ class R2DTokenizer:
         """Decode a batch: (B, T) ids and (B, T, F) flags; padding rows are dropped."""
         ids_batch = _tolist(ids_batch)
         flags_batch = [None] * len(ids_batch) if flags_batch is None else _tolist(flags_batch)
-        return [self.decode(i, f, skip_special_tokens=skip_special_tokens) for i, f in zip(ids_batch, flags_batch)]
+        with _no_gc():
+            return [self._decode(i, f, skip_special_tokens) for i, f in zip(ids_batch, flags_batch)]
 
     # ------------------------------------------------------------------------------------------ save / load
     def save_pretrained(self, directory: str | os.PathLike) -> list[str]:
@@ -577,6 +593,19 @@ class R2DTokenizer:
             root_counts[decon.split(piece)[0]] += c
         bpe = _train_bpe(root_counts, vocab_size, min_frequency, show_progress)
         return cls(bpe=bpe, deconstruction_list=lst, flag_names=schema.names, model_max_length=model_max_length)
+
+
+@contextlib.contextmanager
+def _no_gc():
+    """Pause the cyclic garbage collector while encoding: the output is millions of small lists and tuples that
+    hold no cycles, and every collection would also walk all the (large) data the caller keeps alive."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def bundled_path(name: str) -> Path:

@@ -58,11 +58,13 @@ class Deconstructor:
         self._col_affix = {i: a for a, i in affix_cols.items()}
         # word -> (root, column indices of its affixes), only for entries whose affixes are all flags
         self._zero = (0,) * self.num_flags
-        # word -> (root, columns of its affix flags, the flag row of " word" with that split)
+        self._first_cap = tuple(int(i == self._fc) for i in range(self.num_flags))
+        # word -> (root, columns of its affix flags, flag row of " word", flag row of " Word")
         self._split = {}
         for w, (root, affixes) in self.list.split_table(affix_cols).items():
             cols = tuple(affix_cols[a] for a in affixes)
-            self._split[w] = (root, cols, tuple(int(i in cols) for i in range(self.num_flags)))
+            row = tuple(int(i in cols) for i in range(self.num_flags))
+            self._split[w] = (root, cols, row, tuple(max(a, b) for a, b in zip(row, self._first_cap)))
 
     def split(self, piece: str) -> tuple[str, tuple[int, ...]]:
         """One piece -> ``(root, flags)``; flags is a tuple of 0/1 in schema order.
@@ -71,11 +73,14 @@ class Deconstructor:
             piece: a piece from :func:`r2d.pretokenize.split_pieces` (any non-empty string works).
         """
         w = piece[1:]
-        if piece[:1] == " " and w.isalpha() and w.islower():  # fast path: " word", the most common piece
-            hit = self._split.get(w)
-            if hit is None:
-                return w, self._zero
-            return hit[0], hit[2]
+        if piece[:1] == " " and w.isalpha():
+            if w.islower():  # fast path: " word", the most common piece
+                hit = self._split.get(w)
+                return (w, self._zero) if hit is None else (hit[0], hit[2])
+            if w.isascii() and w[1:].islower():  # fast path: " Word" (ASCII re-cases exactly)
+                low = w.lower()
+                hit = self._split.get(low)
+                return (low, self._first_cap) if hit is None else (hit[0], hit[3])
         flags = [0] * self.num_flags
         w = piece
         if len(w) > 1 and w[0] == " " and not w[1].isspace():
