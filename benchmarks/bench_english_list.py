@@ -1,6 +1,6 @@
 """Measure the English deconstruction list: how many words it splits, and how much of a real corpus it covers.
 
-Prints markdown tables (paste into benchmarks/results/english_list.md):
+Prints markdown tables (recorded in BENCHMARKS.md):
 
 1. the list: entries, splits per affix, words kept whole by exception;
 2. a corpus (WikiExtractor text; ``<doc``/``</doc>`` lines skipped; words = runs of letters, lowercased, with a

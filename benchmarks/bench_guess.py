@@ -1,7 +1,7 @@
 """Measure the game's guesser against hand-checked samples: how often the right split is guess `a`, how often it
 is among the (up to 4) guesses shown, and how often a word that should stay whole is shown no guess at all.
 
-Prints markdown tables (paste into benchmarks/results/game.md):
+Prints markdown tables (recorded in BENCHMARKS.md):
 
 1. per sample (the 300-word development sample used while writing the ranking, and the 150-word held-out
    sample that was not), split words: guess `a` right / among the guesses; whole words: no guess shown;

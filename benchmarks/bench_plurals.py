@@ -6,7 +6,7 @@ frequent word (wordfreq) is suggested as `stem ~s`. Variants: with the built-in 
 lemma), and a stricter frequency ratio. Precision = suggestions equal to the hand-checked answer / suggestions;
 recall = correct suggestions / words whose answer is `root ~s`.
 
-Prints markdown tables (paste into benchmarks/results/game.md). Example::
+Prints markdown tables (recorded in BENCHMARKS.md). Example::
 
     python benchmarks/bench_plurals.py
     python benchmarks/bench_plurals.py --top 20000     # also count suggestions over wordfreq's top words
