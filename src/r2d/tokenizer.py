@@ -79,16 +79,11 @@ def unicode_to_bytes() -> dict[str, int]:
     return {c: b for b, c in bytes_to_unicode().items()}
 
 
-@functools.lru_cache(maxsize=1)
-def _latin1_to_symbols() -> dict[int, str]:
-    return {b: c for b, c in bytes_to_unicode().items()}
-
-
 def root_to_symbols(root: str) -> str:
     """The string the BPE sees for one root: the word-start marker, then the root's UTF-8 bytes as characters."""
     # subtle: decoding UTF-8 bytes as latin-1 gives one character per byte, which translate() maps in C
     # surrogatepass: a Python string may hold lone surrogates, and they must round-trip too
-    return WORD_START + root.encode("utf-8", "surrogatepass").decode("latin-1").translate(_latin1_to_symbols())
+    return WORD_START + root.encode("utf-8", "surrogatepass").decode("latin-1").translate(bytes_to_unicode())
 
 
 @dataclass(frozen=True)
@@ -310,11 +305,10 @@ class R2DTokenizer:
         n_special = (4 if pairs is not None else 2) if add_special_tokens else 0
         if truncation != "do_not_truncate" and max_length is None:
             max_length = self.model_max_length
-        if max_length is not None and (truncation != "do_not_truncate" or padding == "max_length"):
-            if max_length < n_special + (0 if truncation == "do_not_truncate" else 1) and truncation != "do_not_truncate":
-                raise ValueError(
-                    f"max_length={max_length} leaves no room for text: {n_special} special rows are needed "
-                    f"({'<s> A </s></s> B </s>' if pairs is not None else '<s> A </s>'}), so use max_length >= {n_special + 1}")
+        if truncation != "do_not_truncate" and max_length < n_special + 1:
+            raise ValueError(
+                f"max_length={max_length} leaves no room for text: {n_special} special rows are needed "
+                f"({'<s> A </s></s> B </s>' if pairs is not None else '<s> A </s>'}), so use max_length >= {n_special + 1}")
         if padding == "max_length" and max_length is None:
             raise ValueError("padding='max_length' needs max_length")
 
