@@ -50,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     c.print(Rule("2. A few paragraphs"))
     enc = tok(text)
     back = tok.decode(enc["input_ids"], enc["flags"])
-    rb = roberta_bpe().encode(text)
+    roberta = roberta_bpe()
+    rb = roberta.encode(text)
     c.print(f"{len(text.encode('utf-8')):,} bytes -> r2d {len(enc['input_ids']):,} rows "
             f"({tok.vocab_size:,} roots, {tok.num_flags} flags) vs RoBERTa {len(rb.ids):,} tokens")
     ok = back == text
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     c.print("the article's (OpenWebText): " + ", ".join(f"{k} {v:.1%}" for k, v in ARTICLE_FLAG_RATES.items()))
     variants = ["dog", " dog", "Dog", " Dog", "dogs", " Dogs", " DOGS", " dog's"]
     roots = {v: tok.split(v)[0].root for v in variants}
-    rids = {v: roberta_bpe().encode(v, add_special_tokens=False).ids for v in variants}
+    rids = {v: roberta.encode(v, add_special_tokens=False).ids for v in variants}
     c.print(Rule("3. One embedding for every variant"))
     for v in variants:
         c.print(f"  {v!r:10} r2d root {roots[v]!r:6} id {tok.encode(v, add_special_tokens=False)}  "

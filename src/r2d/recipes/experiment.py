@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as _dt
-import gzip
 import json
 import logging
 import sys
@@ -148,13 +147,12 @@ class Stages:
 
 def _plain_lines(files: Sequence[Path]):
     """Paragraph lines of corpus files (``.gz`` too), WikiExtractor ``<doc>`` tag lines and blanks dropped."""
-    for f in files:
-        opener = gzip.open if f.suffix == ".gz" else open
-        with opener(f, "rt", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                line = line.strip()
-                if line and not line.startswith("<doc ") and line != "</doc>":
-                    yield line
+    from r2d.wordcounts import iter_corpus_lines
+
+    for line in iter_corpus_lines(files):
+        line = line.strip()
+        if line:
+            yield line
 
 
 def _take(lines, budget: int) -> list[str]:
