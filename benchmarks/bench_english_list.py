@@ -25,8 +25,8 @@ import sys
 import time
 from pathlib import Path
 
-from r2d.deconstruct import DeconstructionList
-from r2d.englishlist import DEFAULT_AFFIXES, default_list_path, english_words
+from r2d.lists.deconstruct import DeconstructionList
+from r2d.lists.english import DEFAULT_AFFIXES, default_list_path, english_words
 
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019]s\b)?")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz"

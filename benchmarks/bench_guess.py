@@ -22,8 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
-from r2d.deconstruct import DeconstructionList, Entry
-from r2d.guess import INFLECTIONS, evaluate, guesses, lemminflect_splits, zipf
+from r2d.lists.deconstruct import DeconstructionList, Entry
+from r2d.lists.guess import INFLECTIONS, evaluate, guesses, lemminflect_splits, zipf
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [ROOT / "tests/data/guess_sample.tsv", ROOT / "tests/data/guess_heldout.tsv"]
@@ -106,8 +106,8 @@ def time_session(n: int) -> None:
     game does, and print the time per answer: the game's own cost per decision."""
     import tempfile
 
-    from r2d.deconstruct import write_entries
-    from r2d.game import GameState, WordQueue, best_hour, load_words, step, write_json_atomic
+    from r2d.lists.deconstruct import write_entries
+    from r2d.game.game import GameState, WordQueue, best_hour, load_words, step, write_json_atomic
 
     words, lang = load_words("wordfreq:en")
     state = GameState(WordQueue(words), {}, lambda w, taken: guesses(w, lang=lang, taken=taken), started=0.0)

@@ -19,8 +19,8 @@ import re
 import time
 from pathlib import Path
 
-from r2d.deconstruct import DeconstructionList
-from r2d.guess import PLURAL_EXCEPTIONS, plural_precision, plural_suggestion
+from r2d.lists.deconstruct import DeconstructionList
+from r2d.lists.guess import PLURAL_EXCEPTIONS, plural_precision, plural_suggestion
 
 SAMPLE = Path(__file__).resolve().parents[1] / "tests/data/plural_sample.tsv"
 

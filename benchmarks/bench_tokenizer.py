@@ -30,7 +30,7 @@ def tiktoken_gpt2():
     import tiktoken
     from tiktoken.load import data_gym_to_mergeable_bpe_ranks
 
-    from r2d.baseline import gpt2_files
+    from r2d.tokenizer.baseline import gpt2_files
 
     enc_json, vocab_bpe = gpt2_files()
     ranks = data_gym_to_mergeable_bpe_ranks(str(vocab_bpe), str(enc_json))
@@ -48,8 +48,8 @@ def main() -> None:
 
     from tokenizers import ByteLevelBPETokenizer
 
-    from r2d.baseline import gpt2_files
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.baseline import gpt2_files
+    from r2d.tokenizer.hf import R2DTokenizer
 
     lines = load_lines(args.corpus, args.lines)
     batches = [lines[i:i + args.batch] for i in range(0, len(lines), args.batch)]

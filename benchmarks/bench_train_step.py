@@ -33,7 +33,7 @@ RATES = (0.23, 0.18, 0.011, 0.03, 0.017, 0.013, 0.009)  # the article's OpenWebT
 def build(kind: str, a: argparse.Namespace):
     from transformers import RobertaConfig, RobertaForMaskedLM
 
-    from r2d.modeling_r2d import R2DConfig, R2DForMaskedLM
+    from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
 
     common = dict(vocab_size=a.vocab, hidden_size=a.hidden, num_hidden_layers=a.layers, num_attention_heads=a.heads,
                   intermediate_size=4 * a.hidden, max_position_embeddings=a.seq + 2, type_vocab_size=1,

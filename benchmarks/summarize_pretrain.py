@@ -3,7 +3,7 @@
     python benchmarks/summarize_pretrain.py [R2D_RUN_DIR ROBERTA_RUN_DIR]   (default /work/runs/small2-r2d, -roberta)
 """
 import sys
-from r2d.plots import read_jsonl
+from r2d.analysis.plots import read_jsonl
 run_r2d, run_roberta = sys.argv[1:3] if len(sys.argv) > 2 else ("/work/runs/small2-r2d", "/work/runs/small2-roberta")
 r = read_jsonl(f"{run_r2d}/metrics.jsonl"); b = read_jsonl(f"{run_roberta}/metrics.jsonl")
 er = [x for x in r if 'eval_loss' in x]; eb = [x for x in b if 'eval_loss' in x]

@@ -24,21 +24,21 @@ TINY_LIST = "riding\tride ~ing\nrides\tride ~s\nenjoyed\tenjoy ~ed\nparks\tpark 
 
 @pytest.fixture(scope="session")
 def tiny_list():
-    from r2d.deconstruct import DeconstructionList
+    from r2d.lists.deconstruct import DeconstructionList
 
     return DeconstructionList.from_string(TINY_LIST)
 
 
 @pytest.fixture(scope="session")
 def tiny_tok(tiny_list):
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     return R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300, deconstruction_list=tiny_list, min_frequency=1)
 
 
 @pytest.fixture(scope="session")
 def en_tok():
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     return R2DTokenizer.from_pretrained("r2d-en")
 

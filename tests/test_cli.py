@@ -72,7 +72,7 @@ def test_train_tokenizer_from_a_corpus_and_a_list(tmp_path, capsys):
     out = tmp_path / "tok"
     assert main(["train-tokenizer", "--corpus", str(corpus), "--list", str(lst), "--vocab-size", "300",
                  "--out", str(out)]) == 0
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     tok = R2DTokenizer.from_pretrained(out)
     assert [r.root for r in tok.split("dogs riding")] == ["dog", "ride"]

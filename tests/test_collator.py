@@ -10,7 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r2d.collator import R2DDataCollatorForMLM
+from r2d.modeling.collator import R2DDataCollatorForMLM
 
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "60"))
 F = 7
@@ -37,7 +37,7 @@ class StandInTokenizer:
 def real_tokenizer():
     """A tiny trained R2DTokenizer when the real one is available, else None."""
     try:
-        from r2d.tokenizer import R2DTokenizer
+        from r2d.tokenizer.hf import R2DTokenizer
     except ImportError:
         return None
     counts = {"park": 30, "ride": 20, "enjoy": 15, "australia": 10, "the": 50, "in": 40, "walk": 12,
@@ -180,7 +180,7 @@ def test_same_seed_same_batch_and_bad_inputs():
 def test_with_the_real_tokenizer():
     tok = real_tokenizer()
     if tok is None:
-        pytest.skip("r2d.tokenizer not available yet")
+        pytest.skip("r2d.tokenizer.hf not available yet")
     texts = ["I enjoyed riding in Australia's parks.", "The community houses ran in the park.", "Walks"]
     enc = tok(texts)
     feats = [{"input_ids": i, "flags": f} for i, f in zip(enc["input_ids"], enc["flags"])]

@@ -3,7 +3,7 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
-from r2d.deconstruct import (DeconstructionList, Entry, ListError, check_file, format_entry, parse_entry, spell,
+from r2d.lists.deconstruct import (DeconstructionList, Entry, ListError, check_file, format_entry, parse_entry, spell,
                              spells_back, suffix_candidates, write_entries)
 
 affix = st.from_regex(r"\A[a-z]{1,5}\Z")

@@ -1,4 +1,4 @@
-"""Tests for the English list builder (r2d.englishlist), the shipped list and `r2d build-list`."""
+"""Tests for the English list builder (r2d.lists.english), the shipped list and `r2d build-list`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from r2d.deconstruct import DeconstructionList, Entry, check_file, read_entries, spells_back
-from r2d.englishlist import (
+from r2d.lists.deconstruct import DeconstructionList, Entry, check_file, read_entries, spells_back
+from r2d.lists.english import (
     build_english_list,
     default_exceptions_path,
     default_list_path,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from r2d.plots import read_jsonl, series
-from r2d.tasks import get_task
+from r2d.analysis.plots import read_jsonl, series
+from r2d.training.tasks import get_task
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.is_dir():
@@ -33,7 +33,7 @@ def smoke_run(tmp_path_factory):
 
     Returns (out dir, pretraining stage markers after the first invocation).
     """
-    import r2d.recipes.finetune as ft
+    import r2d.training.finetune as ft
     from r2d.cli import main
 
     out = tmp_path_factory.mktemp("exp") / "smoke"
@@ -70,7 +70,7 @@ def test_interrupted_run_continues_without_redoing_stages(smoke_run):
 @needs_data
 def test_report_files_and_numbers(smoke_run):
     out, _, _ = smoke_run
-    from r2d.recipes.experiment import PRESETS
+    from r2d.analysis.experiment import PRESETS
 
     preset = PRESETS["smoke"]
     summary = json.loads((out / "summary.json").read_text())
@@ -136,7 +136,7 @@ def test_missing_corpus_shards_exit_2(tmp_path: Path, capsys):
 
 
 def test_stage_markers(tmp_path: Path):
-    from r2d.recipes.experiment import Stages
+    from r2d.analysis.experiment import Stages
 
     st = Stages(tmp_path)
     calls = []

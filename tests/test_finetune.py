@@ -44,9 +44,9 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     """A tiny untrained R2D MLM checkpoint (with its tokenizer) and a tiny RoBERTa one (baseline tokenizer)."""
     from transformers import RobertaConfig, RobertaForMaskedLM
 
-    from r2d.baseline import roberta_tokenizer
-    from r2d.modeling_r2d import R2DConfig, R2DForMaskedLM
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.baseline import roberta_tokenizer
+    from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
+    from r2d.tokenizer.hf import R2DTokenizer
 
     d = tmp_path_factory.mktemp("ckpt")
     tok = R2DTokenizer.train(texts=[_sentence(i) for i in range(50)], vocab_size=300, deconstruction_list=None)
@@ -63,8 +63,8 @@ def _rows(path: Path) -> list[dict]:
 
 
 def test_pair_layout_of_both_tokenizers(data_dir: Path, checkpoints):
-    from r2d.recipes.finetune import encode_task, load_tokenizer
-    from r2d.tasks import get_task, load_task
+    from r2d.training.finetune import encode_task, load_tokenizer
+    from r2d.training.tasks import get_task, load_task
 
     task = get_task("mnli")
     dd = load_task(task, data_dir)
@@ -101,7 +101,7 @@ def test_r2d_mnli_two_eval_splits_cli(tmp_path: Path, data_dir: Path, checkpoint
     assert set(res["final"]) >= {"eval_validation_matched_accuracy", "eval_validation_mismatched_accuracy"}
     from transformers import AutoModelForSequenceClassification
 
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(out / "model")
     assert type(model).__name__ == "R2DForSequenceClassification" and model.config.num_labels == 3
@@ -109,7 +109,7 @@ def test_r2d_mnli_two_eval_splits_cli(tmp_path: Path, data_dir: Path, checkpoint
 
 
 def test_roberta_stsb_regression(tmp_path: Path, data_dir: Path, checkpoints):
-    from r2d.recipes.finetune import FinetuneArgs, finetune
+    from r2d.training.finetune import FinetuneArgs, finetune
 
     res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints["roberta"]), out=str(tmp_path / "rob"),
                                 data_dir=str(data_dir), max_steps=3, eval_steps=3, batch_size=8, max_length=32,

@@ -1,4 +1,4 @@
-"""Tests for r2d.game: the pure state machine, word sources, scores, and whole sessions in a pseudo-terminal."""
+"""Tests for r2d.game.game: the pure state machine, word sources, scores, and whole sessions in a pseudo-terminal."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from r2d.deconstruct import DeconstructionList, Entry, check_file, read_entries
-from r2d.game import (GameState, SourceError, WordQueue, best_hour, load_words, main, rate_per_hour, read_scores,
+from r2d.lists.deconstruct import DeconstructionList, Entry, check_file, read_entries
+from r2d.game.game import (GameState, SourceError, WordQueue, best_hour, load_words, main, rate_per_hour, read_scores,
                       step)
 
 WORDS = [("communities", 50), ("housing", 40), ("quick", 30), ("planned", 20), ("unbeatable", 10), ("news", 5)]
@@ -323,8 +323,8 @@ def test_any_answer_sequence_keeps_a_valid_list_and_undo_unwinds_it(answers):
 
 
 def test_a_game_list_is_usable_by_the_tokenizer_at_once(tmp_path):
-    from r2d.deconstruct import write_entries
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.lists.deconstruct import write_entries
+    from r2d.tokenizer.hf import R2DTokenizer
 
     s = new_state()
     for answer in ("a", "a", "", "a"):       # communities, housing, quick, planned

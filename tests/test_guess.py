@@ -1,4 +1,4 @@
-"""Tests for r2d.guess: the article's known answers, every guess spells back, accuracy on the sample."""
+"""Tests for r2d.lists.guess: the article's known answers, every guess spells back, accuracy on the sample."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from r2d.deconstruct import DeconstructionList, Entry, spells_back
-from r2d.guess import evaluate, guesses, ranked_guesses, suffix_splits
+from r2d.lists.deconstruct import DeconstructionList, Entry, spells_back
+from r2d.lists.guess import evaluate, guesses, ranked_guesses, suffix_splits
 
 SAMPLE = Path(__file__).parent / "data" / "guess_sample.tsv"
 EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "30"))
@@ -77,7 +77,7 @@ def test_every_guess_spells_its_word_back(word):
 @given(st.sampled_from(["walk", "play", "jump", "house", "plan", "cry", "stop", "box", "kind", "hope"]),
        st.sampled_from(["~s", "~ed", "~ing"]))
 def test_regular_inflection_of_a_frequent_root_is_guessed(root, suffix):
-    from r2d.deconstruct import spell
+    from r2d.lists.deconstruct import spell
 
     word = spell(root, suffixes=(suffix,))
     assert Entry(word, root, (), (suffix,)) in guesses(word)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from r2d.cli import main
-from r2d.deconstruct import DeconstructionList, check_file, read_entries
-from r2d.guess import PLURAL_EXCEPTIONS, plural_precision, plural_suggestion
+from r2d.lists.deconstruct import DeconstructionList, check_file, read_entries
+from r2d.lists.guess import PLURAL_EXCEPTIONS, plural_precision, plural_suggestion
 
 DATA = Path(__file__).parent / "data"
 
@@ -155,8 +155,8 @@ def test_help_has_examples(capsys):
 
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
-from r2d.commands.lists import merge_lists  # noqa: E402
-from r2d.deconstruct import Entry  # noqa: E402
+from r2d.cli.lists import merge_lists  # noqa: E402
+from r2d.lists.deconstruct import Entry  # noqa: E402
 
 EXAMPLES = int(__import__("os").environ.get("HYPOTHESIS_EXAMPLES", "30"))
 CHOICES = {"planning": ["", "plan ~ing"], "planing": ["", "plan ~ing", "plane ~ing"], "news": ["", "new ~s"],
@@ -168,7 +168,7 @@ def random_list(draw_choice) -> DeconstructionList:
     for word, options in CHOICES.items():
         pick = draw_choice(word, options)
         if pick is not None:
-            from r2d.deconstruct import parse_deconstruction
+            from r2d.lists.deconstruct import parse_deconstruction
 
             entries.append(parse_deconstruction(word, pick))
     lst = DeconstructionList(path="<x>")

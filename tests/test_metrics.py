@@ -1,4 +1,4 @@
-"""Tests for r2d.metrics: known values by hand and against scipy / scikit-learn on fixed predictions."""
+"""Tests for r2d.training.metrics: known values by hand and against scipy / scikit-learn on fixed predictions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from r2d.metrics import compute_task_metrics, make_compute_metrics, metric_names
+from r2d.training.metrics import compute_task_metrics, make_compute_metrics, metric_names
 
 
 def test_hand_computed_binary_case():

@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, AutoModelForSequenceClassification
 
-from r2d.modeling_r2d import (
+from r2d.modeling.encoder import (
     ARTICLE_FLAG_NAMES,
     FLAG_COMBINE_METHODS,
     R2DConfig,
@@ -234,9 +234,9 @@ def test_gradient_checkpointing_and_bf16_run():
 
 def test_tiny_model_learns_the_flags_end_to_end():
     """Tokenizer -> collator -> model: a tiny R2D fits the masked ids and hidden flags of a few sentences."""
-    from r2d.collator import R2DDataCollatorForMLM
-    from r2d.tokenizer import R2DTokenizer
-    from r2d.training import flag_metrics
+    from r2d.modeling.collator import R2DDataCollatorForMLM
+    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.training.trainer import flag_metrics
 
     words = "the park parks ride riding enjoyed Australia Australia's in of and a I NASA It's walked walking".split()
     tok = R2DTokenizer.train(word_counts={w: 10 for w in words}, vocab_size=300)

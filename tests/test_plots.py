@@ -1,4 +1,4 @@
-"""Tests for r2d.plots: metrics.jsonl parsing, key discovery, mean/spread over seeds, PNG output."""
+"""Tests for r2d.analysis.plots: metrics.jsonl parsing, key discovery, mean/spread over seeds, PNG output."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r2d.plots import (flag_f1_keys, mean_spread, plot_flag_f1, plot_pretrain_loss, plot_task, read_jsonl,
+from r2d.analysis.plots import (flag_f1_keys, mean_spread, plot_flag_f1, plot_pretrain_loss, plot_task, read_jsonl,
                        series)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -70,6 +70,6 @@ def test_charts_are_pngs(tmp_path: Path):
 
 
 def test_plots_never_import_torch():
-    code = "import sys, r2d.plots as p; p._plt(); print('torch' in sys.modules)"
+    code = "import sys, r2d.analysis.plots as p; p._plt(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

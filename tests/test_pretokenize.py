@@ -1,6 +1,6 @@
 from hypothesis import given, strategies as st
 
-from r2d.pretokenize import split_pieces, split_pieces_with_offsets
+from r2d.text.pretokenize import split_pieces, split_pieces_with_offsets
 
 
 def test_the_articles_sentence():
@@ -9,9 +9,9 @@ def test_the_articles_sentence():
 
 
 def test_roberta_split_except_trailing_s():
-    from r2d.baseline import roberta_bpe
+    from r2d.tokenizer.baseline import roberta_bpe
 
-    from r2d.tokenizer import unicode_to_bytes
+    from r2d.tokenizer.hf import unicode_to_bytes
 
     pre = roberta_bpe().pre_tokenizer
     text = "He said: it's 3 o'clock, isn't it?  Yes\n\nNo   way 12345 ünïcödé Kant's"
@@ -46,7 +46,7 @@ def test_pieces_cover_every_character_once(text):
 
 @given(st.text(st.characters(max_codepoint=127)))
 def test_ascii_fast_path_splits_like_the_unicode_pattern(text):
-    from r2d.pretokenize import _PIECE_RE
+    from r2d.text.pretokenize import _PIECE_RE
 
     assert split_pieces(text) == _PIECE_RE.findall(text)
     assert [p for p, _, _ in split_pieces_with_offsets(text)] == _PIECE_RE.findall(text)

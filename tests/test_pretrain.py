@@ -1,4 +1,4 @@
-"""Tests of the pretraining recipe (``r2d pretrain``) and the shared training utilities (:mod:`r2d.training`).
+"""Tests of the pretraining recipe (``r2d pretrain``) and the shared training utilities (:mod:`r2d.training.trainer`).
 
 CLI smoke runs use the ``tiny`` preset, a tiny trained tokenizer and a generated corpus.
 """
@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from r2d.cli import main
-from r2d.recipes.pretrain import MLMBatches, MLMDataset, iter_file_documents, tokenize_documents
-from r2d.training import binary_prf, flag_rates_from_rows, last_checkpoint, pos_weights, read_metrics
+from r2d.training.pretrain import MLMBatches, MLMDataset, iter_file_documents, tokenize_documents
+from r2d.training.trainer import binary_prf, flag_rates_from_rows, last_checkpoint, pos_weights, read_metrics
 
 WORDS = ("the park parks ride riding rides enjoyed enjoy Australia Australia's in of and a I NASA It's walked "
          "walking community communities house houses The Dogs dog run ran").split()
@@ -41,7 +41,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tokenizer_dir(tmp_path_factory) -> Path:
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     counts = {w: 10 + i for i, w in enumerate(WORDS)}
     tok = R2DTokenizer.train(word_counts=counts, vocab_size=300)
@@ -71,7 +71,7 @@ def test_wikiextractor_markup_is_dropped(tmp_path):
 
 @pytest.mark.parametrize("pack", [False, True])
 def test_tokenize_documents_truncates_or_packs(tokenizer_dir, pack):
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     tok = R2DTokenizer.from_pretrained(tokenizer_dir)
     rng = random.Random(1)
@@ -96,8 +96,8 @@ def test_tokenize_documents_truncates_or_packs(tokenizer_dir, pack):
 
 
 def test_premasked_eval_batches_are_fixed_and_padded(tokenizer_dir):
-    from r2d.collator import R2DDataCollatorForMLM
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.modeling.collator import R2DDataCollatorForMLM
+    from r2d.tokenizer.hf import R2DTokenizer
 
     tok = R2DTokenizer.from_pretrained(tokenizer_dir)
     rng = random.Random(2)
@@ -147,7 +147,7 @@ def test_cli_smoke_r2d(tmp_path, corpus, tokenizer_dir, capsys):
     import torch
     from transformers import AutoModelForMaskedLM
 
-    from r2d.tokenizer import R2DTokenizer
+    from r2d.tokenizer.hf import R2DTokenizer
 
     model = AutoModelForMaskedLM.from_pretrained(out / "model").eval()
     tok = R2DTokenizer.from_pretrained(out / "model")
@@ -285,8 +285,8 @@ def test_last_checkpoint_skips_incomplete(tmp_path):
 
 
 def test_rates_from_rows_equal_the_stats_module(tokenizer_dir):
-    from r2d.tokenizer import R2DTokenizer
-    from r2d.training import flag_rates
+    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.training.trainer import flag_rates
 
     tok = R2DTokenizer.from_pretrained(tokenizer_dir)
     rng = random.Random(5)
@@ -299,9 +299,9 @@ def test_rates_from_rows_equal_the_stats_module(tokenizer_dir):
 def test_roberta_whole_word_masking_groups_bpe_pieces():
     import torch
 
-    from r2d.baseline import roberta_tokenizer
-    from r2d.collator import R2DDataCollatorForMLM
-    from r2d.recipes.pretrain import RobertaWordStarts, _NoFlags
+    from r2d.tokenizer.baseline import roberta_tokenizer
+    from r2d.modeling.collator import R2DDataCollatorForMLM
+    from r2d.training.pretrain import RobertaWordStarts, _NoFlags
 
     rt = roberta_tokenizer()
     view = RobertaWordStarts(rt)

@@ -1,4 +1,4 @@
-"""Tests for r2d.report: numbers in summary.json, self-contained HTML, and a real headless-browser load.
+"""Tests for r2d.analysis.report: numbers in summary.json, self-contained HTML, and a real headless-browser load.
 
 The browser test needs Debian's chromium (``apt-get install -y chromium``); it is skipped, with that
 reason, where no chromium binary is on PATH.
@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r2d.report import build_report, summary_markdown
+from r2d.analysis.report import build_report, summary_markdown
 
 CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")

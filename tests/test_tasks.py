@@ -1,4 +1,4 @@
-"""Tests for r2d.tasks: registry, local loaders (generated files + the shared data if present), carving."""
+"""Tests for r2d.training.tasks: registry, local loaders (generated files + the shared data if present), carving."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from r2d.tasks import TASKS, TaskDataError, get_task, load_task, task_table
+from r2d.training.tasks import TASKS, TaskDataError, get_task, load_task, task_table
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.is_dir():

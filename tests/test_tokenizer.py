@@ -5,7 +5,7 @@ import json
 import pytest
 from hypothesis import given, strategies as st
 
-from r2d.tokenizer import R2DTokenizer
+from r2d.tokenizer.hf import R2DTokenizer
 from tests.test_transform import ARTICLE
 
 SENTENCE = "I enjoyed riding in Australia's parks."
@@ -39,7 +39,7 @@ def test_bundled_tokenizer_layout(en_tok):
 
 
 def test_bundled_list_is_the_shipped_english_list(en_tok):
-    from r2d.tokenizer import load_list
+    from r2d.tokenizer.hf import load_list
 
     shipped = load_list("en")
     assert list(en_tok.deconstructor.list) == list(shipped), "rebuild r2d-en: r2d train-tokenizer --word-counts " \

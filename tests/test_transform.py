@@ -1,10 +1,10 @@
 import pytest
 from hypothesis import given, strategies as st
 
-from r2d.deconstruct import DeconstructionList
+from r2d.lists.deconstruct import DeconstructionList
 from r2d.flags import FlagSchema
-from r2d.pretokenize import split_pieces
-from r2d.transform import Deconstructor
+from r2d.text.pretokenize import split_pieces
+from r2d.text.transform import Deconstructor
 
 LIST = DeconstructionList.from_string(
     "riding\tride ~ing\nenjoyed\tenjoy ~ed\nparks\tpark ~s\nunbeatable\tun~beat ~able\nran\trun ~ed\n")

@@ -3,7 +3,8 @@
 Every word becomes a root token plus a row of binary flags (spacing, capitalisation, plural, -ed, -ing,
 's, ...), losslessly. The pipeline, one module per stage::
 
-    flags -> pretokenize -> deconstruct -> transform -> tokenizer -> modeling_r2d -> collator -> recipes
+    flags -> text (pretokenize, transform) -> lists (deconstruct) -> tokenizer -> modeling -> training
+    around them: analysis (stats, report, experiment), game (the list game), cli (the ``r2d`` command)
 
 Heavy modules (torch, transformers) are imported only when their names are first used.
 """
@@ -16,13 +17,13 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "FlagSchema": "r2d.flags",
-    "DeconstructionList": "r2d.deconstruct",
-    "R2DTokenizer": "r2d.tokenizer",
-    "R2DConfig": "r2d.modeling_r2d",
-    "R2DModel": "r2d.modeling_r2d",
-    "R2DForMaskedLM": "r2d.modeling_r2d",
-    "R2DForSequenceClassification": "r2d.modeling_r2d",
-    "R2DDataCollatorForMLM": "r2d.collator",
+    "DeconstructionList": "r2d.lists.deconstruct",
+    "R2DTokenizer": "r2d.tokenizer.hf",
+    "R2DConfig": "r2d.modeling.encoder",
+    "R2DModel": "r2d.modeling.encoder",
+    "R2DForMaskedLM": "r2d.modeling.encoder",
+    "R2DForSequenceClassification": "r2d.modeling.encoder",
+    "R2DDataCollatorForMLM": "r2d.modeling.collator",
 }
 
 __all__ = ["__version__", *_LAZY]

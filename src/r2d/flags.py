@@ -5,8 +5,8 @@ Stage 0 of the pipeline (``text -> pieces -> roots + flags -> ids + flag matrix`
 (``NoSpace``, ``FirstCap``, ``AllCaps``, ``Contraction_s``); every other flag is an *affix* flag named
 ``Suffix_<affix>`` or ``Prefix_<affix>`` and comes from the deconstruction list (``riding -> ride ~ing``).
 
-This module does not know how flags are computed (see :mod:`r2d.transform`) or spelled back
-(see :mod:`r2d.deconstruct`).
+This module does not know how flags are computed (see :mod:`r2d.text.transform`) or spelled back
+(see :mod:`r2d.lists.deconstruct`).
 
 >>> schema = FlagSchema.default()
 >>> schema.names[:3]

@@ -1,0 +1,212 @@
+"""Charts of training runs: ``metrics.jsonl`` files in, matplotlib PNG files out. Never imports torch.
+
+Pipeline stage: after the recipes, before :mod:`r2d.analysis.report`. Reads the JSON-lines metrics that
+``r2d pretrain`` and ``r2d finetune`` write (one object per logging or evaluation step, always with a
+``step`` key) and draws:
+
+- :func:`plot_pretrain_loss`: MLM pretraining loss curves of several runs (R2D's root-token and flag
+  losses as separate lines);
+- :func:`plot_flag_f1`: the per-flag F1 curves of an R2D run (which flags are learned first);
+- :func:`plot_task`: one fine-tuning task, R2D vs RoBERTa, mean over seeds with the min-max spread shaded.
+
+It does not run models and does not decide which metric matters (callers pass keys; helpers find them).
+Uses the non-interactive ``Agg`` backend, so it works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+COLORS = {"r2d": "#d62728", "roberta": "#1f77b4"}
+"""Fixed colours per model name, so every chart of a report reads the same way."""
+
+_FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(name: str, i: int) -> str:
+    return COLORS.get(name.lower(), _FALLBACK[i % len(_FALLBACK)])
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    """Rows of a ``metrics.jsonl`` file; blank and truncated trailing lines (a killed run) are skipped.
+
+    Args:
+        path: the file.
+
+    Returns:
+        list of dicts in file order.
+    """
+    rows = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            logger.warning("%s, line %d: not JSON (a run killed mid-write?), skipped", path, i)
+    return rows
+
+
+def series(rows: Iterable[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of every row that has a finite number under ``key``; a later row wins a repeated step.
+
+    Returns:
+        two float arrays (N,), sorted by step.
+    """
+    by_step: dict[float, float] = {}
+    for r in rows:
+        v = r.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and "step" in r:
+            by_step[float(r["step"])] = float(v)
+    steps = np.array(sorted(by_step), dtype=float)
+    return steps, np.array([by_step[s] for s in steps], dtype=float)
+
+
+def flag_f1_keys(rows: Iterable[Mapping], flag_names: Sequence[str] | None = None) -> dict[str, str]:
+    """Map flag name -> metrics key of its F1 (e.g. ``eval_f1_NoSpace``, ``f1/NoSpace``, ``NoSpace_f1``).
+
+    Args:
+        rows: metrics rows.
+        flag_names: the flags to look for; None = every key that looks like a per-flag F1
+            (macro means excluded).
+    """
+    keys = sorted({k for r in rows for k in r if re.search(r"(^|[_/.])f1($|[_/.])", k, re.I)})
+    out: dict[str, str] = {}
+    for k in keys:
+        name = re.sub(r"(^|[_/.])(eval|flag|flags|f1)(?=$|[_/.])", "", k, flags=re.I).strip("_/.")
+        if not name or "macro" in name.lower() or "mean" in name.lower():
+            continue
+        if flag_names is None or name in flag_names:
+            out.setdefault(name, k)
+    if flag_names is not None:
+        out = {n: out[n] for n in flag_names if n in out}
+    return out
+
+
+def _finish(fig, ax, out: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    _plt().close(fig)
+    return out
+
+
+def plot_pretrain_loss(runs: Mapping[str, Sequence[Mapping]], out: str | Path, *,
+                       keys: Sequence[str] = ("loss", "mlm_loss", "flag_loss", "eval_loss"),
+                       title: str = "MLM pretraining loss") -> Path:
+    """Pretraining loss curves of several runs in one chart.
+
+    Args:
+        runs: model name -> its metrics rows (``"r2d"`` and ``"roberta"`` get fixed colours).
+        out: PNG path (parents created).
+        keys: loss keys to draw when present; ``loss`` solid, the others dashed / dotted.
+        title: chart title.
+
+    Returns:
+        the PNG path.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    styles = ("-", "--", ":", "-.")
+    for i, (name, rows) in enumerate(runs.items()):
+        for j, key in enumerate(keys):
+            x, y = series(rows, key)
+            if len(x):
+                ax.plot(x, y, styles[j % len(styles)], color=_color(name, i), label=f"{name} {key}",
+                        marker="o" if len(x) < 3 else None)
+    return _finish(fig, ax, out, title, "optimizer step", "loss")
+
+
+def plot_flag_f1(rows: Sequence[Mapping], out: str | Path, *, flag_names: Sequence[str] | None = None,
+                 title: str = "R2D per-flag F1 on masked rows") -> Path:
+    """Per-flag F1 curves of one R2D pretraining run (plus the macro mean if logged).
+
+    Args:
+        rows: metrics rows of the run.
+        out: PNG path.
+        flag_names: flags to draw in this order; None = every per-flag F1 key found.
+        title: chart title.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    found = flag_f1_keys(rows, flag_names)
+    if not found:
+        logger.warning("no per-flag F1 keys in the metrics: empty flag chart %s", out)
+    for i, (name, key) in enumerate(found.items()):
+        x, y = series(rows, key)
+        ax.plot(x, y, color=plt.cm.tab10(i % 10), label=name,
+                marker="o" if len(x) < 3 else None)
+    macro = [k for k in sorted({k for r in rows for k in r}) if re.search(r"f1", k, re.I) and "macro" in k.lower()]
+    for key in macro[:1]:
+        x, y = series(rows, key)
+        ax.plot(x, y, "k--", label="macro mean", marker="o" if len(x) < 3 else None)
+    ax.set_ylim(-0.02, 1.02)
+    return _finish(fig, ax, out, title, "optimizer step", "F1")
+
+
+def mean_spread(runs: Sequence[Sequence[Mapping]], key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Mean, min and max of ``key`` over seeds, at the steps every seed has.
+
+    Args:
+        runs: one metrics-row list per seed.
+        key: the metric key.
+
+    Returns:
+        (steps, mean, lo, hi), float arrays (S,); empty if no step is shared by all seeds.
+    """
+    curves = [dict(zip(*series(r, key))) for r in runs]
+    curves = [c for c in curves if c]
+    if not curves:
+        return (np.array([]),) * 4
+    steps = sorted(set.intersection(*(set(c) for c in curves)))
+    vals = np.array([[c[s] for s in steps] for c in curves], dtype=float)  # (seeds, S)
+    return np.array(steps, dtype=float), vals.mean(0), vals.min(0), vals.max(0)
+
+
+def plot_task(task: str, runs: Mapping[str, Sequence[Sequence[Mapping]]], key: str, out: str | Path, *,
+              ylabel: str | None = None) -> Path:
+    """One fine-tuning task: a curve per model (mean over seeds) with the min-max band over seeds.
+
+    Args:
+        task: task name (title).
+        runs: model name -> list of metrics rows, one list per seed.
+        key: metric key to draw, e.g. ``eval_accuracy``.
+        out: PNG path.
+        ylabel: axis label (default: ``key``).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    for i, (name, seeds) in enumerate(runs.items()):
+        x, m, lo, hi = mean_spread(seeds, key)
+        if not len(x):
+            continue
+        c = _color(name, i)
+        ax.plot(x, m, color=c, label=f"{name} (mean of {len(seeds)} seed{'s' if len(seeds) != 1 else ''})",
+                marker="o" if len(x) < 3 else None)
+        if len(seeds) > 1:
+            ax.fill_between(x, lo, hi, color=c, alpha=0.2, linewidth=0)
+    return _finish(fig, ax, out, f"{task}: R2D vs RoBERTa", "fine-tuning step", ylabel or key)

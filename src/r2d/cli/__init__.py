@@ -1,0 +1,65 @@
+"""The one console script ``r2d``: a table of subcommand -> function, and nothing else.
+
+Each subcommand is a ``main(argv) -> int`` in its own module, imported only when called, so that
+``r2d tokenize`` never pays for importing torch. Run ``r2d SUBCOMMAND --help`` for its options and an example.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+# name -> ("module:function", one-line summary)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("r2d.cli.demo:main", "the article's sentence and a few paragraphs through r2d-en, vs RoBERTa"),
+    "tokenize": ("r2d.cli.tokenize:tokenize_main", "print the 2D table (roots, ids, flags) of a text"),
+    "decode": ("r2d.cli.tokenize:decode_main", "turn the JSON of 'tokenize --format json' back into text"),
+    "train-tokenizer": ("r2d.cli.train_tokenizer:main", "train an r2d tokenizer from a corpus or word counts"),
+    "stats": ("r2d.cli.stats:main", "flag rates, list coverage and rows/1000 bytes of r2d vs RoBERTa"),
+    "build-list": ("r2d.cli.build_list:main", "make the default English deconstruction list (wordfreq + lemminflect)"),
+    "game": ("r2d.game.game:main", "the deconstruction game: decide word splits in frequency order"),
+    "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
+    "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
+    "pretrain": ("r2d.training.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
+    "finetune": ("r2d.training.finetune:main", "fine-tune a checkpoint on a GLUE-style task"),
+    "experiment": ("r2d.analysis.experiment:main", "the whole R2D-vs-RoBERTa experiment, with its report"),
+}
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    return {k: v for k, v in COMMANDS.items() if importlib.util.find_spec(v[0].split(":")[0]) is not None}
+
+
+def _usage() -> str:
+    cmds = _available()
+    width = max(map(len, COMMANDS))
+    rows = "\n".join(f"  {k:<{width}}  {v[1]}" for k, v in cmds.items())
+    return (
+        "usage: r2d SUBCOMMAND [options]\n\n2D tokenization for language models.\n\nsubcommands:\n"
+        f"{rows}\n\nexample:\n  r2d tokenize \"I enjoyed riding in Australia's parks.\" --compare\n"
+        "Run 'r2d SUBCOMMAND --help' for the options of each."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    if argv[0] in ("-V", "--version"):
+        from r2d import __version__
+
+        print(__version__)
+        return 0
+    cmds = _available()
+    if argv[0] not in cmds:
+        print(f"r2d: unknown subcommand {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module, func = cmds[argv[0]][0].split(":")
+    fn = getattr(importlib.import_module(module), func)
+    return int(fn(argv[1:]) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

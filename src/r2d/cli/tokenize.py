@@ -1,0 +1,151 @@
+"""``r2d tokenize`` and ``r2d decode``: the 2D table of a text, as a terminal table or JSON, and back."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from r2d.cli.common import ArgumentParser, fail
+
+FLAG_SHORT = {"NoSpace": "NoSp", "FirstCap": "Cap", "AllCaps": "CAPS", "Suffix_s": "~s", "Suffix_ed": "~ed",
+              "Suffix_ing": "~ing", "Contraction_s": "'s"}
+
+
+def _load(prog: str, name: str):
+    from r2d.tokenizer.hf import R2DTokenizer
+
+    try:
+        return R2DTokenizer.from_pretrained(name)
+    except (FileNotFoundError, ValueError) as err:
+        raise SystemExit(fail(prog, str(err)))
+
+
+def word_rows(tok, text: str, pair: str | None = None) -> list[dict]:
+    """One dict per word (piece) or special row: text, root, ids, tokens, flags (one 0/1 per flag name)."""
+    enc = tok(text, pair, return_offsets_mapping=True, return_special_tokens_mask=True)
+    ids, flags, offs, special = enc["input_ids"], enc["flags"], enc["offset_mapping"], enc["special_tokens_mask"]
+    sources = [text] if pair is None else [text, pair]
+    out: list[dict] = []
+    seen_eos = False  # subtle: rows after the first </s> belong to the pair's second text
+    for t, f, (s, e), sp in zip(ids, flags, offs, special):
+        token = tok.convert_ids_to_tokens([t])[0]
+        if sp:
+            out.append({"text": "", "root": token, "ids": [t], "tokens": [token], "flags": list(f)})
+            seen_eos = seen_eos or t == tok.eos_token_id
+            continue
+        if out and out[-1]["text"] and not tok.word_start[t]:
+            out[-1]["ids"].append(t)
+            out[-1]["tokens"].append(token)
+            continue
+        src = sources[1 if seen_eos and pair is not None else 0]
+        # the piece's own text includes the space the regex attached, when NoSpace is 0
+        start = s - 1 if not f[0] and s > 0 and src[s - 1] == " " else s
+        out.append({"text": src[start:e], "root": None, "ids": [t], "tokens": [token], "flags": list(f)})
+    for w in out:
+        if w["root"] is None:
+            w["root"] = _root_text(tok, w["ids"])
+    return out
+
+
+def _root_text(tok, ids: list[int]) -> str:
+    return b"".join(tok._token_bytes[i] for i in ids).decode("utf-8", errors="replace")
+
+
+def tokenize_main(argv: list[str] | None = None) -> int:
+    prog = "r2d tokenize"
+    ap = ArgumentParser(
+        prog=prog,
+        description="Print the 2D table of a text: each word's root, token id(s) and one column per flag "
+                    "(like the article's table). Use '-' to read the text from standard input.",
+        example="r2d tokenize \"I enjoyed riding in Australia's parks.\" --compare\n"
+                "  r2d tokenize \"Dogs bark.\" --format json > dogs.json && r2d decode dogs.json",
+    )
+    ap.add_argument("text", help="the text ('-' = standard input)")
+    ap.add_argument("--pair", metavar="TEXT", help="a second segment: <s> A </s></s> B </s>")
+    ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR", help="'r2d-en' (bundled) or a saved folder")
+    ap.add_argument("--format", choices=("table", "json"), default="table")
+    ap.add_argument("--compare", action="store_true", help="also show RoBERTa's tokens for the same text")
+    args = ap.parse_args(argv)
+    text = sys.stdin.read() if args.text == "-" else args.text
+    tok = _load(prog, args.tokenizer)
+    if args.format == "json":
+        enc = tok(text, args.pair)
+        doc = {"tokenizer": args.tokenizer, "flag_names": list(tok.flag_names), "input_ids": enc["input_ids"],
+               "flags": [list(f) for f in enc["flags"]], "tokens": tok.convert_ids_to_tokens(enc["input_ids"])}
+        if args.compare:
+            doc["roberta_tokens"] = _roberta_tokens(text, args.pair)
+        print(json.dumps(doc, ensure_ascii=False))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    rows = word_rows(tok, text, args.pair)
+    table = Table(title=f"r2d ({args.tokenizer}): {sum(len(r['ids']) for r in rows)} rows", show_lines=False)
+    table.add_column("text", style="cyan")
+    table.add_column("root", style="bold")
+    table.add_column("id(s)", justify="right")
+    for name in tok.flag_names:
+        table.add_column(FLAG_SHORT.get(name, name), justify="center")
+    for r in rows:
+        root = r["root"] if r["root"].strip() else repr(r["root"])
+        table.add_row(repr(r["text"])[1:-1] if r["text"] else "", root, " ".join(map(str, r["ids"])),
+                      *["[green]1[/]" if v else "[dim]0[/]" for v in r["flags"]])
+    console.print(table)
+    if args.compare:
+        toks = _roberta_tokens(text, args.pair)
+        console.print(f"RoBERTa: {len(toks)} tokens: " + " ".join(repr(t)[1:-1] for t in toks))
+    return 0
+
+
+def _roberta_tokens(text: str, pair: str | None) -> list[str]:
+    from r2d.tokenizer.baseline import roberta_bpe
+    from r2d.tokenizer.hf import unicode_to_bytes
+
+    table = unicode_to_bytes()
+    enc = roberta_bpe().encode(text, pair) if pair is not None else roberta_bpe().encode(text)
+    out = []
+    for t in enc.tokens:
+        if t.startswith("<") and t.endswith(">"):
+            out.append(t)
+        else:
+            out.append(bytes(table[c] for c in t if c in table).decode("utf-8", errors="replace"))
+    return out
+
+
+def decode_main(argv: list[str] | None = None) -> int:
+    prog = "r2d decode"
+    ap = ArgumentParser(
+        prog=prog,
+        description="Read the JSON that 'r2d tokenize --format json' prints (input_ids + flags) and write the "
+                    "text back, exactly.",
+        example="r2d tokenize \"Dogs bark.\" --format json | r2d decode -",
+    )
+    ap.add_argument("file", nargs="?", default="-", help="JSON file ('-' = standard input, the default)")
+    ap.add_argument("--tokenizer", metavar="DIR", help="override the tokenizer named in the JSON")
+    ap.add_argument("--keep-special", action="store_true", help="write <s>, </s>, <pad> rows too")
+    args = ap.parse_args(argv)
+    where = "<stdin>" if args.file == "-" else args.file
+    try:
+        raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
+    except OSError as err:
+        return fail(prog, f"cannot read {where}: {err.strerror}")
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as err:
+        return fail(prog, f"{where}:{err.lineno}: not JSON ({err.msg})")
+    if not isinstance(doc, dict) or "input_ids" not in doc:
+        return fail(prog, f"{where}: expected an object with 'input_ids' (and 'flags'), as printed by "
+                          "'r2d tokenize --format json'")
+    ids, flags = doc["input_ids"], doc.get("flags")
+    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
+        return fail(prog, f"{where}: field 'input_ids' must be a list of integers")
+    if flags is not None and (not isinstance(flags, list) or len(flags) != len(ids)):
+        return fail(prog, f"{where}: field 'flags' must be a list with one row per id ({len(ids)} ids)")
+    tok = _load(prog, args.tokenizer or doc.get("tokenizer", "r2d-en"))
+    if flags is not None:
+        for k, row in enumerate(flags):
+            if not isinstance(row, list) or len(row) != tok.num_flags:
+                return fail(prog, f"{where}: flags[{k}] must have {tok.num_flags} values ({', '.join(tok.flag_names)})")
+    sys.stdout.write(tok.decode(ids, flags, skip_special_tokens=not args.keep_special))
+    return 0

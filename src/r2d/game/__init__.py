@@ -1,0 +1,1 @@
+"""The deconstruction game: build or extend a deconstruction list word by word, in the terminal."""

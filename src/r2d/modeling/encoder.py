@@ -1,0 +1,509 @@
+"""R2D models: RoBERTa with 2D inputs (a root token plus a row of binary flags per row).
+
+Pipeline stage: ``ids + flag matrix -> model -> losses``. Only the two ends of RoBERTa change:
+
+* **Input.** The word embedding of each root id (B, T, H) is combined with its flag row (B, T, F) into
+  ``inputs_embeds`` (B, T, H) by one of three methods (``config.flag_combine``, the article's (a), (b), (c)):
+
+  - ``"concat_project"`` (default): ``[embedding ; flags] -> Linear(H + F, H)``; initialised so that the
+    embedding part is the identity, i.e. at step 0 the input is RoBERTa's plus a small flag term;
+  - ``"truncate_concat"``: the first ``H - F`` embedding columns followed by the ``F`` flag values
+    (no new parameters; the tied output head still sees all ``H`` columns);
+  - ``"linear_sum"``: ``embedding + Linear(F, H, no bias)(flags)``.
+
+  Flags enter as 0/1 (``flag_values="binary"``) or -0.5/+0.5 (``"centered"``). The result goes into a stock
+  ``transformers`` ``RobertaModel`` together with explicit RoBERTa position ids computed from ``input_ids``
+  (``padding_idx + 1`` onward, padding rows keep ``padding_idx``), so SDPA attention, gradient
+  checkpointing and bf16 are RoBERTa's own.
+* **Output (MLM).** RoBERTa's LM head (tied to the word embeddings) predicts the root id; a second head of the
+  same shape predicts the F flags. ``loss = mlm_loss + flag_loss_weight * flag_loss`` where ``flag_loss`` is
+  ``BCEWithLogitsLoss`` with a clamped per-flag ``pos_weight``, on rows whose ``flag_labels`` are not -100.
+
+The classes register themselves with ``AutoConfig``/``AutoModel``/``AutoModelForMaskedLM``/
+``AutoModelForSequenceClassification`` on import (``model_type = "r2d"``); weights save as safetensors.
+
+This module imports only torch and transformers. It does not tokenize (see :mod:`r2d.tokenizer.hf`), mask
+(see :mod:`r2d.modeling.collator`) or train (see :mod:`r2d.training.pretrain`).
+
+>>> import torch
+>>> config = R2DConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+...                    intermediate_size=64, max_position_embeddings=64)
+>>> model = R2DForMaskedLM(config)
+>>> ids = torch.tensor([[0, 10, 11, 2, 1]])
+>>> out = model(input_ids=ids, attention_mask=(ids != 1).long(), flags=torch.zeros(1, 5, 7, dtype=torch.long))
+>>> tuple(out.logits.shape), tuple(out.flag_logits.shape)
+((1, 5, 100), (1, 5, 7))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
+from torch import nn
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForMaskedLM,
+    AutoModelForSequenceClassification,
+    RobertaConfig,
+    RobertaModel,
+)
+from transformers import initialization as init
+from transformers.activations import gelu
+from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions, SequenceClassifierOutput
+from transformers.models.roberta.modeling_roberta import (
+    RobertaClassificationHead,
+    RobertaLMHead,
+    RobertaPreTrainedModel,
+)
+from transformers.utils import ModelOutput
+
+logger = logging.getLogger(__name__)
+
+# The article's seven flags in the article's order; equal to r2d.flags.DEFAULT_FLAG_NAMES (a test checks it).
+# Repeated here so that this file needs only torch and transformers.
+ARTICLE_FLAG_NAMES = ("NoSpace", "FirstCap", "AllCaps", "Suffix_s", "Suffix_ed", "Suffix_ing", "Contraction_s")
+FLAG_COMBINE_METHODS = ("concat_project", "truncate_concat", "linear_sum")
+FLAG_VALUE_MODES = ("binary", "centered")
+
+
+@strict
+class R2DConfig(RobertaConfig):
+    """RoBERTa's configuration plus the 2D-input settings.
+
+    Every ``RobertaConfig`` argument is accepted (``vocab_size``, ``hidden_size``, ...). The new ones:
+
+    Args:
+        num_flags: F, the number of flag columns. ``None`` = ``len(flag_names)`` (7 by default).
+        flag_names: names of the flag columns, in order (the tokenizer's ``flag_names``). ``None`` = the
+            article's seven flags when ``num_flags`` is 7 or unset, else ``flag_0 ... flag_{F-1}``.
+        flag_combine: how flags meet the word embedding: ``"concat_project"`` (default),
+            ``"truncate_concat"`` or ``"linear_sum"`` (see the module docstring).
+        flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
+        flag_loss_weight: lambda in ``loss = mlm_loss + lambda * flag_loss`` (the article summed: 1.0).
+        flag_pos_weight: one ``pos_weight`` per flag for ``BCEWithLogitsLoss`` (typically ``(1 - p) / p`` from
+            measured flag rates p); ``None`` = all 1.
+        flag_pos_weight_max: clamp applied to ``flag_pos_weight`` in the loss (the article: weights above ~1000
+            hurt; default 100).
+    """
+
+    model_type = "r2d"
+
+    num_flags: int | None = None
+    flag_names: list[str] | tuple[str, ...] | None = None
+    flag_combine: str = "concat_project"
+    flag_values: str = "binary"
+    flag_loss_weight: float | int = 1.0
+    flag_pos_weight: list[float] | tuple[float, ...] | None = None
+    flag_pos_weight_max: float | int = 100.0
+
+    def __post_init__(self, **kwargs):
+        if self.flag_names is None:
+            n = 7 if self.num_flags is None else int(self.num_flags)
+            self.flag_names = list(ARTICLE_FLAG_NAMES) if n == 7 else [f"flag_{i}" for i in range(n)]
+        self.flag_names = [str(n) for n in self.flag_names]
+        if self.num_flags is None:
+            self.num_flags = len(self.flag_names)
+        if self.num_flags != len(self.flag_names):
+            raise ValueError(
+                f"R2DConfig: num_flags={self.num_flags} but flag_names has {len(self.flag_names)} names: "
+                f"{self.flag_names}"
+            )
+        if self.num_flags < 1:
+            raise ValueError(f"R2DConfig: num_flags must be >= 1, got {self.num_flags}")
+        if self.flag_combine not in FLAG_COMBINE_METHODS:
+            raise ValueError(f"R2DConfig: flag_combine={self.flag_combine!r}; expected one of {FLAG_COMBINE_METHODS}")
+        if self.flag_values not in FLAG_VALUE_MODES:
+            raise ValueError(f"R2DConfig: flag_values={self.flag_values!r}; expected one of {FLAG_VALUE_MODES}")
+        if self.flag_combine == "truncate_concat" and self.hidden_size <= self.num_flags:
+            raise ValueError(
+                f"R2DConfig: flag_combine='truncate_concat' needs hidden_size > num_flags "
+                f"(got hidden_size={self.hidden_size}, num_flags={self.num_flags})"
+            )
+        if self.flag_pos_weight is not None:
+            self.flag_pos_weight = [float(w) for w in self.flag_pos_weight]
+            if len(self.flag_pos_weight) != self.num_flags:
+                raise ValueError(
+                    f"R2DConfig: flag_pos_weight has {len(self.flag_pos_weight)} values for {self.num_flags} flags"
+                )
+            if any(not w > 0 for w in self.flag_pos_weight):
+                raise ValueError(f"R2DConfig: flag_pos_weight must be > 0, got {self.flag_pos_weight}")
+        if not self.flag_pos_weight_max > 0:
+            raise ValueError(f"R2DConfig: flag_pos_weight_max must be > 0, got {self.flag_pos_weight_max}")
+        super().__post_init__(**kwargs)
+
+    def clamped_pos_weight(self) -> list[float]:
+        """The per-flag ``pos_weight`` the loss uses: ``flag_pos_weight`` (or 1s) clamped at ``flag_pos_weight_max``."""
+        weights = self.flag_pos_weight if self.flag_pos_weight is not None else [1.0] * self.num_flags
+        return [min(float(w), float(self.flag_pos_weight_max)) for w in weights]
+
+
+def roberta_position_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
+    """RoBERTa's position ids: ``padding_idx + 1, padding_idx + 2, ...`` over non-pad rows; pads keep ``padding_idx``.
+
+    Args:
+        input_ids: (B, T) token ids.
+        padding_idx: the pad id (RoBERTa: 1).
+
+    Returns:
+        (B, T) long tensor of position ids.
+    """
+    mask = input_ids.ne(padding_idx).long()  # (B, T)
+    return torch.cumsum(mask, dim=1) * mask + padding_idx  # (B, T)
+
+
+class R2DFlagInput(nn.Module):
+    """Combines word embeddings (B, T, H) with flag rows (B, T, F) into ``inputs_embeds`` (B, T, H).
+
+    Parameters (none for ``truncate_concat``): ``weight`` (H, H + F) and ``bias`` (H) for ``concat_project``;
+    ``weight`` (H, F) for ``linear_sum``. They are initialised by ``R2DPreTrainedModel._init_weights``.
+    """
+
+    def __init__(self, config: R2DConfig):
+        super().__init__()
+        self.method = config.flag_combine
+        self.centered = config.flag_values == "centered"
+        self.hidden_size, self.num_flags = config.hidden_size, config.num_flags
+        h, f = self.hidden_size, self.num_flags
+        if self.method == "concat_project":
+            self.weight = nn.Parameter(torch.empty(h, h + f))
+            self.bias = nn.Parameter(torch.zeros(h))
+        elif self.method == "linear_sum":
+            self.weight = nn.Parameter(torch.empty(h, f))
+
+    def flag_values(self, flags: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Flags (B, T, F) of 0/1 -> the numbers the model sees: 0/1 or -0.5/+0.5, in ``dtype``."""
+        values = flags.to(dtype)
+        return values - 0.5 if self.centered else values
+
+    def forward(self, word_embeds: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
+        """
+        Args:
+            word_embeds: (B, T, H) embeddings of the root ids.
+            flags: (B, T, F) 0/1 flags (any numeric dtype).
+
+        Returns:
+            (B, T, H) input embeddings for the RoBERTa backbone.
+        """
+        values = self.flag_values(flags, word_embeds.dtype)  # (B, T, F)
+        if self.method == "concat_project":
+            return F.linear(torch.cat([word_embeds, values], dim=-1), self.weight, self.bias)  # (B, T, H)
+        if self.method == "truncate_concat":
+            keep = self.hidden_size - self.num_flags
+            return torch.cat([word_embeds[..., :keep], values], dim=-1)  # (B, T, H)
+        return word_embeds + F.linear(values, self.weight)  # (B, T, H)
+
+
+class R2DFlagHead(nn.Module):
+    """The flag head: like ``RobertaLMHead`` (dense, gelu, layer norm, decoder) with F outputs, one logit per flag."""
+
+    def __init__(self, config: R2DConfig):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(config.hidden_size, config.num_flags)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, T, H) hidden states -> (B, T, F) flag logits."""
+        return self.decoder(self.layer_norm(gelu(self.dense(features))))
+
+
+class R2DPreTrainedModel(RobertaPreTrainedModel):
+    """Base class: R2D config, ``base_model_prefix = "r2d"``, RoBERTa's init plus the flag input's."""
+
+    config_class = R2DConfig
+    config: R2DConfig
+    base_model_prefix = "r2d"
+    _no_split_modules = ["RobertaEmbeddings", "RobertaLayer"]
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, R2DFlagInput) and module.method != "truncate_concat":
+            std = self.config.initializer_range
+            if module.method == "concat_project":
+                h, f = module.hidden_size, module.num_flags
+                # subtle: identity on the embedding columns, so training starts from RoBERTa's input.
+                w = torch.cat([torch.eye(h), torch.randn(h, f) * std], dim=1)  # (H, H + F)
+                init.copy_(module.weight, w.to(module.weight.dtype))
+                init.zeros_(module.bias)
+            else:
+                init.normal_(module.weight, mean=0.0, std=std)
+
+
+class R2DModel(R2DPreTrainedModel):
+    """The bare R2D encoder: flag input + RoBERTa backbone. Returns RoBERTa's base model output."""
+
+    def __init__(self, config: R2DConfig, add_pooling_layer: bool = True):
+        super().__init__(config)
+        self.flag_input = R2DFlagInput(config)
+        self.roberta = RobertaModel(config, add_pooling_layer=add_pooling_layer)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.roberta.embeddings.word_embeddings
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.roberta.embeddings.word_embeddings = value
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        flags: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> BaseModelOutputWithPoolingAndCrossAttentions:
+        """
+        Args:
+            input_ids: (B, T) root token ids.
+            attention_mask: (B, T) 1 for real rows, 0 for padding.
+            flags: (B, T, F) 0/1 flag rows (required).
+            token_type_ids: (B, T), optional, as in RoBERTa.
+            position_ids: (B, T), optional; default: RoBERTa's numbering computed from ``input_ids``.
+            **kwargs: passed to ``RobertaModel`` (``output_hidden_states``, ``output_attentions``, ...).
+
+        Returns:
+            ``BaseModelOutputWithPoolingAndCrossAttentions`` with ``last_hidden_state`` (B, T, H).
+        """
+        if input_ids is None:
+            raise ValueError("R2DModel.forward needs input_ids (B, T)")
+        if flags is None:
+            raise ValueError(
+                f"R2DModel.forward needs flags (B, T, F={self.config.num_flags}) next to input_ids; "
+                "R2DTokenizer returns them as enc['flags']"
+            )
+        if flags.shape != (*input_ids.shape, self.config.num_flags):
+            raise ValueError(
+                f"flags must have shape {(*input_ids.shape, self.config.num_flags)} (B, T, F), got {tuple(flags.shape)}"
+            )
+        if position_ids is None:
+            position_ids = roberta_position_ids(input_ids, self.config.pad_token_id)  # (B, T)
+        word_embeds = self.roberta.embeddings.word_embeddings(input_ids)  # (B, T, H)
+        inputs_embeds = self.flag_input(word_embeds, flags)  # (B, T, H)
+        return self.roberta(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            return_dict=True,
+            **kwargs,
+        )
+
+
+@dataclass
+class R2DMaskedLMOutput(ModelOutput):
+    """Output of :class:`R2DForMaskedLM` (two summed losses, like ``BertForPreTrainingOutput``).
+
+    Attributes:
+        loss: ``mlm_loss + flag_loss_weight * flag_loss`` (scalar), when labels are given.
+        mlm_loss: cross entropy of the root ids at rows with ``labels != -100`` (scalar).
+        flag_loss: ``BCEWithLogitsLoss(pos_weight)`` of the flags at rows with ``flag_labels != -100`` (scalar).
+        logits: (B, T, V) root-token scores.
+        flag_logits: (B, T, F) flag logits (> 0 means "flag on").
+        hidden_states, attentions: as in RoBERTa, when requested.
+    """
+
+    loss: torch.FloatTensor | None = None
+    mlm_loss: torch.FloatTensor | None = None
+    flag_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    flag_logits: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross entropy over rows with ``labels != -100``; 0 (with grad) when there are none.
+
+    Args:
+        logits: (B, T, V). labels: (B, T) ids or -100.
+    """
+    flat = logits.reshape(-1, logits.size(-1))  # (B*T, V)
+    total = F.cross_entropy(flat.float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
+    return total / labels.ne(-100).sum().clamp(min=1)
+
+
+def flag_bce_loss(flag_logits: torch.Tensor, flag_labels: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    """``BCEWithLogitsLoss(pos_weight)`` averaged over the flag entries whose label is not -100.
+
+    Args:
+        flag_logits: (B, T, F).
+        flag_labels: (B, T, F) 0/1, or -100 on rows that are not scored (whole rows in practice).
+        pos_weight: (F,) weight of the positive class of each flag.
+
+    Returns:
+        Scalar loss; 0 (with grad) when nothing is scored.
+    """
+    valid = flag_labels.ne(-100)  # (B, T, F)
+    target = flag_labels.clamp(min=0).to(torch.float32)
+    per_entry = F.binary_cross_entropy_with_logits(
+        flag_logits.float(), target, pos_weight=pos_weight.to(torch.float32), reduction="none"
+    )  # (B, T, F)
+    return (per_entry * valid).sum() / valid.sum().clamp(min=1)
+
+
+class R2DForMaskedLM(R2DPreTrainedModel):
+    """R2D with the MLM heads: root-token head (tied to the word embeddings) and flag head."""
+
+    _tied_weights_keys = {
+        "lm_head.decoder.weight": "r2d.roberta.embeddings.word_embeddings.weight",
+        "lm_head.decoder.bias": "lm_head.bias",
+    }
+
+    def __init__(self, config: R2DConfig):
+        super().__init__(config)
+        self.r2d = R2DModel(config, add_pooling_layer=False)
+        self.lm_head = RobertaLMHead(config)
+        self.flag_head = R2DFlagHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head.decoder = new_embeddings
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        flags: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        flag_labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> R2DMaskedLMOutput:
+        """
+        Args:
+            input_ids: (B, T) root ids (masked by the collator). attention_mask: (B, T).
+            flags: (B, T, F) input flags (all 0 on rows hidden by the collator).
+            labels: (B, T) original root ids at selected rows, -100 elsewhere.
+            flag_labels: (B, T, F) original flags at selected rows, -100 elsewhere.
+            token_type_ids, position_ids, **kwargs: as in :meth:`R2DModel.forward`.
+
+        Returns:
+            :class:`R2DMaskedLMOutput`. ``loss`` is set when ``labels`` or ``flag_labels`` is given (a missing
+            one counts 0).
+        """
+        outputs = self.r2d(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            flags=flags,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            **kwargs,
+        )
+        hidden = outputs.last_hidden_state  # (B, T, H)
+        logits = self.lm_head(hidden)  # (B, T, V)
+        flag_logits = self.flag_head(hidden)  # (B, T, F)
+
+        loss = mlm_loss = flag_loss = None
+        if labels is not None:
+            mlm_loss = masked_lm_loss(logits, labels.to(logits.device))
+        if flag_labels is not None:
+            pos_weight = torch.tensor(self.config.clamped_pos_weight(), device=flag_logits.device)  # (F,)
+            flag_loss = flag_bce_loss(flag_logits, flag_labels.to(flag_logits.device), pos_weight)
+        if mlm_loss is not None or flag_loss is not None:
+            zero = logits.new_zeros((), dtype=torch.float32)
+            loss = (mlm_loss if mlm_loss is not None else zero) + self.config.flag_loss_weight * (
+                flag_loss if flag_loss is not None else zero
+            )
+        return R2DMaskedLMOutput(
+            loss=loss,
+            mlm_loss=mlm_loss,
+            flag_loss=flag_loss,
+            logits=logits,
+            flag_logits=flag_logits,
+            hidden_states=outputs.hidden_states,
+            attentions=outputs.attentions,
+        )
+
+
+class R2DForSequenceClassification(R2DPreTrainedModel):
+    """R2D with RoBERTa's sequence classification/regression head on the ``<s>`` row.
+
+    ``config.problem_type`` works like HF's: ``"regression"`` (MSE; ``num_labels == 1``),
+    ``"single_label_classification"`` (cross entropy; long labels) or ``"multi_label_classification"``
+    (BCE; float labels (B, num_labels)); inferred from ``num_labels`` and the label dtype when unset.
+    """
+
+    def __init__(self, config: R2DConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.r2d = R2DModel(config, add_pooling_layer=False)
+        self.classifier = RobertaClassificationHead(config)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        flags: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        """
+        Args:
+            input_ids, attention_mask, flags, token_type_ids, position_ids: as in :meth:`R2DModel.forward`.
+            labels: (B,) class ids, (B,) or (B, 1) floats for regression, (B, num_labels) floats for multi-label.
+
+        Returns:
+            ``SequenceClassifierOutput`` with ``logits`` (B, num_labels) and ``loss`` when labels are given.
+        """
+        outputs = self.r2d(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            flags=flags,
+            token_type_ids=token_type_ids,
+            position_ids=position_ids,
+            **kwargs,
+        )
+        logits = self.classifier(outputs.last_hidden_state)  # (B, num_labels)
+
+        loss = None
+        if labels is not None:
+            labels = labels.to(logits.device)
+            if self.config.problem_type is None:
+                if self.num_labels == 1:
+                    self.config.problem_type = "regression"
+                elif labels.dtype in (torch.long, torch.int):
+                    self.config.problem_type = "single_label_classification"
+                else:
+                    self.config.problem_type = "multi_label_classification"
+            if self.config.problem_type == "regression":
+                if self.num_labels == 1:
+                    loss = F.mse_loss(logits.squeeze(-1).float(), labels.reshape(-1).float())
+                else:
+                    loss = F.mse_loss(logits.float(), labels.float())
+            elif self.config.problem_type == "single_label_classification":
+                loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1))
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        return SequenceClassifierOutput(
+            loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
+        )
+
+
+AutoConfig.register("r2d", R2DConfig, exist_ok=True)
+AutoModel.register(R2DConfig, R2DModel, exist_ok=True)
+AutoModelForMaskedLM.register(R2DConfig, R2DForMaskedLM, exist_ok=True)
+AutoModelForSequenceClassification.register(R2DConfig, R2DForSequenceClassification, exist_ok=True)
+
+__all__ = [
+    "R2DConfig",
+    "R2DModel",
+    "R2DForMaskedLM",
+    "R2DForSequenceClassification",
+    "R2DMaskedLMOutput",
+    "R2DFlagInput",
+    "R2DFlagHead",
+    "roberta_position_ids",
+]

@@ -1,0 +1,142 @@
+"""Piece -> (root, flags) and back: step 1 of 2D tokenization.
+
+Stage 3 of the pipeline. A piece from :mod:`r2d.text.pretokenize` (``" Australia's"``) becomes a root
+(``"australia"``) and a row of flags (``FirstCap``, ``Contraction_s``, ...) such that :meth:`Deconstructor.join`
+gives the piece back exactly. The rules (design contract, section 2.3):
+
+* ``NoSpace`` = the piece has no leading space; otherwise the one space the regex attaches is removed.
+  White-space pieces keep their spaces (they are their own root, with ``NoSpace``).
+* ``Contraction_s`` = a trailing ASCII ``'s`` after a letter word, removed.
+* Case: all lowercase -> no flag; first letter upper, rest lower -> ``FirstCap``; two or more letters all
+  upper -> ``AllCaps``; anything else keeps its case in the root. A case flag is set only when lowering and
+  re-casing give back the exact string (``ß``, ``İ`` and titlecase digraphs keep their case in the root).
+* Affix flags: a lowercase root that the deconstruction list splits into affixes that are *all* active flags
+  is replaced by the list's root (``riding -> ride`` + ``Suffix_ing``).
+
+The inverse is total: any root with any flags spells *something* (list inverse first, English rules as the
+fallback), so decoding model output never raises. This module does not split text or know about BPE ids.
+
+>>> d = Deconstructor(DeconstructionList.from_string("riding\\tride ~ing"))
+>>> d.split(" Riding")
+('ride', (0, 1, 0, 0, 0, 1, 0))
+>>> d.join("ride", (0, 1, 0, 0, 0, 1, 0))
+' Riding'
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from r2d.lists.deconstruct import DeconstructionList, spell
+from r2d.flags import ALL_CAPS, CONTRACTION_S, FIRST_CAP, INFERRED_FLAGS, NO_SPACE, FlagSchema, flag_to_affix
+
+# Suffixes attach in this order when the fallback spells several at once (build ~ing ~s -> buildings):
+# derivational first, inflectional last.
+_INFLECTIONAL_LAST = ("~er", "~est", "~ed", "~ing", "~s")
+
+
+class Deconstructor:
+    """Splits pieces into (root, flags) and joins them back, for one flag schema and one list.
+
+    Args:
+        deconstruction_list: the list; ``None`` for none (no affix flag is ever set by encoding).
+        schema: the flag schema; must contain the four inferred flags (they make encoding lossless).
+    """
+
+    def __init__(self, deconstruction_list: DeconstructionList | None = None, schema: FlagSchema | None = None):
+        self.schema = schema or FlagSchema.default()
+        missing = [f for f in INFERRED_FLAGS if f not in self.schema.names]
+        if missing:
+            raise ValueError(f"the flag schema lacks {missing}: these flags are needed for lossless encoding")
+        self.list = deconstruction_list or DeconstructionList()
+        names = self.schema.names
+        self.num_flags = len(names)
+        self._ns, self._fc = names.index(NO_SPACE), names.index(FIRST_CAP)
+        self._ac, self._cs = names.index(ALL_CAPS), names.index(CONTRACTION_S)
+        affix_cols = {flag_to_affix(n): i for i, n in enumerate(names) if flag_to_affix(n) is not None}
+        self._affix_col = affix_cols
+        self._col_affix = {i: a for a, i in affix_cols.items()}
+        # word -> (root, column indices of its affixes), only for entries whose affixes are all flags
+        self._zero = (0,) * self.num_flags
+        self._first_cap = tuple(int(i == self._fc) for i in range(self.num_flags))
+        # word -> (root, columns of its affix flags, flag row of " word", flag row of " Word")
+        self._split = {}
+        for w, (root, affixes) in self.list.split_table(affix_cols).items():
+            cols = tuple(affix_cols[a] for a in affixes)
+            row = tuple(int(i in cols) for i in range(self.num_flags))
+            self._split[w] = (root, cols, row, tuple(max(a, b) for a, b in zip(row, self._first_cap)))
+
+    def split(self, piece: str) -> tuple[str, tuple[int, ...]]:
+        """One piece -> ``(root, flags)``; flags is a tuple of 0/1 in schema order.
+
+        Args:
+            piece: a piece from :func:`r2d.text.pretokenize.split_pieces` (any non-empty string works).
+        """
+        w = piece[1:]
+        if piece[:1] == " " and w.isalpha():
+            if w.islower():  # fast path: " word", the most common piece
+                hit = self._split.get(w)
+                return (w, self._zero) if hit is None else (hit[0], hit[2])
+            if w.isascii() and w[1:].islower():  # fast path: " Word" (ASCII re-cases exactly)
+                low = w.lower()
+                hit = self._split.get(low)
+                return (low, self._first_cap) if hit is None else (hit[0], hit[3])
+        flags = [0] * self.num_flags
+        w = piece
+        if len(w) > 1 and w[0] == " " and not w[1].isspace():
+            w = w[1:]
+        else:
+            flags[self._ns] = 1
+        if len(w) > 2 and w.endswith("'s") and w[-3].isalpha():
+            w = w[:-2]
+            flags[self._cs] = 1
+        low = w.lower()
+        if low != w:
+            if low[:1].upper() + low[1:] == w:
+                flags[self._fc] = 1
+                w = low
+            elif len(w) >= 2 and low.upper() == w:
+                flags[self._ac] = 1
+                w = low
+            # subtle: anything else (iPhone, İstanbul, ǅ) keeps its case and is never deconstructed
+        if w == low:
+            hit = self._split.get(w)
+            if hit is not None:
+                w = hit[0]
+                for c in hit[1]:
+                    flags[c] = 1
+        return w, tuple(flags)
+
+    def join(self, root: str, flags: Sequence) -> str:
+        """``(root, flags)`` -> piece. Total: any root with any flags gives a string.
+
+        Args:
+            root: the root text.
+            flags: one value per schema column; a flag is on when its value is >= 0.5
+                (0/1 ints, bools and probabilities all work).
+        """
+        on = [i for i, v in enumerate(flags) if v >= 0.5]
+        affixes = [self._col_affix[i] for i in on if i in self._col_affix]
+        word = root
+        if affixes:
+            listed = self.list.word_for(root, affixes)
+            if listed is not None:
+                word = listed
+            else:
+                prefixes = [a for a in affixes if a.endswith("~")]
+                suffixes = sorted((a for a in affixes if a.startswith("~")), key=_suffix_order)
+                word = spell(root, prefixes=prefixes, suffixes=suffixes)
+        onset = set(on)
+        if self._ac in onset:
+            word = word.upper()
+        elif self._fc in onset:
+            word = word[:1].upper() + word[1:]
+        if self._cs in onset:
+            word += "'s"
+        if self._ns not in onset:
+            word = " " + word
+        return word
+
+
+def _suffix_order(suffix: str) -> int:
+    return _INFLECTIONAL_LAST.index(suffix) + 1 if suffix in _INFLECTIONAL_LAST else 0

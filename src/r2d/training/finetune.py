@@ -1,0 +1,338 @@
+"""Recipe: fine-tune an R2D or RoBERTa checkpoint on one downstream task (``r2d finetune``).
+
+Pipeline stage: after pretraining. Loads a task (:mod:`r2d.training.tasks`, Hub or ``--data-dir``), the checkpoint's
+own tokenizer (an R2D checkpoint carries its ``R2DTokenizer`` beside the model; a RoBERTa checkpoint its
+``transformers`` tokenizer, else the offline baseline), encodes single sentences or sentence pairs through
+that tokenizer's pair layout, and trains ``AutoModelForSequenceClassification`` with the Hugging Face
+``Trainer``. Every ``--eval-steps`` the task metrics (:mod:`r2d.training.metrics`) are appended to
+``OUT/metrics.jsonl``; the end result goes to ``OUT/results.json``. R2D and RoBERTa go through exactly the
+same code: only the tokenizer and the padding collator differ.
+
+This recipe does not pretrain (``r2d pretrain``) or compare models (``r2d experiment``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+RESULTS_FILE = "results.json"
+METRICS_FILE = "metrics.jsonl"
+
+
+@dataclass
+class FinetuneArgs:
+    """Arguments of ``r2d finetune`` (each attribute docstring is its ``--help`` text)."""
+
+    task: str
+    """task name: cola, sst2, mrpc, stsb, qnli, rte, mnli, yelp_polarity, imdb"""
+    model: str
+    """checkpoint folder (r2d or RoBERTa) or a Hub model name such as roberta-base"""
+    out: str
+    """output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save)"""
+    data_dir: str | None = None
+    """local data folder in the layout of shared/data; default: load the task from the Hugging Face Hub"""
+    tokenizer: str | None = None
+    """tokenizer folder or name if it is not saved beside the model (default: the checkpoint's own)"""
+    seed: int = 0
+    """random seed (model head initialisation, data order, dropout)"""
+    max_steps: int = -1
+    """optimizer steps; -1 = run --epochs epochs"""
+    epochs: float = 3.0
+    """training epochs when --max-steps is -1"""
+    eval_steps: int = 100
+    """evaluate on every evaluation split every N steps (and at the start and the end)"""
+    logging_steps: int = 10
+    """log the training loss every N steps"""
+    batch_size: int = 16
+    """training batch size"""
+    eval_batch_size: int = 64
+    """evaluation batch size"""
+    lr: float = 2e-5
+    """peak learning rate (AdamW, linear decay)"""
+    warmup_ratio: float = 0.06
+    """fraction of the steps with linear warm-up"""
+    weight_decay: float = 0.1
+    """AdamW weight decay"""
+    max_length: int = 128
+    """truncate every example (pairs: longest first) to this many rows/tokens"""
+    max_train_samples: int | None = None
+    """use only the first N training examples (after a seeded shuffle)"""
+    max_eval_samples: int | None = None
+    """use only the first N examples of each evaluation split"""
+    eval_on_start: bool = True
+    """evaluate once before training (step 0 of the charts)"""
+    save: bool = True
+    """save the fine-tuned model and tokenizer into OUT/model"""
+    progress: bool = True
+    """show a progress bar"""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """further TrainingArguments (library use only)"""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# tokenizer and data
+
+
+def is_r2d_checkpoint(path: str) -> bool:
+    """True if ``path`` is an R2D checkpoint (``config.json`` with ``model_type == "r2d"``)."""
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        return False
+    return json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == "r2d"
+
+
+def load_tokenizer(model: str, tokenizer: str | None = None):
+    """The tokenizer that belongs to a checkpoint.
+
+    Args:
+        model: checkpoint folder or Hub name.
+        tokenizer: an explicit tokenizer folder / name, overriding the search.
+
+    Returns:
+        (tokenizer, kind) with kind ``"r2d"`` (an :class:`r2d.R2DTokenizer`) or ``"hf"`` (a ``transformers``
+        tokenizer; the offline RoBERTa baseline if the checkpoint folder has no tokenizer files).
+    """
+    from r2d.tokenizer.baseline import roberta_tokenizer
+
+    if is_r2d_checkpoint(model):
+        from r2d.tokenizer.hf import R2DTokenizer
+
+        return R2DTokenizer.from_pretrained(tokenizer or model), "r2d"
+    if tokenizer is not None:
+        return roberta_tokenizer(tokenizer), "hf"
+    folder = Path(model)
+    if folder.is_dir() and not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json")):
+        logger.warning("%s has no tokenizer files: using the offline RoBERTa baseline tokenizer", model)
+        return roberta_tokenizer(), "hf"
+    return roberta_tokenizer(model), "hf"
+
+
+def encode_task(dataset_dict, task, tokenizer, *, max_length: int):
+    """Tokenize every split: single sentences or pairs through the tokenizer's own pair layout.
+
+    Args:
+        dataset_dict: from :func:`r2d.training.tasks.load_task`.
+        task: the :class:`r2d.training.tasks.Task`.
+        tokenizer: an ``R2DTokenizer`` or a ``transformers`` tokenizer (same call signature).
+        max_length: truncation length (pairs: longest first).
+
+    Returns:
+        DatasetDict with ``input_ids``, ``attention_mask``, ``labels`` and, for R2D, ``flags`` (T, F) per example.
+    """
+    keys = task.text_keys
+
+    def enc(batch: dict) -> dict:
+        pair = batch[keys[1]] if task.is_pair else None
+        out = tokenizer(batch[keys[0]], pair, truncation=True, max_length=max_length)
+        cols = {k: out[k] for k in ("input_ids", "attention_mask", "flags") if k in out}
+        cols["labels"] = batch["label"]
+        return cols
+
+    cols = list(next(iter(dataset_dict.values())).column_names)
+    return dataset_dict.map(enc, batched=True, batch_size=256, remove_columns=cols, desc="tokenizing")
+
+
+def make_collator(tokenizer, kind: str):
+    """Dynamic padding: ``R2DTokenizer.pad`` (pads flags with zero rows) or ``DataCollatorWithPadding``."""
+    if kind == "r2d":
+        def collate(features: list[dict]) -> dict:
+            return dict(tokenizer.pad(features, padding=True, return_tensors="pt"))
+
+        return collate
+    from transformers import DataCollatorWithPadding
+
+    return DataCollatorWithPadding(tokenizer)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the recipe
+
+
+def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
+    """Fine-tune ``args.model`` on ``args.task`` and evaluate it.
+
+    Args:
+        args: the run arguments.
+        argv: the command line, recorded in ``OUT/args.json`` (default ``sys.argv``).
+
+    Returns:
+        the content of ``OUT/results.json``: ``final`` (last evaluation, e.g. ``eval_accuracy``), ``steps``,
+        ``train_seconds``, ``model_kind``, ``num_parameters`` and the arguments.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, TrainingArguments
+
+    import r2d.modeling.encoder  # noqa: F401  (registers the r2d model type with the Auto classes)
+    from r2d.training.metrics import make_compute_metrics
+    from r2d.training.tasks import get_task, load_task
+    from r2d.training.trainer import MetricsJsonlCallback, R2DTrainer, RichProgressCallback, save_run_args, set_seed
+
+    task = get_task(args.task)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_run_args(out, args, argv=argv)
+    metrics_path = out / METRICS_FILE
+    set_seed(args.seed)
+
+    tokenizer, kind = load_tokenizer(args.model, args.tokenizer)
+    raw = load_task(task, args.data_dir)
+    if args.max_train_samples is not None and args.max_train_samples < len(raw["train"]):
+        raw["train"] = raw["train"].shuffle(seed=args.seed).select(range(args.max_train_samples))
+    if args.max_eval_samples is not None:
+        for s in task.eval_splits:
+            raw[s] = raw[s].select(range(min(args.max_eval_samples, len(raw[s]))))
+    data = encode_task(raw, task, tokenizer, max_length=args.max_length)
+
+    problem = "regression" if task.is_regression else "single_label_classification"
+    model = AutoModelForSequenceClassification.from_pretrained(
+        args.model, num_labels=task.num_labels, problem_type=problem)
+    vocab = len(tokenizer)
+    if model.config.vocab_size < vocab:
+        raise ValueError(f"{args.model}: the model's vocab_size {model.config.vocab_size} is smaller than its "
+                         f"tokenizer's {vocab}: wrong --tokenizer?")
+
+    steps_per_epoch = math.ceil(len(data["train"]) / args.batch_size)
+    total = args.max_steps if args.max_steps > 0 else math.ceil(args.epochs * steps_per_epoch)
+    eval_sets = {s: data[s] for s in task.eval_splits}
+    targs = TrainingArguments(
+        output_dir=str(out / "trainer"),
+        max_steps=total,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=int(round(args.warmup_ratio * total)),
+        lr_scheduler_type="linear",
+        eval_strategy="steps",
+        eval_steps=args.eval_steps,
+        eval_on_start=args.eval_on_start,
+        logging_steps=args.logging_steps,
+        save_strategy="no",
+        report_to=[],
+        seed=args.seed,
+        data_seed=args.seed,
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        use_cpu=not torch.cuda.is_available(),
+        **args.extra,
+    )
+    callbacks = [MetricsJsonlCallback(metrics_path)] + ([RichProgressCallback()] if args.progress else [])
+    trainer = R2DTrainer(
+        loss_parts=(),
+        model=model, args=targs, data_collator=make_collator(tokenizer, kind),
+        train_dataset=data["train"], eval_dataset=eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
+        compute_metrics=make_compute_metrics(task.name),
+        callbacks=callbacks,
+    )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # the rich progress callback prints the log lines
+    logger.info("fine-tuning %s (%s) on %s: %d train examples, %d steps", args.model, kind, task.name,
+                len(data["train"]), total)
+    t0 = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - t0
+    final: dict[str, float] = {}
+    evaluated = {r["step"] for r in _read_rows(metrics_path) if any(k.startswith("eval_") for k in r)}
+    if total not in evaluated:  # subtle: some Trainer versions evaluate only at multiples of eval_steps
+        evals = eval_sets.items() if len(eval_sets) > 1 else [(None, eval_sets[task.eval_splits[0]])]
+        for name, ds in evals:
+            trainer.evaluate(ds, metric_key_prefix="eval" if name is None else f"eval_{name}")
+    for row in _read_rows(metrics_path):
+        final.update({k: v for k, v in row.items() if k.startswith("eval_") and isinstance(v, (int, float))})
+    if args.save:
+        trainer.save_model(str(out / "model"))
+        tokenizer.save_pretrained(str(out / "model"))
+    results = {"task": task.name, "model": args.model, "model_kind": kind, "seed": args.seed, "steps": total,
+               "train_examples": len(data["train"]), "train_seconds": round(seconds, 2),
+               "num_parameters": sum(p.numel() for p in model.parameters()), "final": final,
+               "args": dataclasses.asdict(args)}
+    (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    return results
+
+
+def _read_rows(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CLI
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``r2d finetune`` parser, generated from :class:`FinetuneArgs` (attribute docstrings = help)."""
+    import ast
+    import inspect
+
+    doc = {}
+    src = ast.parse(inspect.getsource(FinetuneArgs))
+    body = src.body[0].body
+    for a, b in zip(body, body[1:]):
+        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
+            doc[a.target.id] = b.value.value
+    p = argparse.ArgumentParser(
+        prog="r2d finetune",
+        description="Fine-tune an R2D or RoBERTa checkpoint on a GLUE-style task; evaluation every N steps "
+                    "into OUT/metrics.jsonl, final numbers into OUT/results.json.",
+        epilog="example:\n  r2d finetune --task rte --model runs/r2d-small/model --out runs/ft/rte-r2d "
+               "--data-dir ../shared/data --seed 1 --max-steps 300 --eval-steps 50",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for f in dataclasses.fields(FinetuneArgs):
+        if f.name == "extra":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        h = doc.get(f.name, "")
+        if f.type in ("bool", bool):
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=h)
+            continue
+        required = f.default is dataclasses.MISSING
+        typ = {"int": int, "float": float, "int | None": int, "str | None": str}.get(str(f.type), str)
+        p.add_argument(flag, dest=f.name, type=typ, required=required,
+                       default=None if required else f.default, help=h + ("" if required else f" (default: {f.default})"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``r2d finetune``: parse arguments, run :func:`finetune`, print the final metrics."""
+    from r2d.training.tasks import TASKS, TaskDataError
+
+    args = build_parser().parse_args(argv)
+    if args.task not in TASKS:
+        print(f"r2d finetune: --task {args.task!r} is unknown; known tasks: {', '.join(TASKS)}", file=sys.stderr)
+        return 2
+    for name in ("max_length", "batch_size", "eval_steps", "logging_steps"):
+        if getattr(args, name) < 1:
+            print(f"r2d finetune: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}", file=sys.stderr)
+            return 2
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        print(f"r2d finetune: --data-dir {args.data_dir}: not a folder", file=sys.stderr)
+        return 2
+    if Path(args.model).exists() and not (Path(args.model) / "config.json").is_file():
+        print(f"r2d finetune: --model {args.model}: no config.json in that folder (not a checkpoint)", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        res = finetune(FinetuneArgs(**vars(args)), argv=["r2d", "finetune", *(argv if argv is not None else sys.argv[1:])])
+    except TaskDataError as e:
+        print(f"r2d finetune: {e}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, OSError, ValueError) as e:
+        print(f"r2d finetune: {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
+    print(f"{res['task']} ({res['model_kind']}, seed {res['seed']}, {res['steps']} steps, "
+          f"{res['train_seconds']:.0f} s): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(res["final"].items())
+                                                         if not k.endswith(("runtime", "per_second"))))
+    return 0

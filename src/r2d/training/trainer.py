@@ -1,0 +1,454 @@
+"""Shared training utilities for the recipes (``r2d pretrain``, ``r2d finetune``) on the Hugging Face ``Trainer``.
+
+Pipeline stage: ``model -> losses -> metrics``. This module holds what every recipe needs around a
+``transformers.Trainer``; the recipes themselves (data, model choice, arguments) live in :mod:`r2d.recipes`.
+It does not build datasets, mask tokens (:mod:`r2d.modeling.collator`) or define models (:mod:`r2d.modeling.encoder`).
+
+API (stable; recipes import these names):
+
+* ``PRESETS[name] -> dict`` model-size kwargs for ``RobertaConfig``/``R2DConfig`` (``tiny``, ``small``, ``base``);
+  ``TRAIN_DEFAULTS[name] -> dict`` matching training defaults (``max_length``, ``batch_size``,
+  ``learning_rate``, ``warmup_steps``, ``logging_steps``, ``eval_steps``, ``save_steps``).
+* ``model_config(kind, preset, *, vocab_size, max_length=None, **overrides)`` -> ``R2DConfig`` (``kind="r2d"``)
+  or ``RobertaConfig`` (``kind="roberta"``) of that preset.
+* ``set_seed(seed)``: python, numpy and torch RNGs (``transformers.set_seed``).
+* ``save_run_args(out_dir, args, argv=None, resume=False) -> Path``: ``out_dir/args.json`` with the exact arguments,
+  the command line, versions and git commit; on resume appends to its ``resumed`` list instead.
+* ``last_checkpoint(out_dir) -> str | None``: newest *complete* ``checkpoint-N`` (one killed mid-save is skipped).
+* ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
+  accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
+  output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window.
+* ``MetricsJsonlCallback(path)``: one JSON object per ``Trainer`` log call (``{"step": 10, "loss": ...}``, eval
+  metrics prefixed ``eval_``); on resume, lines after the checkpoint's step are dropped first.
+* ``RichProgressCallback()``: a rich progress bar (steps, ETA, latest loss) replacing tqdm's; log lines above it.
+* ``binary_prf(preds, labels, names) -> dict``: per-name ``precision_<n>``, ``recall_<n>``, ``f1_<n>``,
+  ``support_<n>`` and ``macro_f1``, on entries whose label is not -100. ``flag_metrics(flag_logits, flag_labels,
+  names)`` is the same from logits (> 0 = on).
+* ``flag_rates(tokenizer, texts) -> {name: rate}`` (= :func:`r2d.analysis.stats.flag_rates`), ``flag_rates_from_rows(ids_list,
+  flags_list, special_ids, names)`` (same rates from already tokenized rows), ``pos_weights(rates, names,
+  max_weight)``: ``pos_weight = (1 - p) / p`` clamped to ``[1, max_weight]`` (= :func:`r2d.analysis.stats.pos_weight_from_rates`).
+* ``read_metrics(path) -> list[dict]``. Charts of these files: :mod:`r2d.analysis.plots`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import Trainer, TrainerCallback
+
+logger = logging.getLogger(__name__)
+
+# ---------------------------------------------------------------------------------------------------- presets
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # tests: seconds on a CPU
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
+    # this 2-core CPU: minutes per model
+    "small": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
+    # RoBERTa-base, for GPUs
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+}
+
+TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tiny": dict(max_length=64, batch_size=8, learning_rate=1e-3, warmup_steps=0, weight_decay=0.01,
+                 logging_steps=1, eval_steps=50, save_steps=50),
+    "small": dict(max_length=128, batch_size=16, learning_rate=5e-4, warmup_steps=50, weight_decay=0.01,
+                  logging_steps=10, eval_steps=50, save_steps=100),
+    "base": dict(max_length=512, batch_size=32, learning_rate=1e-4, warmup_steps=10000, weight_decay=0.01,
+                 logging_steps=100, eval_steps=2000, save_steps=2000),
+}
+
+
+def model_config(kind: str, preset: str, *, vocab_size: int, max_length: int | None = None, **overrides):
+    """The config of a preset-size model.
+
+    Args:
+        kind: ``"r2d"`` (-> ``R2DConfig``) or ``"roberta"`` (-> ``RobertaConfig``).
+        preset: a key of :data:`PRESETS`.
+        vocab_size: the tokenizer's ``len(tokenizer)``.
+        max_length: longest sequence the model must take; sets ``max_position_embeddings = max_length + 2``
+            (RoBERTa's offset). ``None`` = the preset's ``TRAIN_DEFAULTS`` max length.
+        **overrides: any config field (``flag_names``, ``flag_pos_weight``, ``num_labels``, ...).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    max_length = TRAIN_DEFAULTS[preset]["max_length"] if max_length is None else max_length
+    kwargs = dict(PRESETS[preset], vocab_size=vocab_size, max_position_embeddings=max_length + 2,
+                  pad_token_id=1, bos_token_id=0, eos_token_id=2, layer_norm_eps=1e-5, type_vocab_size=1)
+    kwargs.update(overrides)
+    if kind == "r2d":
+        from r2d.modeling.encoder import R2DConfig
+
+        return R2DConfig(**kwargs)
+    if kind == "roberta":
+        from transformers import RobertaConfig
+
+        for key in [k for k in kwargs if k.startswith("flag_") or k == "num_flags"]:
+            kwargs.pop(key)
+        return RobertaConfig(**kwargs)
+    raise ValueError(f"unknown model kind {kind!r}; expected 'r2d' or 'roberta'")
+
+
+# ---------------------------------------------------------------------------------------------- run plumbing
+
+
+def set_seed(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    from transformers import set_seed as hf_set_seed
+
+    hf_set_seed(int(seed))
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return repr(value)
+
+
+def save_run_args(out_dir: str | os.PathLike, args: Any, argv: Sequence[str] | None = None,
+                  resume: bool = False) -> Path:
+    """Write the exact run arguments to ``out_dir/args.json``.
+
+    Args:
+        out_dir: the run directory (created if missing).
+        args: an ``argparse.Namespace``, dataclass or mapping of the parsed arguments.
+        argv: the command line (default ``sys.argv``).
+        resume: if ``args.json`` exists, append this invocation to its ``resumed`` list instead of replacing it.
+
+    Returns:
+        The path of ``args.json``.
+    """
+    import dataclasses
+
+    import transformers
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if dataclasses.is_dataclass(args):
+        values = dataclasses.asdict(args)
+    elif isinstance(args, Mapping):
+        values = dict(args)
+    else:
+        values = dict(vars(args))
+    record = {
+        "args": _jsonable(values),
+        "argv": list(sys.argv if argv is None else argv),
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git_commit(),
+        "versions": {"python": sys.version.split()[0], "torch": torch.__version__,
+                     "transformers": transformers.__version__},
+    }
+    path = out / "args.json"
+    if resume and path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+        data.setdefault("resumed", []).append(record)
+    else:
+        data = record
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_checkpoint(out_dir: str | os.PathLike) -> str | None:
+    """The newest complete ``checkpoint-N`` directory in ``out_dir``, or ``None``.
+
+    ``Trainer`` writes ``trainer_state.json`` last, so a checkpoint counts as complete when that file parses
+    and weights are present; one cut short by ``kill -9`` is skipped in favour of the previous one.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        return None
+    found = sorted(((int(m.group(1)), p) for p in out.iterdir() if p.is_dir() and (m := _CKPT.match(p.name))),
+                   reverse=True)
+    for step, path in found:
+        state = path / "trainer_state.json"
+        has_weights = any(path.glob("*.safetensors")) or any(path.glob("pytorch_model*.bin"))
+        try:
+            ok = has_weights and json.loads(state.read_text(encoding="utf-8")).get("global_step") == step
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            return str(path)
+        logger.warning("skipping incomplete checkpoint %s", path)
+    return None
+
+
+# ------------------------------------------------------------------------------------------------- trainer
+
+
+class R2DTrainer(Trainer):
+    """``Trainer`` for mean-loss models that also logs the named parts of the loss.
+
+    Args:
+        *args, **kwargs: as for ``transformers.Trainer``.
+        loss_parts: output keys (scalars) to average over each logging window and log next to ``loss``
+            (keys a model does not return are skipped). Default ``("mlm_loss", "flag_loss")``.
+    """
+
+    def __init__(self, *args, loss_parts: Sequence[str] = ("mlm_loss", "flag_loss"), **kwargs):
+        super().__init__(*args, **kwargs)
+        # subtle: models with **kwargs in forward would otherwise get num_items_in_batch and their per-batch
+        # mean loss would not be divided by the gradient accumulation steps.
+        self.model_accepts_loss_kwargs = False
+        self.loss_parts = tuple(loss_parts)
+        self._part_sums: dict[str, float] = {}
+        self._part_counts: dict[str, int] = {}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
+                                             num_items_in_batch=num_items_in_batch)
+        if model.training and isinstance(outputs, Mapping):
+            for key in self.loss_parts:
+                value = outputs.get(key)
+                if value is not None:
+                    self._part_sums[key] = self._part_sums.get(key, 0.0) + float(value.detach().float())
+                    self._part_counts[key] = self._part_counts.get(key, 0) + 1
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs and self._part_counts:
+            for key, total in self._part_sums.items():
+                logs[key] = round(total / self._part_counts[key], 6)
+            self._part_sums, self._part_counts = {}, {}
+        super().log(logs, start_time)
+
+
+class MetricsJsonlCallback(TrainerCallback):
+    """Appends one JSON object per log call to ``path``: ``{"step": ..., "time": ..., **logs}``.
+
+    On a resumed run, lines with ``step`` beyond the restored step are dropped first (they belong to the
+    steps being redone); a fresh run (step 0) starts a new file.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        kept = []
+        if state.global_step > 0 and self.path.exists():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue  # subtle: a line cut short by kill -9
+                if row.get("step", 0) <= state.global_step:
+                    kept.append(line)
+        self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {"step": state.global_step, "time": round(time.time(), 3)}
+        for k, v in logs.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                row[k] = float(v) if isinstance(v, float) and math.isfinite(v) else (v if isinstance(v, int) else None)
+            elif isinstance(v, str):
+                row[k] = v
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+class RichProgressCallback(TrainerCallback):
+    """A rich progress bar for training (step/max, elapsed, ETA, latest loss) and evaluation.
+
+    Log lines (loss, eval metrics) are printed above the bar. On a non-terminal stderr rich prints no bar,
+    only the log lines. With ``bar=False`` there is no bar at all and the log lines go to ``logging`` (INFO).
+    """
+
+    def __init__(self, show_keys: Sequence[str] = ("loss", "mlm_loss", "flag_loss", "learning_rate",
+                                                    "eval_loss", "eval_macro_f1", "eval_accuracy"),
+                 bar: bool = True):
+        self.show_keys = tuple(show_keys)
+        self.bar = bar
+        self.progress = None
+        self.task = None
+        self.eval_task = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not self.bar:
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=Console(stderr=True),
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step, info="")
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=state.global_step)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        if self.progress is None:
+            return
+        if self.eval_task is None:
+            total = len(eval_dataloader) if eval_dataloader is not None and hasattr(eval_dataloader, "__len__") else None
+            self.eval_task = self.progress.add_task("eval", total=total, info="")
+        self.progress.advance(self.eval_task)
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        if self.progress is not None and self.eval_task is not None:
+            self.progress.remove_task(self.eval_task)
+            self.eval_task = None
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not state.is_world_process_zero:
+            return
+        shown = {k: logs[k] for k in self.show_keys if k in logs}
+        text = "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
+        if self.progress is None:
+            if text and not self.bar:
+                logger.info("step %d/%d: %s", state.global_step, state.max_steps, text)
+            return
+        if "loss" in logs:
+            self.progress.update(self.task, info=f"loss {logs['loss']:.4g}")
+        if text:
+            self.progress.console.print(f"step {state.global_step}: {text}")
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+# ------------------------------------------------------------------------------------------------- metrics
+
+
+def binary_prf(preds: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Per-column precision, recall, F1 (and their macro F1) of binary predictions.
+
+    Args:
+        preds: (N, F) or (..., F) 0/1 predictions.
+        labels: same shape, 0/1 or -100 (entries with -100 are ignored).
+        names: F column names.
+
+    Returns:
+        ``{"precision_<n>", "recall_<n>", "f1_<n>", "support_<n>" (positives) for each name, "macro_f1"}``;
+        a column with no predicted (no true) positives has precision (recall) 0, like scikit-learn's
+        ``zero_division=0``.
+    """
+    preds = np.asarray(preds).reshape(-1, len(names))  # (N, F)
+    labels = np.asarray(labels).reshape(-1, len(names))  # (N, F)
+    valid = labels != -100
+    p, t = (preds > 0) & valid, (labels == 1) & valid
+    tp = (p & t).sum(0)
+    fp = (p & ~t).sum(0)
+    fn = (~p & t & valid).sum(0)
+    out: dict[str, float] = {}
+    f1s = []
+    for i, name in enumerate(names):
+        prec = tp[i] / (tp[i] + fp[i]) if tp[i] + fp[i] else 0.0
+        rec = tp[i] / (tp[i] + fn[i]) if tp[i] + fn[i] else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        out[f"precision_{name}"], out[f"recall_{name}"], out[f"f1_{name}"] = float(prec), float(rec), float(f1)
+        out[f"support_{name}"] = int(t[:, i].sum())
+        f1s.append(f1)
+    out["macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
+    return out
+
+
+def flag_metrics(flag_logits: np.ndarray | torch.Tensor, flag_labels: np.ndarray | torch.Tensor,
+                 names: Sequence[str]) -> dict[str, float]:
+    """:func:`binary_prf` of flag logits (B, T, F) (on = logit > 0) against flag labels (B, T, F) with -100."""
+    if isinstance(flag_logits, torch.Tensor):
+        flag_logits = flag_logits.detach().float().cpu().numpy()
+    if isinstance(flag_labels, torch.Tensor):
+        flag_labels = flag_labels.detach().cpu().numpy()
+    return binary_prf(np.asarray(flag_logits) > 0, np.asarray(flag_labels), names)
+
+
+def flag_rates_from_rows(ids_list: Iterable[Sequence[int]], flags_list: Iterable[np.ndarray],
+                         special_ids: Iterable[int], names: Sequence[str]) -> dict[str, float]:
+    """Rate of each flag over non-special rows.
+
+    Args:
+        ids_list: sequences of ids (T_i,).
+        flags_list: matching flag matrices (T_i, F).
+        special_ids: ids whose rows are not counted (``<s>``, ``</s>``, ``<pad>``, ...).
+        names: the F flag names.
+
+    Returns:
+        ``{name: fraction of counted rows with the flag on}`` (0.0 for every flag if nothing was counted).
+    """
+    special = np.asarray(sorted(set(int(i) for i in special_ids)))
+    on = np.zeros(len(names), dtype=np.int64)
+    n = 0
+    for ids, flags in zip(ids_list, flags_list):
+        ids = np.asarray(ids)
+        keep = ~np.isin(ids, special)
+        on += np.asarray(flags).reshape(len(ids), len(names))[keep].astype(bool).sum(0)
+        n += int(keep.sum())
+    return {name: (float(on[i]) / n if n else 0.0) for i, name in enumerate(names)}
+
+
+def flag_rates(tokenizer, texts: Sequence[str]) -> dict[str, float]:
+    """Flag rates of ``texts`` under an ``R2DTokenizer`` (per row, non-special rows): :func:`r2d.analysis.stats.flag_rates`."""
+    from r2d.analysis.stats import flag_rates as stats_flag_rates
+
+    return stats_flag_rates(tokenizer, list(texts))
+
+
+def pos_weights(rates: Mapping[str, float], names: Sequence[str], max_weight: float = 100.0) -> list[float]:
+    """``pos_weight = (1 - p) / p`` per flag in ``names`` order, clamped to ``[1, max_weight]``
+    (``max_weight`` when p = 0); :func:`r2d.analysis.stats.pos_weight_from_rates` on a name -> rate mapping."""
+    from r2d.analysis.stats import pos_weight_from_rates
+
+    return pos_weight_from_rates([float(rates.get(n, 0.0)) for n in names], max_weight)
+
+
+# ------------------------------------------------------------------------------------------- metrics files
+
+
+def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The rows of a ``metrics.jsonl`` (lines that do not parse, e.g. cut by a kill, are skipped)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            continue
+    return rows
+
+
+__all__ = [
+    "PRESETS", "TRAIN_DEFAULTS", "model_config", "set_seed", "save_run_args", "last_checkpoint", "R2DTrainer",
+    "MetricsJsonlCallback", "RichProgressCallback", "binary_prf", "flag_metrics", "flag_rates",
+    "flag_rates_from_rows", "pos_weights", "read_metrics",
+]
