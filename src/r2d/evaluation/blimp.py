@@ -1,0 +1,172 @@
+"""BLiMP: accuracy of a language model on minimal pairs (grammatical vs ungrammatical sentence).
+
+Evaluation stage (``model -> numbers``). Reads the published BLiMP files as they are (one ``*.jsonl`` file
+per paradigm, 1,000 pairs each, fields ``sentence_good``, ``sentence_bad``, ``field``, ``UID``; all 67 at
+once or any subset) and scores each pair with a *sentence scorer*: a function from a list of sentences to
+their total log-probabilities (natural log). A pair is right when the good sentence scores higher (a tie
+counts as wrong, as in the published ``simple_LM_method``).
+
+Accuracy is reported overall (mean over all pairs; with the published 1,000 pairs per paradigm this is also
+the mean over paradigms), per field (``morphology``, ``syntax``, ``semantics``, ``syntax_semantics``) and per
+paradigm (``UID``).
+
+This module does not know about models: :mod:`r2d.evaluation.scoring` turns causal and masked models into
+sentence scorers.
+
+>>> pairs = [Pair("a good one.", "a bad one.", "syntax", "p1", "p1.jsonl", 1)]
+>>> evaluate(lambda sents: [-1.0 if "good" in s else -2.0 for s in sents], pairs).overall
+1.0
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+SentenceScorer = Callable[[Sequence[str]], Sequence[float]]
+"""Sentences in, their total log-probabilities (natural log) out, same order."""
+
+REQUIRED_FIELDS = ("sentence_good", "sentence_bad", "field", "UID")
+
+REFERENCE = {
+    "5-gram": 0.612,
+    "LSTM": 0.698,
+    "Transformer-XL": 0.696,
+    "GPT-2": 0.830,
+    "human": 0.886,
+}
+"""Published overall accuracies over all 67 paradigms (BLiMP repository, raw_results/summary)."""
+
+
+class BlimpDataError(ValueError):
+    """A BLiMP file is missing, not JSON Lines, or lacks a field; the message names file, line and field."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One minimal pair and where it came from."""
+
+    good: str
+    bad: str
+    field: str
+    uid: str
+    file: str
+    line: int
+
+
+@dataclass
+class BlimpResult:
+    """Accuracies of one model.
+
+    Attributes:
+        overall: fraction of all pairs scored right.
+        fields: field name -> accuracy over its pairs.
+        paradigms: UID -> accuracy over its pairs.
+        pairs: number of pairs scored.
+    """
+
+    overall: float
+    fields: dict[str, float] = field(default_factory=dict)
+    paradigms: dict[str, float] = field(default_factory=dict)
+    pairs: int = 0
+
+    def to_dict(self) -> dict:
+        """``{"overall": x, FIELD: x, ..., "paradigms": {UID: x}, "pairs": n}`` (the report's layout)."""
+        return {"overall": self.overall, **self.fields, "paradigms": dict(self.paradigms), "pairs": self.pairs}
+
+
+def read_pairs(data_dir: str | Path, *, limit_per_paradigm: int | None = None) -> list[Pair]:
+    """Every pair of every ``*.jsonl`` file in ``data_dir`` (sorted by file name).
+
+    Args:
+        data_dir: a folder of BLiMP files in the published format.
+        limit_per_paradigm: keep only the first N pairs of each file (for quick runs), or all.
+
+    Returns:
+        The pairs, file by file, in file order.
+
+    Raises:
+        BlimpDataError: no folder, no ``*.jsonl`` file, a line that is not a JSON object, or a missing field.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise BlimpDataError(f"{folder}: not a folder (expected a folder of BLiMP *.jsonl files)")
+    files = sorted(folder.glob("*.jsonl"))
+    if not files:
+        raise BlimpDataError(f"{folder}: no *.jsonl files (expected BLiMP paradigm files)")
+    pairs: list[Pair] = []
+    for path in files:
+        pairs.extend(_read_file(path, limit_per_paradigm))
+    return pairs
+
+
+def _read_file(path: Path, limit: int | None) -> Iterable[Pair]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise BlimpDataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    n = 0
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if limit is not None and n >= limit:
+            break
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise BlimpDataError(f"{path}:{lineno}: not JSON ({e.msg}, column {e.colno})") from None
+        if not isinstance(row, dict):
+            raise BlimpDataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+        for key in REQUIRED_FIELDS:
+            if not isinstance(row.get(key), str):
+                raise BlimpDataError(f"{path}:{lineno}: field {key!r} is missing or not a string")
+        n += 1
+        yield Pair(row["sentence_good"], row["sentence_bad"], row["field"], row["UID"], path.name, lineno)
+
+
+def evaluate(scorer: SentenceScorer, pairs: Sequence[Pair], *, batch_size: int = 64,
+             progress: Callable[[int], None] | None = None) -> BlimpResult:
+    """Score every pair and aggregate.
+
+    Args:
+        scorer: sentences -> total log-probabilities (see :data:`SentenceScorer`).
+        pairs: from :func:`read_pairs`.
+        batch_size: pairs per scorer call (each call gets ``2 * batch_size`` sentences: goods, then bads).
+        progress: called with the number of pairs done after each batch (e.g. to advance a progress bar).
+
+    Returns:
+        The accuracies.
+    """
+    if not pairs:
+        raise ValueError("no BLiMP pairs to evaluate")
+    right: list[bool] = []
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start:start + batch_size]
+        scores = list(scorer([p.good for p in chunk] + [p.bad for p in chunk]))
+        if len(scores) != 2 * len(chunk):
+            raise ValueError(f"the scorer returned {len(scores)} scores for {2 * len(chunk)} sentences")
+        right.extend(g > b for g, b in zip(scores[:len(chunk)], scores[len(chunk):]))
+        if progress is not None:
+            progress(len(right))
+    return aggregate(pairs, right)
+
+
+def aggregate(pairs: Sequence[Pair], right: Sequence[bool]) -> BlimpResult:
+    """Accuracy overall, per field and per paradigm from one right/wrong per pair (same order)."""
+    by_field: dict[str, list[bool]] = defaultdict(list)
+    by_uid: dict[str, list[bool]] = defaultdict(list)
+    for p, r in zip(pairs, right, strict=True):
+        by_field[p.field].append(r)
+        by_uid[p.uid].append(r)
+
+    def mean(xs: Sequence[bool]) -> float:
+        return sum(xs) / len(xs)
+
+    return BlimpResult(overall=mean(right), fields={k: mean(v) for k, v in sorted(by_field.items())},
+                       paradigms={k: mean(v) for k, v in sorted(by_uid.items())}, pairs=len(right))
