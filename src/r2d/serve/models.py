@@ -1,0 +1,72 @@
+"""Playground stage 0: load the causal models the generation panel serves (torch + transformers, imported lazily).
+
+A model folder holds what ``save_pretrained`` wrote: the model (``AutoModelForCausalLM``) and its tokenizer,
+an r2d one (``r2d_tokenizer.json``, loaded with ``R2DTokenizer.from_pretrained``) or, for the 1D twin, a
+Hugging Face tokenizer. Generation itself is :func:`r2d.modeling.generation.stream_generate`'s; this module
+only finds it, and turns every loading failure into a :class:`ModelLoadError` with one clear line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from r2d.serve.app import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+class ModelLoadError(Exception):
+    """A model folder that cannot be served; the message says which and why, in one line."""
+
+
+def load_model(path: str) -> LoadedModel:
+    """A causal model and the tokenizer saved beside it, in eval mode.
+
+    Args:
+        path: a folder written by ``save_pretrained`` of a causal model and its tokenizer.
+
+    Raises:
+        ModelLoadError: no such folder, no generation support in this r2d, or the model or tokenizer fails to load.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ModelLoadError(f"{path}: no such folder (expected a causal model saved with save_pretrained)")
+    try:
+        # subtle: importing it also registers r2d's causal model with the Auto classes
+        import r2d.modeling.generation  # noqa: F401
+    except ImportError as err:
+        raise ModelLoadError(f"{path}: this r2d has no causal generation (r2d.modeling.generation: {err})") from None
+    try:
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(folder)
+    except Exception as err:  # transformers raises many kinds; the user needs one line
+        raise ModelLoadError(f"{path}: cannot load a causal model: {type(err).__name__}: {_first_line(err)}") from None
+    try:
+        if (folder / "r2d_tokenizer.json").is_file():
+            from r2d import R2DTokenizer
+
+            tokenizer = R2DTokenizer.from_pretrained(folder)
+        else:
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as err:
+        raise ModelLoadError(f"{path}: cannot load the tokenizer saved with the model: {type(err).__name__}: "
+                             f"{_first_line(err)}") from None
+    model.eval()
+    log.info("loaded %s (%s, %s)", path, type(model).__name__, type(tokenizer).__name__)
+    return LoadedModel(model=model, tokenizer=tokenizer, path=str(folder))
+
+
+def default_generate_fn(model, tokenizer, prompt: str, **kwargs):
+    """:func:`r2d.modeling.generation.stream_generate`, imported when first called."""
+    from r2d.modeling.generation import stream_generate
+
+    return stream_generate(model, tokenizer, prompt, **kwargs)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "(no message)"
