@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("r2d.training.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
     "finetune": ("r2d.training.finetune:main", "fine-tune a checkpoint on a GLUE-style task"),
     "experiment": ("r2d.analysis.experiment:main", "the whole R2D-vs-RoBERTa experiment, with its report"),
+    "serve": ("r2d.serve.cli:main", "a local web playground: 2D tokens beside RoBERTa's, and generation"),
 }
 
 
