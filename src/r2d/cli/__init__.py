@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("r2d.training.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
     "finetune": ("r2d.training.finetune:main", "fine-tune a checkpoint on a GLUE-style task"),
     "experiment": ("r2d.analysis.experiment:main", "the whole R2D-vs-RoBERTa experiment, with its report"),
+    "generate": ("r2d.cli.generate:main", "continue a prompt with a causal model, printing words as they come"),
+    "eval": ("r2d.cli.eval:main", "evaluate a model: 'r2d eval bpb' (bits per byte), see 'r2d eval --help'"),
     "serve": ("r2d.serve.cli:main", "a local web playground: 2D tokens beside RoBERTa's, and generation"),
 }
 

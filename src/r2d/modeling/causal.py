@@ -1,0 +1,341 @@
+"""The causal 2D language model: next row = root, then that root's flags (and its 1D twin, ``num_flags=0``).
+
+Pipeline stage: ``ids + flag matrix -> decoder -> per-row negative log-likelihood``. A modern decoder built
+from ``transformers``' Llama blocks (pre-norm RMSNorm, rotary positions, SwiGLU, SDPA attention, the HF
+``Cache`` classes): :class:`R2DForCausalLM` builds ``inputs_embeds`` itself and feeds them to a stock
+``LlamaModel``. Only the two ends are 2D:
+
+* **Input.** Row t = embedding of its root id (B, T, H) combined with its flag row (B, T, F) by the MLM model's
+  :class:`~r2d.modeling.encoder.R2DFlagInput` (``config.flag_combine``: ``concat_project``, ``truncate_concat``
+  or ``linear_sum``; the same module, not a copy).
+* **Output.** From the hidden state at row t: root logits for row t+1 (tied to the root embedding), then flag
+  logits for row t+1 **given its root**: ``flag_head([h_t ; E[root_{t+1}]])`` (teacher forcing in training; in
+  generation the root is drawn first, then its flags, see :mod:`r2d.modeling.generation`).
+
+**Which rows are predicted.** Every row but a document's first (``<s>``: where a document starts is given) and
+padding. **Which flags are free.** Only a word-start row's flags (the tokenizer marks word-start pieces); a
+root's continuation pieces carry their word's flags and special rows have none, so those flags are fixed and
+cost 0 bits. :func:`causal_targets` writes this into ``labels`` (B, T) and ``flag_labels`` (B, T, F) (-100 =
+not scored), unshifted like HF's ``labels``; the model shifts them.
+
+**Loss** (nats per predicted row, so that ``loss / ln 2`` is bits per row): ``(sum of root cross entropies +
+sum of the free flags' binary cross entropies) / predicted rows``. No ``pos_weight``: this is a likelihood.
+
+The 1D twin is this class with ``num_flags=0`` (no flag input, no flag head): same code path, same sizes.
+Registered with ``AutoConfig``/``AutoModelForCausalLM`` (``model_type = "r2d_causal"``); saves as safetensors.
+
+This module imports only torch and transformers (and the flag input of :mod:`r2d.modeling.encoder`). It does not
+tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.generation`) or train.
+
+>>> import torch
+>>> config = R2DCausalConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+...                          intermediate_size=64, max_position_embeddings=64)
+>>> model = R2DForCausalLM(config)
+>>> ids = torch.tensor([[0, 10, 11, 2]])
+>>> out = model(input_ids=ids, flags=torch.zeros(1, 4, 7, dtype=torch.long), labels=ids)
+>>> tuple(out.logits.shape), tuple(out.flag_logits.shape), out.loss.dim()
+((1, 4, 100), (1, 3, 7), 0)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub.dataclasses import strict
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaModel
+from transformers import initialization as init
+from transformers.cache_utils import Cache
+from transformers.models.llama.modeling_llama import LlamaPreTrainedModel, LlamaRMSNorm
+from transformers.utils import ModelOutput
+
+from r2d.modeling.encoder import ARTICLE_FLAG_NAMES, FLAG_COMBINE_METHODS, FLAG_VALUE_MODES, R2DFlagInput
+
+logger = logging.getLogger(__name__)
+
+IGNORE = -100
+
+
+@strict
+class R2DCausalConfig(LlamaConfig):
+    """Llama's configuration plus the 2D rows' settings.
+
+    Every ``LlamaConfig`` argument is accepted (``vocab_size``, ``hidden_size``, ``num_hidden_layers``, ...);
+    the defaults differ in three places: RoBERTa's special ids (``bos_token_id=0``, ``pad_token_id=1``,
+    ``eos_token_id=2``, the layout of both r2d tokenizers) and tied input/output embeddings.
+
+    Args:
+        num_flags: F, flag columns per row; 0 makes the 1D twin (no flag input, no flag head). ``None`` =
+            ``len(flag_names)`` (7 by default).
+        flag_names: names of the flag columns (the tokenizer's ``flag_names``). ``None`` = the article's seven
+            when F is 7 or unset, ``flag_0 ...`` otherwise.
+        flag_combine: ``"concat_project"`` (default), ``"truncate_concat"`` or ``"linear_sum"``
+            (see :mod:`r2d.modeling.encoder`).
+        flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
+    """
+
+    model_type = "r2d_causal"
+
+    num_flags: int | None = None
+    flag_names: list[str] | tuple[str, ...] | None = None
+    flag_combine: str = "concat_project"
+    flag_values: str = "binary"
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.flag_names is None:
+            n = 7 if self.num_flags is None else int(self.num_flags)
+            self.flag_names = list(ARTICLE_FLAG_NAMES) if n == 7 else [f"flag_{i}" for i in range(n)]
+        self.flag_names = [str(n) for n in self.flag_names]
+        self.num_flags = len(self.flag_names) if self.num_flags is None else int(self.num_flags)
+        f, names = self.num_flags, self.flag_names
+        problems = [
+            (f != len(names), f"num_flags={f} but flag_names has {len(names)} names: {names}"),
+            (f < 0, f"num_flags must be >= 0, got {f}"),
+            (self.flag_combine not in FLAG_COMBINE_METHODS,
+             f"flag_combine={self.flag_combine!r}; expected one of {FLAG_COMBINE_METHODS}"),
+            (self.flag_values not in FLAG_VALUE_MODES,
+             f"flag_values={self.flag_values!r}; expected one of {FLAG_VALUE_MODES}"),
+            (f > 0 and self.flag_combine == "truncate_concat" and self.hidden_size <= f,
+             f"flag_combine='truncate_concat' needs hidden_size > num_flags (got {self.hidden_size} and {f})"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise ValueError(f"R2DCausalConfig: {message}")
+        super().__post_init__(**kwargs)
+
+
+class R2DCausalFlagHead(nn.Module):
+    """Flag logits of the next row given the hidden state and the next row's root embedding.
+
+    ``Linear(2H, H) -> SiLU -> RMSNorm -> Linear(H, F)`` on ``[h_t ; E[root_{t+1}]]``: the root enters before the
+    non-linearity, so what a flag means can depend on the root (``Suffix_s`` on a noun, ``Suffix_ed`` on a verb).
+    """
+
+    def __init__(self, config: R2DCausalConfig):
+        super().__init__()
+        h = config.hidden_size
+        self.dense = nn.Linear(2 * h, h)
+        self.norm = LlamaRMSNorm(h, eps=config.rms_norm_eps)
+        self.decoder = nn.Linear(h, config.num_flags)
+
+    def forward(self, hidden: torch.Tensor, next_root_embeds: torch.Tensor) -> torch.Tensor:
+        """(..., H) hidden states and (..., H) next-root embeddings -> (..., F) flag logits."""
+        x = torch.cat([hidden, next_root_embeds], dim=-1)  # (..., 2H)
+        return self.decoder(self.norm(F.silu(self.dense(x))))  # (..., F)
+
+
+class R2DCausalPreTrainedModel(LlamaPreTrainedModel):
+    """Base class: the causal config, Llama's init, plus the flag input's (identity on the embedding columns)."""
+
+    config_class = R2DCausalConfig
+    config: R2DCausalConfig
+
+    def _init_weights(self, module):
+        super()._init_weights(module)
+        if isinstance(module, R2DFlagInput) and module.method == "concat_project":
+            # subtle: the MLM model's init: identity on the embedding columns, small random flag columns
+            h, f = module.hidden_size, module.num_flags
+            w = torch.cat([torch.eye(h), torch.randn(h, f) * self.config.initializer_range], dim=1)  # (H, H + F)
+            init.copy_(module.weight, w.to(module.weight.dtype))
+            init.zeros_(module.bias)
+        elif isinstance(module, R2DFlagInput) and module.method == "linear_sum":
+            init.normal_(module.weight, mean=0.0, std=self.config.initializer_range)
+
+
+@dataclass
+class R2DCausalLMOutput(ModelOutput):
+    """Output of :class:`R2DForCausalLM`.
+
+    Attributes:
+        loss: ``root_loss + flag_loss`` in nats per predicted row (scalar), when ``labels`` are given.
+        root_loss: summed root cross entropy / predicted rows (scalar).
+        flag_loss: summed free-flag binary cross entropy / predicted rows (scalar; 0 for the twin).
+        logits: (B, T, V) root scores of row t+1 from rows <= t.
+        flag_logits: (B, T-1, F) flag logits of row t+1 given rows <= t and row t+1's root
+            (``input_ids[:, 1:]``); ``None`` for the twin or when T == 1.
+        cache: the ``transformers`` cache to pass to the next call (``use_cache=True``).
+        last_hidden_state: (B, T, H) final hidden states (what generation feeds the flag head).
+    """
+
+    loss: torch.FloatTensor | None = None
+    root_loss: torch.FloatTensor | None = None
+    flag_loss: torch.FloatTensor | None = None
+    logits: torch.FloatTensor | None = None
+    flag_logits: torch.FloatTensor | None = None
+    cache: Cache | None = None
+    last_hidden_state: torch.FloatTensor | None = None
+
+
+def causal_targets(input_ids: torch.Tensor, flags: torch.Tensor | None, attention_mask: torch.Tensor | None,
+                   word_start: torch.Tensor, *, bos_token_id: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Unshifted targets: which rows are predicted, and which rows' flags are free.
+
+    Args:
+        input_ids: (B, T) root ids.
+        flags: (B, T, F) 0/1 flags, or ``None`` for the twin.
+        attention_mask: (B, T) 1 = real row, or ``None`` (all real).
+        word_start: (V,) bool, True for ids that start a word (``R2DTokenizer.word_start``; specials False).
+        bos_token_id: ``<s>``, never predicted (where a document starts is given).
+
+    Returns:
+        ``labels`` (B, T): the ids, -100 at padding and ``<s>``; ``flag_labels`` (B, T, F): the flags at
+        predicted word-start rows, -100 elsewhere (fixed flags are not predicted); ``None`` when ``flags`` is.
+    """
+    real = torch.ones_like(input_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool()
+    predicted = real & input_ids.ne(bos_token_id)  # (B, T)
+    labels = input_ids.masked_fill(~predicted, IGNORE)  # (B, T)
+    if flags is None:
+        return labels, None
+    ws = word_start.to(input_ids.device)
+    free = predicted & ws[input_ids.clamp(0, ws.numel() - 1)]  # (B, T)
+    flag_labels = flags.long().masked_fill(~free.unsqueeze(-1), IGNORE)  # (B, T, F)
+    return labels, flag_labels
+
+
+def row_nll(logits: torch.Tensor, flag_logits: torch.Tensor | None, labels: torch.Tensor,
+            flag_labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Negative log-likelihood (nats) of every row t+1 from the outputs at row t.
+
+    Args:
+        logits: (B, T, V) root scores. flag_logits: (B, T-1, F) or ``None``.
+        labels: (B, T) unshifted ids, -100 = not predicted. flag_labels: (B, T, F) unshifted, -100 = fixed.
+
+    Returns:
+        ``root_nll`` (B, T-1) and ``flag_nll`` (B, T-1) in nats, 0 at rows that are not scored.
+    """
+    target = labels[:, 1:]  # (B, T-1)
+    v = logits.size(-1)
+    root = F.cross_entropy(logits[:, :-1].reshape(-1, v).float(), target.reshape(-1), ignore_index=IGNORE,
+                           reduction="none").view_as(target)  # (B, T-1)
+    if flag_logits is None or flag_labels is None or flag_logits.size(-1) == 0:
+        return root, torch.zeros_like(root)
+    ftarget = flag_labels[:, 1:]  # (B, T-1, F)
+    valid = ftarget.ne(IGNORE)
+    per_flag = F.binary_cross_entropy_with_logits(flag_logits.float(), ftarget.clamp(min=0).float(),
+                                                  reduction="none")  # (B, T-1, F)
+    return root, (per_flag * valid).sum(-1)  # (B, T-1)
+
+
+class R2DForCausalLM(R2DCausalPreTrainedModel):
+    """The causal 2D decoder (``num_flags > 0``) or its 1D twin (``num_flags == 0``)."""
+
+    _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
+
+    def __init__(self, config: R2DCausalConfig):
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.flag_input = R2DFlagInput(config) if config.num_flags else None
+        self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.flag_head = R2DCausalFlagHead(config) if config.num_flags else None
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.embed_tokens = value
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
+        self.lm_head = new_embeddings
+
+    def embed_rows(self, input_ids: torch.Tensor, flags: torch.Tensor | None) -> torch.Tensor:
+        """Rows -> ``inputs_embeds``: (B, T) ids and (B, T, F) flags -> (B, T, H)."""
+        embeds = self.model.embed_tokens(input_ids)  # (B, T, H)
+        if self.flag_input is None:
+            return embeds
+        if flags is None:
+            raise ValueError(f"R2DForCausalLM.forward needs flags (B, T, F={self.config.num_flags}) next to "
+                             "input_ids; R2DTokenizer returns them as enc['flags']")
+        if flags.shape != (*input_ids.shape, self.config.num_flags):
+            raise ValueError(f"flags must have shape {(*input_ids.shape, self.config.num_flags)} (B, T, F), "
+                             f"got {tuple(flags.shape)}")
+        return self.flag_input(embeds, flags)  # (B, T, H)
+
+    def next_flag_logits(self, hidden: torch.Tensor, next_ids: torch.Tensor) -> torch.Tensor:
+        """Flag logits of the next rows given their roots: (..., H) hidden and (...) ids -> (..., F)."""
+        if self.flag_head is None:
+            return hidden.new_zeros((*hidden.shape[:-1], 0))
+        return self.flag_head(hidden, self.model.embed_tokens(next_ids))
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        flags: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        flag_labels: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        cache: Cache | None = None,
+        use_cache: bool | None = None,
+        flag_logits: bool = True,
+        **kwargs,
+    ) -> R2DCausalLMOutput:
+        """
+        Args:
+            input_ids: (B, T) root ids (the new rows only when ``cache`` holds the earlier ones).
+            attention_mask: (B, T_past + T) 1 = real row, 0 = padding (left padding in generation).
+            flags: (B, T, F) 0/1 flags of the rows (required when F > 0).
+            labels: (B, T) unshifted ids to predict, -100 = not predicted (see :func:`causal_targets`).
+            flag_labels: (B, T, F) unshifted flags to predict, -100 = fixed (not predicted).
+            position_ids: (B, T); default ``cumsum(attention_mask) - 1`` (left padding safe) or 0, 1, ...
+            cache: a ``transformers`` ``Cache`` (e.g. ``DynamicCache``) holding earlier rows.
+            use_cache: return the cache (generation).
+            flag_logits: compute the teacher-forced flag logits (B, T-1, F) (skip in generation).
+            **kwargs: passed to ``LlamaModel`` (``output_attentions``, ...).
+
+        Returns:
+            :class:`R2DCausalLMOutput`; ``loss`` (nats per predicted row) when ``labels`` are given.
+        """
+        if input_ids is None:
+            raise ValueError("R2DForCausalLM.forward needs input_ids (B, T)")
+        inputs_embeds = self.embed_rows(input_ids, flags)  # (B, T, H)
+        if position_ids is None and attention_mask is not None:
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -input_ids.size(1):]  # (B, T)
+        out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
+                         cache=cache, use_cache=use_cache, **kwargs)
+        hidden = out.last_hidden_state  # (B, T, H)
+        logits = self.lm_head(hidden)  # (B, T, V)
+        next_flags = None
+        if self.flag_head is not None and input_ids.size(1) > 1 and (flag_logits or labels is not None):
+            next_flags = self.next_flag_logits(hidden[:, :-1], input_ids[:, 1:])  # (B, T-1, F)
+
+        loss = root_loss = flag_loss = None
+        if labels is not None:
+            root, flag = row_nll(logits, next_flags, labels.to(logits.device),
+                                 None if flag_labels is None else flag_labels.to(logits.device))
+            n = labels[:, 1:].ne(IGNORE).sum().clamp(min=1)
+            root_loss, flag_loss = root.sum() / n, flag.sum() / n
+            loss = root_loss + flag_loss
+        return R2DCausalLMOutput(loss=loss, root_loss=root_loss, flag_loss=flag_loss, logits=logits,
+                                 flag_logits=next_flags, cache=out.cache, last_hidden_state=hidden)
+
+    def num_non_embedding_parameters(self) -> int:
+        """Parameters outside the (tied) root embedding: the decoder plus the flag input and head."""
+        return sum(p.numel() for p in self.parameters()) - self.model.embed_tokens.weight.numel()
+
+
+NATS_PER_BIT = math.log(2)
+
+AutoConfig.register("r2d_causal", R2DCausalConfig, exist_ok=True)
+AutoModelForCausalLM.register(R2DCausalConfig, R2DForCausalLM, exist_ok=True)
+
+__all__ = [
+    "R2DCausalConfig",
+    "R2DForCausalLM",
+    "R2DCausalLMOutput",
+    "R2DCausalFlagHead",
+    "causal_targets",
+    "row_nll",
+    "NATS_PER_BIT",
+]

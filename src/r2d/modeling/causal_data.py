@@ -1,0 +1,192 @@
+"""Rows for the causal models: one view of both tokenizers, padded batches with targets, loading a model folder.
+
+Pipeline stage: ``text -> ids + flag matrix -> padded causal batch`` and back. A causal model folder holds an
+:class:`~r2d.modeling.causal.R2DForCausalLM` and its tokenizer: an ``R2DTokenizer`` (``num_flags > 0``) or, for
+the 1D twin, a byte-level BPE saved by ``transformers`` (``num_flags == 0``). :class:`RowCodec` gives both the
+same small interface (encode to rows, decode rows, which ids start a word, how a row's piece reads), so that
+generation, bits per byte and the training recipe each have one code path for both kinds.
+
+Word starts: R2D's word-start pieces carry ``▁`` (they decide which flags are free); for the BPE twin a token
+starts a word when it carries GPT-2's space marker ``Ġ`` (used only to cut the generated stream into words).
+
+This module does not sample (:mod:`r2d.modeling.generation`) or score (:mod:`r2d.evaluation.bpb`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from r2d.modeling.causal import causal_targets
+
+GPT2_SPACE = "\u0120"  # Ġ
+
+
+class RowCodec:
+    """Text <-> rows for a causal model's tokenizer (``R2DTokenizer`` or a ``transformers`` byte-level BPE).
+
+    Attributes:
+        tokenizer: the wrapped tokenizer.
+        num_flags: F (0 for the BPE twin). flag_names: their names.
+        bos_token_id, eos_token_id, pad_token_id: ``<s>``, ``</s>``, ``<pad>`` (RoBERTa's 0, 2, 1).
+        vocab_size: number of ids.
+        word_start: (V,) bool, True for ids that start a word (never for special ids).
+        special_ids: ids that are rows of their own (``<s>``, ``<pad>``, ``</s>``, ``<unk>``, ``<mask>``).
+    """
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.r2d = hasattr(tokenizer, "flag_names") and hasattr(tokenizer, "word_start")
+        self.num_flags = int(tokenizer.num_flags) if self.r2d else 0
+        self.flag_names = tuple(tokenizer.flag_names) if self.r2d else ()
+        self.bos_token_id, self.eos_token_id = int(tokenizer.bos_token_id), int(tokenizer.eos_token_id)
+        self.pad_token_id = int(tokenizer.pad_token_id)
+        self.vocab_size = len(tokenizer)
+        self.special_ids = sorted(int(i) for i in tokenizer.all_special_ids)
+        if self.r2d:
+            self.word_start = np.asarray(tokenizer.word_start, dtype=bool)
+            self._pieces = [_readable(b) for b in tokenizer._token_bytes]
+        else:
+            from r2d.tokenizer.hf import unicode_to_bytes
+
+            table = unicode_to_bytes()
+            tokens = [t or "" for t in tokenizer.convert_ids_to_tokens(list(range(self.vocab_size)))]
+            self.word_start = np.array([t.startswith(GPT2_SPACE) for t in tokens], dtype=bool)
+            self._pieces = [t if i in self.special_ids else _readable(bytes(table.get(c, 63) for c in t))
+                            for i, t in enumerate(tokens)]
+        self.word_start[self.special_ids] = False
+
+    def encode(self, texts: Sequence[str], *, add_special_tokens: bool = True) -> list[tuple[list[int], np.ndarray]]:
+        """Texts -> one ``(ids (T,), flags (T, F) int8)`` per text, ``<s> ... </s>`` when ``add_special_tokens``."""
+        if not texts:
+            return []
+        if self.r2d:
+            enc = self.tokenizer(list(texts), add_special_tokens=False)
+            rows = [(list(ids), np.asarray(fl, dtype=np.int8).reshape(len(ids), self.num_flags))
+                    for ids, fl in zip(enc["input_ids"], enc["flags"])]
+        else:
+            enc = self.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+            rows = [(list(ids), np.zeros((len(ids), 0), dtype=np.int8)) for ids in enc["input_ids"]]
+        if not add_special_tokens:
+            return rows
+        zero = np.zeros((1, self.num_flags), dtype=np.int8)
+        return [([self.bos_token_id, *ids, self.eos_token_id], np.concatenate([zero, flags, zero])) for ids, flags in rows]
+
+    def decode(self, ids: Sequence[int], flags: Any = None) -> str:
+        """Rows -> text, special rows dropped; total on any ids and flags (never raises on model output)."""
+        ids = [int(i) for i in ids]
+        if self.r2d:
+            return self.tokenizer.decode(ids, flags)
+        ids = [i if 0 <= i < self.vocab_size else self.tokenizer.unk_token_id for i in ids]
+        return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+
+    def piece(self, token_id: int) -> str:
+        """How one row's piece reads: R2D's root piece without the marker (``park``), the twin's token (`` park``)."""
+        return self._pieces[token_id] if 0 <= token_id < self.vocab_size else "<unk>"
+
+
+def _readable(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+class CausalCollator:
+    """Features ``{"input_ids": (T,)[, "flags": (T, F)]}`` -> a right-padded causal batch with its targets.
+
+    The batch has ``input_ids`` (B, T), ``attention_mask`` (B, T), ``labels`` (B, T) and, when F > 0, ``flags``
+    (B, T, F) and ``flag_labels`` (B, T, F), from :func:`r2d.modeling.causal.causal_targets` (``<s>`` and padding
+    are not predicted; only word-start rows' flags are).
+
+    Args:
+        word_start: (V,) bool table (:attr:`RowCodec.word_start`).
+        pad_token_id, bos_token_id: ``<pad>`` and ``<s>``.
+        num_flags: F (0 for the twin).
+    """
+
+    def __init__(self, word_start: np.ndarray, *, pad_token_id: int = 1, bos_token_id: int = 0, num_flags: int = 0):
+        self.word_start = torch.as_tensor(np.asarray(word_start, dtype=bool))
+        self.pad_token_id, self.bos_token_id, self.num_flags = int(pad_token_id), int(bos_token_id), int(num_flags)
+
+    @classmethod
+    def for_codec(cls, codec: RowCodec) -> "CausalCollator":
+        return cls(codec.word_start, pad_token_id=codec.pad_token_id, bos_token_id=codec.bos_token_id,
+                   num_flags=codec.num_flags)
+
+    def __call__(self, features: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        b, t = len(features), max(len(f["input_ids"]) for f in features)
+        ids = torch.full((b, t), self.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((b, t), dtype=torch.long)
+        flags = torch.zeros((b, t, self.num_flags), dtype=torch.long)
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            ids[i, :n] = torch.as_tensor(np.asarray(f["input_ids"], dtype=np.int64))
+            mask[i, :n] = 1
+            if self.num_flags:
+                flags[i, :n] = torch.as_tensor(np.asarray(f["flags"], dtype=np.int64).reshape(n, self.num_flags))
+        labels, flag_labels = causal_targets(ids, flags if self.num_flags else None, mask, self.word_start,
+                                             bos_token_id=self.bos_token_id)
+        batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+        if self.num_flags:
+            batch.update(flags=flags, flag_labels=flag_labels)
+        return batch
+
+
+def load_tokenizer_for(path: str | os.PathLike, num_flags: int):
+    """The tokenizer saved in a causal model folder: ``R2DTokenizer`` when F > 0, else ``AutoTokenizer``'s."""
+    if num_flags:
+        from r2d.tokenizer.hf import R2DTokenizer
+
+        return R2DTokenizer.from_pretrained(path)
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None):
+    """Load a causal model folder (``r2d pretrain --objective clm`` writes ``OUT/model``): model and codec.
+
+    Args:
+        path: a folder with ``config.json`` (``model_type`` ``r2d_causal``), the weights and the tokenizer.
+        dtype: load the weights in this dtype (default: as saved).
+
+    Returns:
+        ``(model in eval mode, RowCodec)``.
+
+    Raises:
+        FileNotFoundError: no such folder or no ``config.json`` in it.
+        ValueError: not a causal r2d model, or its tokenizer does not fit it.
+    """
+    from transformers import AutoModelForCausalLM
+
+    import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
+
+    d = Path(path)
+    cfg_path = d / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{path}: no model here (expected a folder with config.json, e.g. OUT/model "
+                                "of 'r2d pretrain --objective clm')")
+    try:
+        model_type = json.loads(cfg_path.read_text(encoding="utf-8")).get("model_type")
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg_path}: not JSON ({e})") from None
+    if model_type != "r2d_causal":
+        raise ValueError(f"{path}: model_type is {model_type!r}, not a causal r2d model ('r2d_causal'); "
+                         "MLM models (r2d pretrain --objective mlm) cannot generate or score text left to right")
+    model = AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype)
+    model.eval()
+    try:
+        tokenizer = load_tokenizer_for(d, model.config.num_flags)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path}: cannot load the model's tokenizer: {e}") from None
+    codec = RowCodec(tokenizer)
+    if codec.vocab_size != model.config.vocab_size or codec.num_flags != model.config.num_flags:
+        raise ValueError(f"{path}: tokenizer ({codec.vocab_size} ids, {codec.num_flags} flags) does not fit the model "
+                         f"({model.config.vocab_size} ids, {model.config.num_flags} flags)")
+    return model, codec
+
+
+__all__ = ["RowCodec", "CausalCollator", "load_causal_lm", "load_tokenizer_for"]

@@ -1,0 +1,127 @@
+"""Bits per byte: the known answer of a model that outputs zeros, windows, agreement with the loss, the CLI."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from r2d.cli import main
+from r2d.evaluation.bpb import bits_per_byte, windows
+from r2d.modeling.causal_data import CausalCollator, RowCodec
+from tests.test_causal import tiny_bpe_twin, tiny_causal_lm
+
+DOCS = ["I enjoyed riding in Australia's parks.", "Zorping dogs; McDonald riding.\tHéllo wörld 🙂",
+        "The dogs were riding. " * 12]
+
+
+@pytest.fixture(scope="module", params=["r2d", "twin"])
+def codec(request, tiny_tok):
+    return RowCodec(tiny_tok if request.param == "r2d" else tiny_bpe_twin())
+
+
+def zero_heads(model):
+    with torch.no_grad():
+        model.model.norm.weight.zero_()  # hidden 0 -> root logits 0
+        if model.flag_head is not None:
+            model.flag_head.decoder.weight.zero_()
+            model.flag_head.decoder.bias.zero_()
+    return model
+
+
+@pytest.mark.parametrize("window", [None, 9])
+def test_known_answer_a_model_whose_heads_output_zeros(codec, window):
+    model = zero_heads(tiny_causal_lm(codec))
+    result = bits_per_byte(model, codec, DOCS, window=window, batch_size=3)
+    encoded = codec.encode(DOCS)
+    predicted = sum(len(ids) - 1 for ids, _ in encoded)  # every row but <s>, </s> included
+    free = sum(int(codec.word_start[ids].sum()) for ids, _ in encoded)  # word-start rows: their flags are free
+    nbytes = sum(len(d.encode("utf-8")) for d in DOCS)
+    expected = (predicted * math.log2(codec.vocab_size) + free * codec.num_flags) / nbytes
+    assert result.rows == predicted and result.bytes == nbytes and result.documents == 3
+    assert result.free_flag_rows == (free if codec.num_flags else 0)
+    assert result.bits_per_byte == pytest.approx(expected, rel=1e-6)
+    if codec.num_flags:
+        assert 0 < free < predicted  # continuation pieces and </s> have fixed flags: 0 bits
+
+
+def test_one_window_equals_the_training_loss(codec):
+    model = tiny_causal_lm(codec)
+    doc = DOCS[1]
+    result = bits_per_byte(model, codec, [doc])
+    (ids, flags), = codec.encode([doc])
+    batch = CausalCollator.for_codec(codec)([{"input_ids": ids, "flags": flags}])
+    out = model(**batch)
+    assert result.rows == len(ids) - 1
+    assert result.bits == pytest.approx(out.loss.item() * result.rows / math.log(2), rel=1e-5)
+
+
+def test_windows_score_every_row_once_with_enough_context():
+    for n, w, s in [(5, 8, 4), (8, 8, 4), (9, 8, 4), (30, 8, 3), (31, 10, 9)]:
+        scored = []
+        for start, end, first in windows(n, w, s):
+            assert end - start <= w and start <= first
+            assert first == 1 or first - start >= w - s  # context of the first scored row
+            scored += range(first, end)
+        assert scored == list(range(1, n))
+
+
+def test_a_long_document_in_windows_scores_more_than_with_full_context_only_a_little(codec):
+    model = tiny_causal_lm(codec)
+    full = bits_per_byte(model, codec, [DOCS[2]], window=1000)
+    cut = bits_per_byte(model, codec, [DOCS[2]], window=12, stride=4)
+    assert cut.rows == full.rows and cut.bytes == full.bytes
+    assert cut.bits != full.bits and abs(cut.bits - full.bits) < 0.2 * full.bits
+
+
+def test_bad_window_settings_raise(codec):
+    model = tiny_causal_lm(codec)
+    with pytest.raises(ValueError, match="stride"):
+        bits_per_byte(model, codec, DOCS, window=8, stride=8)
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, codec):
+    d = tmp_path_factory.mktemp("model")
+    tiny_causal_lm(codec).save_pretrained(d)
+    codec.tokenizer.save_pretrained(str(d))
+    return d
+
+
+def test_cli_eval_bpb_json_matches_the_library(tmp_path, model_dir, codec, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("\n".join(DOCS) + "\n\n", encoding="utf-8")
+    assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    lib = bits_per_byte(tiny_causal_lm(codec), codec, DOCS)
+    assert report["bits_per_byte"] == pytest.approx(lib.bits_per_byte, rel=1e-5)
+    assert (report["bytes"], report["rows"], report["kind"]) == (lib.bytes, lib.rows, "r2d" if codec.num_flags else "bpe")
+    assert report["bits"] == pytest.approx(report["bits_per_byte"] * report["bytes"])
+    assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text)]) == 0
+    assert capsys.readouterr().out.startswith("bits_per_byte ")
+
+
+def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
+    assert main(["eval"]) == 0 and "bpb" in capsys.readouterr().out
+    assert main(["eval", "nope"]) == 2 and "unknown evaluation 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["eval", "bpb", "--help"])
+    assert info.value.code == 0 and "example:" in capsys.readouterr().out
+    text = tmp_path / "t.txt"
+    text.write_text("Hello there.\n", encoding="utf-8")
+    cases = [
+        (["--model", str(model_dir), "--text", str(tmp_path / "missing.txt")], "missing.txt"),
+        (["--model", str(tmp_path), "--text", str(text)], "no model here"),
+        (["--model", str(model_dir), "--text", str(text), "--window", "8", "--stride", "8"], "--stride"),
+        (["--model", str(model_dir), "--text", str(text), "--window", "1"], "--window must be >= 2"),
+    ]
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    cases.append((["--model", str(model_dir), "--text", str(empty)], "no text"))
+    for args, msg in cases:
+        assert main(["eval", "bpb", *args]) == 2
+        err = capsys.readouterr().err
+        assert msg in err and err.startswith("r2d eval bpb: error:") and "Traceback" not in err

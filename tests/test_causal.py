@@ -1,0 +1,216 @@
+"""The causal 2D model and its 1D twin: shapes, the loss contract (fixed flags cost 0), caching, save/load."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM, causal_targets, row_nll
+from r2d.modeling.causal_data import CausalCollator, RowCodec
+from tests.conftest import TINY_TEXTS
+
+TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+            max_position_embeddings=128)
+
+
+def tiny_causal_lm(codec: RowCodec, *, seed: int = 0, **overrides) -> R2DForCausalLM:
+    """A tiny causal model that fits ``codec`` (R2D when it has flags, the twin otherwise)."""
+    torch.manual_seed(seed)
+    config = R2DCausalConfig(vocab_size=codec.vocab_size, num_flags=codec.num_flags,
+                             flag_names=list(codec.flag_names), **{**TINY, **overrides})
+    return R2DForCausalLM(config).eval()
+
+
+def tiny_bpe_twin(vocab_size: int = 300):
+    """A byte-level BPE (RoBERTa layout) trained on the same tiny texts as the tiny R2D tokenizer."""
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 1, min_frequency=1, show_progress=False,
+                                  special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(TINY_TEXTS, trainer)
+    tok.add_special_tokens(["<mask>"])
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
+                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+
+
+@pytest.fixture(scope="module")
+def codec(tiny_tok):
+    return RowCodec(tiny_tok)
+
+
+@pytest.fixture(scope="module")
+def twin_codec():
+    return RowCodec(tiny_bpe_twin())
+
+
+def batch_of(codec: RowCodec, texts):
+    return CausalCollator.for_codec(codec)([{"input_ids": i, "flags": f} for i, f in codec.encode(texts)])
+
+
+@pytest.mark.parametrize("combine", ["concat_project", "truncate_concat", "linear_sum"])
+def test_shapes_finite_loss_and_backward(codec, combine):
+    model = tiny_causal_lm(codec, flag_combine=combine).train()
+    batch = batch_of(codec, ["The dogs were riding.", "McDonald riding in Australia's parks."])
+    b, t = batch["input_ids"].shape
+    out = model(**batch)
+    assert out.logits.shape == (b, t, codec.vocab_size)
+    assert out.flag_logits.shape == (b, t - 1, codec.num_flags)
+    assert torch.isfinite(out.loss) and out.loss > 0
+    assert torch.allclose(out.loss, out.root_loss + out.flag_loss)
+    out.loss.backward()
+    assert model.flag_head.dense.weight.grad.abs().sum() > 0
+    if combine != "truncate_concat":
+        assert model.flag_input.weight.grad.abs().sum() > 0
+
+
+def test_the_twin_is_the_same_class_without_flags(twin_codec):
+    model = tiny_causal_lm(twin_codec).train()
+    assert model.flag_input is None and model.flag_head is None and model.config.flag_names == []
+    batch = batch_of(twin_codec, ["The dogs were riding.", "Hello world"])
+    assert "flags" not in batch
+    out = model(**batch)
+    assert out.flag_logits is None and out.flag_loss == 0
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+
+
+def test_the_flag_input_is_the_mlm_models_module(codec):
+    from r2d.modeling import encoder
+
+    model = tiny_causal_lm(codec)
+    assert type(model.flag_input) is encoder.R2DFlagInput
+    h = model.config.hidden_size
+    assert torch.equal(model.flag_input.weight[:, :h], torch.eye(h))  # starts as the plain embedding
+
+
+def test_targets_predict_every_row_but_bos_and_padding_and_only_word_start_flags(codec, tiny_tok):
+    batch = batch_of(codec, ["Zorping dogs", "The dogs"])
+    ids, labels, flag_labels = batch["input_ids"], batch["labels"], batch["flag_labels"]
+    tokens = tiny_tok.convert_ids_to_tokens(ids[0].tolist())
+    assert tokens[:4] == ["<s>", "▁", "z", "or"] and tokens[-2:] == ["▁dog", "</s>"]
+    assert labels[0, 0] == -100 and (labels[0, 1:] == ids[0, 1:]).all()
+    free = [t.startswith("▁") for t in tokens]
+    assert ((flag_labels[0] != -100).all(-1) == torch.tensor(free)).all()
+    assert (flag_labels[0][torch.tensor(free)] == batch["flags"][0][torch.tensor(free)]).all()
+    pad = batch["attention_mask"][1] == 0
+    assert pad.any() and (labels[1][pad] == -100).all() and (flag_labels[1][pad] == -100).all()
+
+
+def test_known_answer_heads_that_output_zeros(codec):
+    """Zero root logits cost ln V per predicted row; zero flag logits ln 2 per free flag; fixed flags 0."""
+    model = tiny_causal_lm(codec)
+    with torch.no_grad():
+        model.model.norm.weight.zero_()  # hidden states 0 -> root logits 0
+        model.flag_head.decoder.weight.zero_()
+        model.flag_head.decoder.bias.zero_()
+    batch = batch_of(codec, ["Zorping dogs", "McDonald riding in Australia's parks."])
+    out = model(**batch)
+    predicted = int((batch["labels"][:, 1:] != -100).sum())
+    free_rows = int((batch["flag_labels"][:, 1:, 0] != -100).sum())
+    assert free_rows < predicted  # continuation pieces and </s> are predicted with fixed flags
+    expected = math.log(codec.vocab_size) + free_rows * codec.num_flags * math.log(2) / predicted
+    assert out.loss.item() == pytest.approx(expected, rel=1e-5)
+    root, flag = row_nll(out.logits, out.flag_logits, batch["labels"], batch["flag_labels"])
+    fixed = batch["flag_labels"][:, 1:, 0] == -100
+    assert (flag[fixed] == 0).all() and torch.allclose(flag[~fixed], torch.tensor(7 * math.log(2)))
+
+
+def test_fixed_flags_cost_nothing_whatever_the_flag_head_says(codec):
+    model = tiny_causal_lm(codec)
+    batch = batch_of(codec, ["Zorping dogs"])
+    base = model(**batch)
+    with torch.no_grad():
+        model.flag_head.decoder.bias.add_(5.0)
+    moved = model(**batch)
+    root, flag = row_nll(moved.logits, moved.flag_logits, batch["labels"], batch["flag_labels"])
+    fixed = batch["flag_labels"][:, 1:, 0] == -100
+    assert fixed.sum() >= 6 and (flag[fixed] == 0).all()
+    assert torch.allclose(base.root_loss, moved.root_loss) and not torch.allclose(base.flag_loss, moved.flag_loss)
+
+
+def test_flags_are_conditioned_on_the_next_root_and_nothing_sees_the_future(codec):
+    model = tiny_causal_lm(codec)
+    batch = batch_of(codec, ["The dogs were riding."])
+    ids = batch["input_ids"]
+    changed = ids.clone()
+    changed[0, 4] = (ids[0, 4] + 7) % codec.vocab_size
+    a = model(input_ids=ids, flags=batch["flags"])
+    b = model(input_ids=changed, flags=batch["flags"])
+    assert torch.allclose(a.logits[:, :4], b.logits[:, :4], atol=1e-6)  # causal
+    assert torch.allclose(a.flag_logits[:, :3], b.flag_logits[:, :3], atol=1e-6)
+    assert not torch.allclose(a.flag_logits[:, 3], b.flag_logits[:, 3])  # row 4's flags given row 4's root
+
+
+@pytest.mark.parametrize("kind", ["r2d", "twin"])
+def test_cached_and_uncached_logits_agree(codec, twin_codec, kind):
+    from transformers import DynamicCache
+
+    c = codec if kind == "r2d" else twin_codec
+    model = tiny_causal_lm(c)
+    batch = batch_of(c, ["McDonald riding in Australia's parks."])
+    ids, flags = batch["input_ids"], batch.get("flags")
+    full = model(input_ids=ids, flags=flags).logits  # (1, T, V)
+    cache = DynamicCache(config=model.config)
+    k = 3
+    steps = [model(input_ids=ids[:, :k], flags=None if flags is None else flags[:, :k], cache=cache,
+                   use_cache=True).logits]
+    for t in range(k, ids.size(1)):
+        steps.append(model(input_ids=ids[:, t:t + 1], flags=None if flags is None else flags[:, t:t + 1],
+                           cache=cache, use_cache=True).logits)
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-5)
+
+
+def test_left_padding_changes_nothing(codec):
+    model = tiny_causal_lm(codec)
+    (ids, flags), = codec.encode(["The dogs were riding."])
+    ids, flags = torch.tensor([ids]), torch.as_tensor(flags[None].astype(np.int64))
+    alone = model(input_ids=ids, flags=flags).logits
+    pad = torch.full((1, 3), codec.pad_token_id)
+    padded = model(input_ids=torch.cat([pad, ids], 1), flags=torch.cat([torch.zeros(1, 3, 7, dtype=torch.long), flags], 1),
+                   attention_mask=torch.cat([torch.zeros(1, 3), torch.ones_like(ids)], 1).long()).logits
+    assert torch.allclose(padded[:, 3:], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["r2d", "twin"])
+def test_save_and_load_through_auto_classes(tmp_path, codec, twin_codec, kind):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    c = codec if kind == "r2d" else twin_codec
+    model = tiny_causal_lm(c)
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").is_file()
+    assert AutoConfig.from_pretrained(tmp_path).model_type == "r2d_causal"
+    loaded = AutoModelForCausalLM.from_pretrained(tmp_path)
+    assert type(loaded) is R2DForCausalLM and loaded.config.num_flags == c.num_flags
+    assert loaded.lm_head.weight is loaded.model.embed_tokens.weight  # tied
+    batch = batch_of(c, ["Hello world"])
+    assert torch.allclose(model(**batch).loss, loaded.eval()(**batch).loss)
+
+
+def test_config_errors_name_the_setting():
+    with pytest.raises(ValueError, match="flag_combine='nope'"):
+        R2DCausalConfig(flag_combine="nope", **TINY)
+    with pytest.raises(ValueError, match="num_flags=3 but flag_names has 2"):
+        R2DCausalConfig(num_flags=3, flag_names=["a", "b"], **TINY)
+
+
+def test_missing_flags_is_a_clear_error(codec):
+    model = tiny_causal_lm(codec)
+    with pytest.raises(ValueError, match="needs flags"):
+        model(input_ids=torch.tensor([[0, 5, 6]]))
+
+
+def test_causal_targets_without_a_mask_predict_all_but_bos():
+    ids = torch.tensor([[0, 5, 6, 2]])
+    ws = torch.tensor([False] * 5 + [True, False])
+    labels, flag_labels = causal_targets(ids, torch.ones(1, 4, 2, dtype=torch.long), None, ws)
+    assert labels.tolist() == [[-100, 5, 6, 2]]
+    assert flag_labels[0, :, 0].tolist() == [-100, 1, -100, -100]
