@@ -35,11 +35,9 @@ class StandInTokenizer:
 
 
 def real_tokenizer():
-    """A tiny trained R2DTokenizer when the real one is available, else None."""
-    try:
-        from r2d.tokenizer.hf import R2DTokenizer
-    except ImportError:
-        return None
+    """A tiny trained R2DTokenizer."""
+    from r2d.tokenizer.hf import R2DTokenizer
+
     counts = {"park": 30, "ride": 20, "enjoy": 15, "australia": 10, "the": 50, "in": 40, "walk": 12,
               "community": 8, "house": 9, "run": 11}
     return R2DTokenizer.train(word_counts=counts, vocab_size=300)
@@ -65,29 +63,51 @@ def examples(draw, max_len: int = 20):
     return out
 
 
-def check_invariants(collate, feats, out):
+def words_by_hand(ids: list[int]) -> list[int | None]:
+    """Word number of each row (None for special rows): a non-special row starts a word if its id is a word
+    start or the row before it is special."""
+    word, out = -1, []
+    for t, i in enumerate(ids):
+        if i in TOK.all_special_ids:
+            out.append(None)
+            continue
+        if TOK.word_start[i] or t == 0 or ids[t - 1] in TOK.all_special_ids:
+            word += 1
+        out.append(word)
+    return out
+
+
+def check_invariants(collate, feats, out, whole_words: bool = False):
     ids0 = collate.pad(feats)
     orig_ids, orig_flags, att = ids0["input_ids"], ids0["flags"], ids0["attention_mask"]
     ids, flags, labels, flag_labels = out["input_ids"], out["flags"], out["labels"], out["flag_labels"]
-    sel = labels != -100
-    # ids and flags are labelled at exactly the same rows, with the original values
-    assert torch.equal(sel, (flag_labels != -100).all(-1))
-    assert torch.equal(sel, (flag_labels != -100).any(-1))
+    sel, hidden = labels != -100, out["hidden_flags"] == 1
+    assert set(out) == {"input_ids", "attention_mask", "flags", "hidden_flags", "labels", "flag_labels"}
+    # labels are the original values exactly on the mask, -100 exactly off it
     assert torch.equal(labels[sel], orig_ids[sel])
-    assert torch.equal(flag_labels[sel], orig_flags[sel])
-    # specials and pads are never selected; off the selection nothing changes
+    assert torch.equal(hidden, (flag_labels != -100).all(-1)) and torch.equal(hidden, (flag_labels != -100).any(-1))
+    assert torch.equal(flag_labels[hidden], orig_flags[hidden])
+    # ids and flags are masked at the same rows: a row whose id is a target has its flags hidden too
+    assert not (sel & ~hidden).any()
+    if whole_words:
+        assert torch.equal(sel, hidden)
+    # specials and pads are never selected or hidden; off the selection ids do not change
     special = torch.isin(orig_ids, torch.tensor(TOK.all_special_ids)) | (att == 0)
-    assert not (sel & special).any()
+    assert not ((sel | hidden) & special).any()
     assert torch.equal(ids[~sel], orig_ids[~sel])
-    assert torch.equal(flags[~sel], orig_flags[~sel])
-    # on the selection: <mask> or another id -> flags hidden; the same id -> flags hidden or kept
+    # hidden rows show no flags; every other row shows its own
+    assert not flags[hidden].any()
+    assert torch.equal(flags[~hidden], orig_flags[~hidden])
+    # no selected word's flags are visible on any of its rows: hidden = every row of every word with a target
+    for b, f in enumerate(feats):
+        words = words_by_hand(list(f["input_ids"]))
+        for w in {x for x in words if x is not None}:
+            rows = [t for t, x in enumerate(words) if x == w]
+            assert bool(hidden[b, rows].all()) == bool(sel[b, rows].any()), (f["input_ids"], rows)
+            assert bool(hidden[b, rows].all()) or not hidden[b, rows].any()
+    # on the selection: <mask>, another non-special id, or the same id
     changed = ids != orig_ids
-    hidden = (flags == 0).all(-1)
-    assert (hidden[sel & changed]).all()
-    assert (hidden[sel & (ids == TOK.mask_token_id)]).all()
     assert not torch.isin(ids[sel & changed & (ids != TOK.mask_token_id)], torch.tensor(TOK.all_special_ids)).any()
-    kept = sel & ~changed & ~hidden
-    assert torch.equal(flags[kept], orig_flags[kept])
     assert torch.equal(out["attention_mask"], att)
 
 
@@ -103,25 +123,27 @@ def test_masking_invariants(feats, seed, p):
 def test_whole_word_masking_keeps_words_together(feats, seed, p):
     collate = R2DDataCollatorForMLM(TOK, mlm_probability=p, whole_word_mask=True, seed=seed)
     out = collate(feats)
-    check_invariants(collate, feats, out)
-    orig = collate.pad(feats)
+    check_invariants(collate, feats, out, whole_words=True)
     sel = out["labels"] != -100
     for b, f in enumerate(feats):
-        ids = f["input_ids"]
-        # words by hand: a non-special row starts a word if its id is a word start or the row before is special
-        word = -1
-        words = []
-        for t, i in enumerate(ids):
-            if i in TOK.all_special_ids:
-                words.append(None)
-                continue
-            if TOK.word_start[i] or t == 0 or ids[t - 1] in TOK.all_special_ids:
-                word += 1
-            words.append(word)
-        for w in set(x for x in words if x is not None):
+        words = words_by_hand(list(f["input_ids"]))
+        for w in {x for x in words if x is not None}:
             rows = [t for t, x in enumerate(words) if x == w]
-            assert len(set(sel[b, rows].tolist())) == 1, (ids, rows, sel[b].tolist())
-    assert torch.equal(orig["input_ids"][sel], out["labels"][sel])
+            assert len(set(sel[b, rows].tolist())) == 1, (f["input_ids"], rows, sel[b].tolist())
+
+
+def test_a_masked_row_hides_its_flags_on_the_sibling_rows():
+    """Known answer: a 3-row word (5 = start, 6, 7 continue) with p = 1 on its second row only."""
+    tok = StandInTokenizer()
+    tok.word_start[[5, 8]], tok.word_start[[6, 7]] = True, False
+    flags = [[0] * F, [1, 0, 1, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0, 0], [1, 0, 1, 0, 0, 0, 0], [0, 1, 0, 0, 0, 0, 0],
+             [0] * F]
+    feats = [{"input_ids": [0, 5, 6, 7, 8, 2], "flags": flags}]
+    collate = R2DDataCollatorForMLM(tok, mlm_probability=1.0, seed=0)
+    batch = collate.pad(feats)
+    selected = torch.tensor([[False, False, True, False, False, False]])
+    hidden = collate.words_of(batch["input_ids"], selected, batch["attention_mask"])
+    assert hidden.tolist() == [[False, True, True, True, False, False]]
 
 
 def test_p1_selects_every_candidate_row():
@@ -156,7 +178,7 @@ def test_proportions_match_bert_masking():
     n_cand = 64 * 126
     assert abs(sel.sum().item() / n_cand - 0.15) < 0.02
     masked = (out["input_ids"] == TOK.mask_token_id) & sel
-    kept = sel & (out["input_ids"] == orig["input_ids"]) & torch.all(out["flags"] == orig["flags"], -1)
+    kept = sel & (out["input_ids"] == orig["input_ids"])
     random = sel & ~masked & (out["input_ids"] != orig["input_ids"])
     n = sel.sum().item()
     assert abs(masked.sum().item() / n - 0.8) < 0.04
@@ -179,8 +201,6 @@ def test_same_seed_same_batch_and_bad_inputs():
 
 def test_with_the_real_tokenizer():
     tok = real_tokenizer()
-    if tok is None:
-        pytest.skip("r2d.tokenizer.hf not available yet")
     texts = ["I enjoyed riding in Australia's parks.", "The community houses ran in the park.", "Walks"]
     enc = tok(texts)
     feats = [{"input_ids": i, "flags": f} for i, f in zip(enc["input_ids"], enc["flags"])]
@@ -189,3 +209,4 @@ def test_with_the_real_tokenizer():
     assert out["flags"].shape[-1] == tok.num_flags
     special = torch.isin(collate.pad(feats)["input_ids"], torch.tensor(tok.all_special_ids))
     assert torch.equal(out["labels"] != -100, ~special)
+    assert torch.equal(out["hidden_flags"] == 1, ~special) and not out["flags"].any()

@@ -65,7 +65,9 @@ def test_shapes_finite_loss_and_backward(combine, values):
     model = R2DForMaskedLM(tiny_config(flag_combine=combine, flag_values=values))
     ids, att, flags = batch()
     labels, flag_labels = mlm_labels(ids, flags, [(0, 1), (0, 3), (1, 2), (2, 1)])
-    out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels, flag_labels=flag_labels)
+    hidden = (labels != -100).long()
+    out = model(input_ids=ids, attention_mask=att, flags=flags * (1 - hidden).unsqueeze(-1), hidden_flags=hidden,
+                labels=labels, flag_labels=flag_labels)
     assert out.logits.shape == (3, 9, V)
     assert out.flag_logits.shape == (3, 9, F)
     assert torch.isfinite(out.loss)
@@ -74,6 +76,38 @@ def test_shapes_finite_loss_and_backward(combine, values):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
     base = R2DModel(tiny_config(flag_combine=combine, flag_values=values))
     assert base(input_ids=ids, attention_mask=att, flags=flags).last_hidden_state.shape == (3, 9, 32)
+
+
+@pytest.mark.parametrize("combine", FLAG_COMBINE_METHODS)
+@pytest.mark.parametrize("values", ["binary", "centered"])
+def test_a_hidden_row_is_not_an_all_off_row(combine, values):
+    """The input of a row whose flags are hidden differs from a real all-off row and ignores the flag values."""
+    torch.manual_seed(0)
+    module = R2DModel(tiny_config(flag_combine=combine, flag_values=values)).flag_input
+    embeds = torch.randn(1, 3, 32)
+    off = torch.zeros(1, 3, F, dtype=torch.long)
+    on = torch.ones(1, 3, F, dtype=torch.long)
+    hidden = torch.tensor([[0, 1, 0]])
+    shown = module(embeds, off)
+    masked = module(embeds, off, hidden)
+    assert not torch.allclose(masked[0, 1], shown[0, 1])
+    torch.testing.assert_close(masked[0, [0, 2]], shown[0, [0, 2]])
+    torch.testing.assert_close(module(embeds, on, hidden)[0, 1], masked[0, 1])
+
+
+def test_flag_probs_are_calibrated_by_the_pos_weight():
+    """Known answer: flag logits log(w * p / (1 - p)) give flag_probs p, with w the clamped pos_weight."""
+    weights = [4.0, 4.0, 1.0, 9.0, 1.0, 1.0, 500.0]
+    model = R2DForMaskedLM(tiny_config(flag_pos_weight=weights, flag_pos_weight_max=100.0)).eval()
+    p = torch.tensor([0.5, 0.75, 0.5, 0.1, 0.9, 0.2, 0.5])
+    w = torch.tensor([min(x, 100.0) for x in weights])
+    with torch.no_grad():
+        model.flag_head.decoder.weight.zero_()
+        model.flag_head.decoder.bias.copy_(torch.log(w * p / (1 - p)))
+        ids, att, flags = batch()
+        out = model(input_ids=ids, attention_mask=att, flags=flags)
+    torch.testing.assert_close(out.flag_probs, p.expand(3, 9, F), atol=1e-5, rtol=0)
+    assert (out.flag_logits[..., 0] > 0).all()  # logit > 0 for a flag that is on half the time: uncalibrated
 
 
 @pytest.mark.parametrize("weight", [1.0, 0.3])
@@ -207,6 +241,8 @@ def test_bad_config_and_inputs_name_the_problem():
         model(input_ids=ids, attention_mask=att)
     with pytest.raises(ValueError, match="shape"):
         model(input_ids=ids, attention_mask=att, flags=flags[..., :3])
+    with pytest.raises(ValueError, match="hidden_flags"):
+        model(input_ids=ids, attention_mask=att, flags=flags, hidden_flags=ids[:, :3])
 
 
 def test_custom_flag_schema():
@@ -233,36 +269,46 @@ def test_gradient_checkpointing_and_bf16_run():
 
 
 def test_tiny_model_learns_the_flags_end_to_end():
-    """Tokenizer -> collator -> model: a tiny R2D fits the masked ids and hidden flags of a few sentences."""
+    """Tokenizer -> collator -> model: a tiny R2D trained on some sentences predicts the hidden flags of others."""
+    import random
+
     from r2d.modeling.collator import R2DDataCollatorForMLM
     from r2d.tokenizer.hf import R2DTokenizer
-    from r2d.training.trainer import flag_metrics
+    from r2d.training.flag_metrics import flag_metrics
 
     words = "the park parks ride riding enjoyed Australia Australia's in of and a I NASA It's walked walking".split()
     tok = R2DTokenizer.train(word_counts={w: 10 for w in words}, vocab_size=300)
-    texts = ["I enjoyed riding in Australia's parks.", "NASA walked in the park, and It's riding.",
-             "The parks of Australia."] * 4
-    enc = tok(texts)
-    feats = [{"input_ids": i, "flags": f} for i, f in zip(enc["input_ids"], enc["flags"])]
+    rng = random.Random(0)
+
+    def sentences(n: int) -> list[str]:
+        return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 9))) + rng.choice([".", ",", "!"])
+                for _ in range(n)]
+
+    def features(texts):
+        enc = tok(texts)
+        return [{"input_ids": i, "flags": f} for i, f in zip(enc["input_ids"], enc["flags"])]
+
+    train, held_out = features(sentences(48)), features(sentences(16))
     torch.manual_seed(0)
-    model = R2DForMaskedLM(tiny_config(vocab_size=len(tok)))
+    model = R2DForMaskedLM(tiny_config(vocab_size=len(tok), max_position_embeddings=64))
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     collate = R2DDataCollatorForMLM(tok, mlm_probability=0.3, seed=0)
-    first = None
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # subtle: tiny ops on a busy shared CPU are much faster on one thread
     try:
-        for _ in range(120):
-            out = model(**collate(feats))
-            first = first or (out.mlm_loss.item(), out.flag_loss.item())
+        for step in range(200):
+            out = model(**collate(train[(step % 3) * 16:(step % 3 + 1) * 16]))
             opt.zero_grad()
             out.loss.backward()
             opt.step()
     finally:
         torch.set_num_threads(threads)
-    assert out.mlm_loss.item() < 0.1 * first[0] and out.flag_loss.item() < 0.2 * first[1]
     model.eval()
-    batch = R2DDataCollatorForMLM(tok, mlm_probability=0.3, seed=123)(feats)
+    batch = R2DDataCollatorForMLM(tok, mlm_probability=0.3, seed=123)(held_out)
     with torch.no_grad():
         res = model(**batch)
-    assert flag_metrics(res.flag_logits, batch["flag_labels"], tok.flag_names)["f1_NoSpace"] >= 0.9
+    m = flag_metrics(res.flag_probs, batch["flag_labels"], tok.flag_names)
+    # NoSpace (punctuation, the pieces after a word's first) and AllCaps (both rows of nas|a) follow from the
+    # roots; held-out F1 well above predicting "on" everywhere means the model learnt them, not the sentences
+    for name, floor in (("NoSpace", 0.9), ("AllCaps", 0.7)):
+        assert m[f"f1_{name}"] >= floor and m[f"f1_{name}"] > m[f"always_on_f1_{name}"] + 0.3, m

@@ -20,8 +20,11 @@ import numpy as np
 import pytest
 
 from r2d.cli import main
-from r2d.training.pretrain import MLMBatches, MLMDataset, iter_file_documents, tokenize_documents
-from r2d.training.trainer import binary_prf, flag_rates_from_rows, last_checkpoint, pos_weights, read_metrics
+from r2d.modeling.mlm_batches import MLMBatches
+from r2d.text.corpus import iter_documents
+from r2d.training.data import SequenceDataset, tokenize_documents
+from r2d.training.flag_metrics import binary_prf, flag_rates_from_rows, pos_weights
+from r2d.training.trainer import last_checkpoint, read_metrics
 
 WORDS = ("the park parks ride riding rides enjoyed enjoy Australia Australia's in of and a I NASA It's walked "
          "walking community communities house houses The Dogs dog run ran").split()
@@ -63,10 +66,10 @@ def test_wikiextractor_markup_is_dropped(tmp_path):
     with gzip.open(p, "wt", encoding="utf-8") as f:
         f.write('<doc id="1" url="x" title="A">\nA\n\nFirst line.\nSecond line.\n</doc>\n'
                 '<doc id="2" url="y" title="B">\nB\nOnly line.\n</doc>\n')
-    assert list(iter_file_documents(p)) == ["A\nFirst line.\nSecond line.", "B\nOnly line."]
+    assert list(iter_documents([p])) == ["A\nFirst line.\nSecond line.", "B\nOnly line."]
     q = tmp_path / "plain.txt"
     q.write_text("one\n\n two \nthree\n", encoding="utf-8")
-    assert list(iter_file_documents(q)) == ["one", " two ", "three"]
+    assert list(iter_documents([q])) == ["one", " two ", "three"]
 
 
 @pytest.mark.parametrize("pack", [False, True])
@@ -95,29 +98,92 @@ def test_tokenize_documents_truncates_or_packs(tokenizer_dir, pack):
         assert np.array_equal(data.rows(0)[1][1:-1], np.asarray(enc["flags"][0][:22]))
 
 
-def test_premasked_eval_batches_are_fixed_and_padded(tokenizer_dir):
+def _batches(tok, seed=3):
     from r2d.modeling.collator import R2DDataCollatorForMLM
+
+    return MLMBatches(R2DDataCollatorForMLM(tok, mlm_probability=0.5), seed=seed, pad_id=tok.pad_token_id,
+                      num_flags=tok.num_flags)
+
+
+def _data(tok, n=10, seed=2):
+    rng = random.Random(seed)
+    return tokenize_documents([sentence(rng) for _ in range(n)], tok, max_length=32, pack=False, with_flags=True,
+                              num_flags=tok.num_flags)
+
+
+def test_premasked_eval_batches_are_fixed_and_padded(tokenizer_dir):
     from r2d.tokenizer.hf import R2DTokenizer
 
     tok = R2DTokenizer.from_pretrained(tokenizer_dir)
-    rng = random.Random(2)
-    data = tokenize_documents([sentence(rng) for _ in range(10)], tok, max_length=32, pack=False, with_flags=True,
-                              num_flags=tok.num_flags)
-    batches = MLMBatches(R2DDataCollatorForMLM(tok, mlm_probability=0.5), seed=3, pad_id=tok.pad_token_id,
-                         num_flags=tok.num_flags)
-    a, b = batches.premask(MLMDataset(data)), batches.premask(MLMDataset(data))
+    data = _data(tok)
+    batches = _batches(tok)
+    a, b = batches.premask(SequenceDataset(data)), batches.premask(SequenceDataset(data))
     assert all(all(np.array_equal(x[k], y[k]) for k in x) for x, y in zip(a, b))
     padded = batches(a[:3])
-    assert set(padded) == {"input_ids", "attention_mask", "flags", "labels", "flag_labels"}
+    assert set(padded) == {"input_ids", "attention_mask", "flags", "hidden_flags", "labels", "flag_labels"}
     n = len(a[0]["input_ids"])
     assert padded["labels"][0, :n].tolist() == a[0]["labels"].tolist()
     assert (padded["labels"][padded["attention_mask"] == 0] == -100).all()
-    # training batches depend only on (seed, batch index)
-    feats = [MLMDataset(data)[i] for i in range(4)]
-    first = batches(feats)
-    batches.batches = 0
-    again = batches(feats)
-    assert all(np.array_equal(first[k], again[k]) for k in first)
+    assert (padded["hidden_flags"][padded["attention_mask"] == 0] == 0).all()
+
+
+def test_an_example_mask_depends_on_seed_epoch_and_index_only(tokenizer_dir):
+    """The same example gets the same mask in any batch position or batch, a new one in the next epoch."""
+    from r2d.tokenizer.hf import R2DTokenizer
+
+    tok = R2DTokenizer.from_pretrained(tokenizer_dir)
+    data = SequenceDataset(_data(tok))
+    n = len(data)
+    batches = _batches(tok)
+    forward = batches([data[i] for i in range(4)])
+    backward = batches([data[i] for i in (3, 2, 1, 0, 7)])
+    for i in range(4):
+        j = 3 - i
+        m = len(data[i]["input_ids"])
+        assert all(torch_equal(forward[k][i, :m], backward[k][j, :m]) for k in forward)
+    epoch1 = batches([data[n + i] for i in range(4)])  # item epoch * N + i: sequence i seen in epoch 1
+    assert torch_equal(epoch1["attention_mask"], forward["attention_mask"])
+    assert not torch_equal(epoch1["labels"], forward["labels"])
+    assert not torch_equal(_batches(tok, seed=4)([data[i] for i in range(4)])["labels"], forward["labels"])
+
+
+def torch_equal(a, b) -> bool:
+    return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+
+
+def _loader_masks(data, batches, sampler, workers: int, epochs: int = 2) -> list[dict]:
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(data, batch_size=3, sampler=sampler, collate_fn=batches, num_workers=workers)
+    out = []
+    for epoch in range(epochs):
+        sampler.set_epoch(epoch)
+        out += [dict(b) for b in loader]
+    return out
+
+
+def test_masks_equal_across_worker_counts_and_distinct_across_batches(tokenizer_dir):
+    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.training.data import EpochSampler
+
+    tok = R2DTokenizer.from_pretrained(tokenizer_dir)
+    data = SequenceDataset(_data(tok, n=12))
+    batches = _batches(tok)
+    serial = _loader_masks(data, batches, EpochSampler(len(data), seed=0), workers=0)
+    parallel = _loader_masks(data, batches, EpochSampler(len(data), seed=0), workers=2)
+    assert len(serial) == len(parallel) == 2 * 4
+    for a, b in zip(serial, parallel):
+        assert set(a) == set(b) and all(torch_equal(a[k], b[k]) for k in a)
+    selections = {tuple(np.asarray(b["labels"] != -100).flatten().tolist()) for b in serial}
+    assert len(selections) == len(serial)  # no two batches share a mask
+    # resuming in the middle of an epoch (a fresh sampler at epoch 1, the first batch skipped) draws the same
+    sampler = EpochSampler(len(data), seed=0)
+    sampler.set_epoch(1)
+    from torch.utils.data import DataLoader
+
+    resumed = list(DataLoader(data, batch_size=3, sampler=sampler, collate_fn=batches, num_workers=2))[1:]
+    for a, b in zip(serial[5:], resumed):
+        assert all(torch_equal(a[k], b[k]) for k in a)
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -172,6 +238,22 @@ def test_cli_smoke_roberta(tmp_path, corpus):
     from transformers import AutoModelForMaskedLM
 
     assert AutoModelForMaskedLM.from_pretrained(out / "model").config.model_type == "roberta"
+
+
+def _losses(out: Path) -> list[tuple]:
+    return [(r["step"], r.get("loss"), r.get("eval_loss")) for r in read_metrics(out / "metrics.jsonl")
+            if "train_runtime" not in r]
+
+
+def test_worker_processes_do_not_change_the_run(tmp_path, corpus, tokenizer_dir):
+    """Two DataLoader workers (over 3 epochs of 3 batches) train exactly like none: the same masks."""
+    common = ["--model", "r2d", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--max-docs", "12",
+              "--max-steps", "8", "--eval-steps", "8", "--save-steps", "8", "--logging-steps", "1"]
+    for workers in (0, 2):
+        assert run(*common, "--num-workers", str(workers), "--out", str(tmp_path / f"w{workers}")) == 0
+    a, b = _losses(tmp_path / "w0"), _losses(tmp_path / "w2")
+    assert [s for s, _, _ in a if s] == [1, 2, 3, 4, 5, 6, 7, 8, 8]
+    assert a == b
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, corpus, tokenizer_dir):
@@ -286,7 +368,7 @@ def test_last_checkpoint_skips_incomplete(tmp_path):
 
 def test_rates_from_rows_equal_the_stats_module(tokenizer_dir):
     from r2d.tokenizer.hf import R2DTokenizer
-    from r2d.training.trainer import flag_rates
+    from r2d.analysis.stats import flag_rates
 
     tok = R2DTokenizer.from_pretrained(tokenizer_dir)
     rng = random.Random(5)
@@ -301,7 +383,7 @@ def test_roberta_whole_word_masking_groups_bpe_pieces():
 
     from r2d.tokenizer.baseline import roberta_tokenizer
     from r2d.modeling.collator import R2DDataCollatorForMLM
-    from r2d.training.pretrain import RobertaWordStarts, _NoFlags
+    from r2d.modeling.mlm_batches import NoFlags, RobertaWordStarts
 
     rt = roberta_tokenizer()
     view = RobertaWordStarts(rt)
@@ -309,7 +391,7 @@ def test_roberta_whole_word_masking_groups_bpe_pieces():
     assert view.word_start[vocab["\u0120park"]] and not view.word_start[vocab["park"]]
     enc = rt(["Unbelievably, the Australians' riding was extraordinarily uncharacteristic."] * 8)
     feats = [{"input_ids": ids} for ids in enc["input_ids"]]
-    out = _NoFlags(R2DDataCollatorForMLM(view, mlm_probability=0.4, whole_word_mask=True, seed=0))(feats)
+    out = NoFlags(R2DDataCollatorForMLM(view, mlm_probability=0.4, whole_word_mask=True, seed=0))(feats)
     assert set(out) == {"input_ids", "attention_mask", "labels"}
     ids = torch.tensor(enc["input_ids"])
     sel = out["labels"] != -100

@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "game": ("r2d.game.game:main", "the deconstruction game: decide word splits in frequency order"),
     "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
     "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
-    "pretrain": ("r2d.training.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
+    "pretrain": ("r2d.cli.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
     "finetune": ("r2d.training.finetune:main", "fine-tune a checkpoint on a GLUE-style task"),
     "experiment": ("r2d.analysis.experiment:main", "the whole R2D-vs-RoBERTa experiment, with its report"),
     "generate": ("r2d.cli.generate:main", "continue a prompt with a causal model, printing words as they come"),

@@ -2,15 +2,19 @@
 
 Pipeline stage: ``ids + flag matrix -> (masked) model input + labels``. Given tokenized examples
 (``input_ids`` (T,), optional ``attention_mask`` (T,), ``flags`` (T, F)) the collator pads them into a batch and
-applies BERT's masking to whole *rows* (an id and its flag row):
+applies BERT's masking to rows (an id and its flag row). A *word* is a row whose id starts a word
+(``tokenizer.word_start[id]``, the vocabulary's word-start marker) plus the continuation rows after it; every
+row of a word carries the word's flags.
 
 * 15% of the non-special, non-padding rows are selected (``mlm_probability``); with ``whole_word_mask=True``
-  whole words are selected instead (a word = a row whose id starts a word, ``tokenizer.word_start[id]``, plus
-  the continuation rows after it), so every row of a word is masked together;
-* of the selected rows, 80% become ``<mask>`` with all flags hidden (set to 0), 10% a random non-special id
-  (flags hidden too) and 10% stay unchanged (flags kept);
-* ``labels`` (B, T) hold the original ids and ``flag_labels`` (B, T, F) the original flags on selected rows,
-  -100 everywhere else. Batch keys equal :class:`r2d.modeling.encoder.R2DForMaskedLM` ``forward`` arguments.
+  whole words are selected instead, so every row of a word is selected together;
+* ids: of the selected rows, 80% become ``<mask>``, 10% a random non-special id, 10% stay unchanged;
+* flags: a word with any selected row has its flags hidden on **all** its rows (else the sibling rows of a
+  multi-row word would show the flags to predict): they are set to 0 and ``hidden_flags`` (B, T) is 1 there,
+  so the model can tell a hidden row from a real all-off row;
+* ``labels`` (B, T) hold the original ids on selected rows and ``flag_labels`` (B, T, F) the original flags on
+  hidden rows, -100 everywhere else (with whole words, selected and hidden rows are the same rows).
+  Batch keys equal :class:`r2d.modeling.encoder.R2DForMaskedLM` ``forward`` arguments.
 
 It does not tokenize or truncate (the tokenizer does), and it does not weight the flag loss (the model does).
 
@@ -22,7 +26,7 @@ It does not tokenize or truncate (the tokenizer does), and it does not weight th
 >>> collate = R2DDataCollatorForMLM(Tok(), mlm_probability=0.5, seed=0)
 >>> out = collate([{"input_ids": [0, 5, 6, 2], "flags": [[0, 0], [1, 0], [0, 1], [0, 0]]}, {"input_ids": [0, 7, 2], "flags": [[0, 0], [1, 1], [0, 0]]}])
 >>> sorted(out), tuple(out["flags"].shape)
-(['attention_mask', 'flag_labels', 'flags', 'input_ids', 'labels'], (2, 4, 2))
+(['attention_mask', 'flag_labels', 'flags', 'hidden_flags', 'input_ids', 'labels'], (2, 4, 2))
 >>> out["input_ids"][1, 3].item(), out["attention_mask"][1].tolist()
 (1, [1, 1, 1, 0])
 """
@@ -50,8 +54,8 @@ class R2DDataCollatorForMLM:
 
     Args:
         tokenizer: an ``R2DTokenizer`` or any object with ``pad_token_id``, ``mask_token_id``,
-            ``all_special_ids``, ``num_flags``, ``len()`` and (for whole-word masking) ``word_start``
-            (numpy bool (V,), True where the id begins a word).
+            ``all_special_ids``, ``num_flags``, ``len()`` and (when it has flags or for whole-word masking)
+            ``word_start`` (numpy bool (V,), True where the id begins a word).
         mlm_probability: fraction of candidate rows (or words) selected; 0.15 as in BERT/RoBERTa.
         whole_word_mask: select whole words instead of single rows.
         pad_to_multiple_of: pad T up to a multiple of this (e.g. 8 for tensor cores); ``None`` = longest.
@@ -92,10 +96,11 @@ class R2DDataCollatorForMLM:
         if len(self.normal_ids) == 0:
             raise ValueError("the tokenizer has no non-special ids to sample random replacements from")
         self.word_start = None
-        if self.whole_word_mask:
+        if self.whole_word_mask or self.num_flags:
             ws = getattr(tokenizer, "word_start", None)
             if ws is None:
-                raise ValueError("whole_word_mask=True needs tokenizer.word_start (bool per id: begins a word)")
+                raise ValueError("the collator needs tokenizer.word_start (bool per id: begins a word) to find the "
+                                 "rows of each word (whole-word masking, hiding a word's flags)")
             self.word_start = torch.as_tensor(np.asarray(ws, dtype=bool))
             if len(self.word_start) < vocab_size:
                 raise ValueError(f"tokenizer.word_start has {len(self.word_start)} entries for {vocab_size} ids")
@@ -155,17 +160,29 @@ class R2DDataCollatorForMLM:
         ws = self.word_start[input_ids.clamp(0, len(self.word_start) - 1)]  # (B, T)
         return candidates & (ws | ~prev)
 
+    def word_owner(self, input_ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """(B, T) long: the first row of each row's word (meaningful on candidate rows only)."""
+        starts = self.word_starts(input_ids, candidates)  # (B, T)
+        pos = torch.arange(input_ids.shape[1]).expand_as(input_ids) * starts  # (B, T) index of each start, 0 elsewhere
+        return torch.cummax(pos, dim=1).values  # (B, T)
+
     def select(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) bool: the rows chosen for prediction (rows, or whole words with ``whole_word_mask``)."""
         cand = self.candidates(input_ids, attention_mask)
         draw = self._rand(input_ids.shape) < self.mlm_probability  # (B, T)
         if not self.whole_word_mask:
             return cand & draw
-        starts = self.word_starts(input_ids, cand)  # (B, T)
-        t = input_ids.shape[1]
-        pos = torch.arange(t).expand_as(input_ids) * starts  # (B, T) index of each start, 0 elsewhere
-        owner = torch.cummax(pos, dim=1).values  # (B, T) start row of each row's word
+        owner = self.word_owner(input_ids, cand)  # (B, T)
+        starts = owner == torch.arange(input_ids.shape[1])  # (B, T) a row that owns itself starts its word
         return cand & (draw & starts).gather(1, owner)
+
+    def words_of(self, input_ids: torch.Tensor, selected: torch.Tensor,
+                 attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T) bool: every row of every word that has a selected row."""
+        cand = self.candidates(input_ids, attention_mask)
+        owner = self.word_owner(input_ids, cand)  # (B, T)
+        hit = torch.zeros(owner.shape, dtype=torch.long).scatter_add_(1, owner, (selected & cand).long())  # (B, T)
+        return cand & (hit > 0).gather(1, owner)
 
     def mask_tokens(self, input_ids: torch.Tensor, flags: torch.Tensor,
                     attention_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
@@ -175,12 +192,14 @@ class R2DDataCollatorForMLM:
             input_ids: (B, T) ids. flags: (B, T, F) 0/1. attention_mask: (B, T) or None.
 
         Returns:
-            ``(input_ids, flags, labels, flag_labels)``: masked copies (B, T) and (B, T, F), and labels (B, T),
-            (B, T, F) with -100 off the selected rows.
+            ``(input_ids, flags, hidden_flags, labels, flag_labels)``: masked copies (B, T) and (B, T, F), the
+            hidden-flag rows (B, T) long, labels (B, T) with -100 off the selected rows and flag labels
+            (B, T, F) with -100 off the hidden rows.
         """
         selected = self.select(input_ids, attention_mask)  # (B, T)
+        hidden = self.words_of(input_ids, selected, attention_mask) if self.num_flags else selected  # (B, T)
         labels = torch.where(selected, input_ids, torch.full_like(input_ids, -100))
-        flag_labels = torch.where(selected.unsqueeze(-1), flags, torch.full_like(flags, -100))  # (B, T, F)
+        flag_labels = torch.where(hidden.unsqueeze(-1), flags, torch.full_like(flags, -100))  # (B, T, F)
 
         r = self._rand(input_ids.shape)
         to_mask = selected & (r < self.mask_replace_prob)
@@ -192,21 +211,21 @@ class R2DDataCollatorForMLM:
             pick = torch.randint(len(self.normal_ids), (n_random,), generator=self.generator)
             input_ids[to_random] = self.normal_ids[pick]
         flags = flags.clone()
-        flags[to_mask | to_random] = 0
-        return input_ids, flags, labels, flag_labels
+        flags[hidden] = 0  # subtle: the 10% kept ids keep their id, not their flags (the word is a target)
+        return input_ids, flags, hidden.long(), labels, flag_labels
 
     def __call__(self, features: Sequence[Mapping[str, Any]]) -> dict[str, torch.Tensor]:
         """Pad and mask a list of examples.
 
         Returns:
-            ``input_ids`` (B, T), ``attention_mask`` (B, T), ``flags`` (B, T, F), ``labels`` (B, T),
-            ``flag_labels`` (B, T, F).
+            ``input_ids`` (B, T), ``attention_mask`` (B, T), ``flags`` (B, T, F), ``hidden_flags`` (B, T),
+            ``labels`` (B, T), ``flag_labels`` (B, T, F).
         """
         batch = self.pad(features)
-        ids, flags, labels, flag_labels = self.mask_tokens(batch["input_ids"], batch["flags"],
-                                                           batch["attention_mask"])
-        return {"input_ids": ids, "attention_mask": batch["attention_mask"], "flags": flags, "labels": labels,
-                "flag_labels": flag_labels}
+        ids, flags, hidden, labels, flag_labels = self.mask_tokens(batch["input_ids"], batch["flags"],
+                                                                   batch["attention_mask"])
+        return {"input_ids": ids, "attention_mask": batch["attention_mask"], "flags": flags, "hidden_flags": hidden,
+                "labels": labels, "flag_labels": flag_labels}
 
 
 __all__ = ["R2DDataCollatorForMLM"]

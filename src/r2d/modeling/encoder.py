@@ -11,18 +11,23 @@ Pipeline stage: ``ids + flag matrix -> model -> losses``. Only the two ends of R
     (no new parameters; the tied output head still sees all ``H`` columns);
   - ``"linear_sum"``: ``embedding + Linear(F, H, no bias)(flags)``.
 
-  Flags enter as 0/1 (``flag_values="binary"``) or -0.5/+0.5 (``"centered"``). The result goes into a stock
+  Flags enter as 0/1 (``flag_values="binary"``) or -0.5/+0.5 (``"centered"``). Rows whose flags the MLM
+  collator hid (``hidden_flags`` (B, T) = 1) carry no flag values and get a learned "flags hidden" vector added
+  instead, so a hidden row is never mistaken for a real all-off flag row. The result goes into a stock
   ``transformers`` ``RobertaModel`` together with explicit RoBERTa position ids computed from ``input_ids``
   (``padding_idx + 1`` onward, padding rows keep ``padding_idx``), so SDPA attention, gradient
   checkpointing and bf16 are RoBERTa's own.
 * **Output (MLM).** RoBERTa's LM head (tied to the word embeddings) predicts the root id; a second head of the
   same shape predicts the F flags. ``loss = mlm_loss + flag_loss_weight * flag_loss`` where ``flag_loss`` is
-  ``BCEWithLogitsLoss`` with a clamped per-flag ``pos_weight``, on rows whose ``flag_labels`` are not -100.
+  ``BCEWithLogitsLoss`` with a clamped per-flag ``pos_weight`` w, on rows whose ``flag_labels`` are not -100.
+  Because of w, a flag logit of 0 means "above the base rate"; the output's ``flag_probs`` are the calibrated
+  probabilities ``sigmoid(flag_logit - log w)`` (:func:`calibrated_flag_probs`): threshold those at 0.5.
 
 The classes register themselves with ``AutoConfig``/``AutoModel``/``AutoModelForMaskedLM``/
 ``AutoModelForSequenceClassification`` on import (``model_type = "r2d"``); weights save as safetensors.
 
-This module imports only torch and transformers. It does not tokenize (see :mod:`r2d.tokenizer.hf`), mask
+The configuration is :class:`r2d.modeling.configuration.R2DConfig`. This module imports only torch and
+transformers. It does not tokenize (see :mod:`r2d.tokenizer.hf`), mask
 (see :mod:`r2d.modeling.collator`) or train (see :mod:`r2d.training.pretrain`).
 
 >>> import torch
@@ -31,8 +36,8 @@ This module imports only torch and transformers. It does not tokenize (see :mod:
 >>> model = R2DForMaskedLM(config)
 >>> ids = torch.tensor([[0, 10, 11, 2, 1]])
 >>> out = model(input_ids=ids, attention_mask=(ids != 1).long(), flags=torch.zeros(1, 5, 7, dtype=torch.long))
->>> tuple(out.logits.shape), tuple(out.flag_logits.shape)
-((1, 5, 100), (1, 5, 7))
+>>> tuple(out.logits.shape), tuple(out.flag_logits.shape), tuple(out.flag_probs.shape)
+((1, 5, 100), (1, 5, 7), (1, 5, 7))
 """
 
 from __future__ import annotations
@@ -42,14 +47,11 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub.dataclasses import strict
 from torch import nn
 from transformers import (
-    AutoConfig,
     AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
-    RobertaConfig,
     RobertaModel,
 )
 from transformers import initialization as init
@@ -64,82 +66,12 @@ from transformers.utils import ModelOutput
 
 logger = logging.getLogger(__name__)
 
-# The article's seven flags in the article's order; equal to r2d.flags.DEFAULT_FLAG_NAMES (a test checks it).
-# Repeated here so that this file needs only torch and transformers.
-ARTICLE_FLAG_NAMES = ("NoSpace", "FirstCap", "AllCaps", "Suffix_s", "Suffix_ed", "Suffix_ing", "Contraction_s")
-FLAG_COMBINE_METHODS = ("concat_project", "truncate_concat", "linear_sum")
-FLAG_VALUE_MODES = ("binary", "centered")
-
-
-@strict
-class R2DConfig(RobertaConfig):
-    """RoBERTa's configuration plus the 2D-input settings.
-
-    Every ``RobertaConfig`` argument is accepted (``vocab_size``, ``hidden_size``, ...). The new ones:
-
-    Args:
-        num_flags: F, the number of flag columns. ``None`` = ``len(flag_names)`` (7 by default).
-        flag_names: names of the flag columns, in order (the tokenizer's ``flag_names``). ``None`` = the
-            article's seven flags when ``num_flags`` is 7 or unset, else ``flag_0 ... flag_{F-1}``.
-        flag_combine: how flags meet the word embedding: ``"concat_project"`` (default),
-            ``"truncate_concat"`` or ``"linear_sum"`` (see the module docstring).
-        flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
-        flag_loss_weight: lambda in ``loss = mlm_loss + lambda * flag_loss`` (the article summed: 1.0).
-        flag_pos_weight: one ``pos_weight`` per flag for ``BCEWithLogitsLoss`` (typically ``(1 - p) / p`` from
-            measured flag rates p); ``None`` = all 1.
-        flag_pos_weight_max: clamp applied to ``flag_pos_weight`` in the loss (the article: weights above ~1000
-            hurt; default 100).
-    """
-
-    model_type = "r2d"
-
-    num_flags: int | None = None
-    flag_names: list[str] | tuple[str, ...] | None = None
-    flag_combine: str = "concat_project"
-    flag_values: str = "binary"
-    flag_loss_weight: float | int = 1.0
-    flag_pos_weight: list[float] | tuple[float, ...] | None = None
-    flag_pos_weight_max: float | int = 100.0
-
-    def __post_init__(self, **kwargs):
-        if self.flag_names is None:
-            n = 7 if self.num_flags is None else int(self.num_flags)
-            self.flag_names = list(ARTICLE_FLAG_NAMES) if n == 7 else [f"flag_{i}" for i in range(n)]
-        self.flag_names = [str(n) for n in self.flag_names]
-        if self.num_flags is None:
-            self.num_flags = len(self.flag_names)
-        if self.num_flags != len(self.flag_names):
-            raise ValueError(
-                f"R2DConfig: num_flags={self.num_flags} but flag_names has {len(self.flag_names)} names: "
-                f"{self.flag_names}"
-            )
-        if self.num_flags < 1:
-            raise ValueError(f"R2DConfig: num_flags must be >= 1, got {self.num_flags}")
-        if self.flag_combine not in FLAG_COMBINE_METHODS:
-            raise ValueError(f"R2DConfig: flag_combine={self.flag_combine!r}; expected one of {FLAG_COMBINE_METHODS}")
-        if self.flag_values not in FLAG_VALUE_MODES:
-            raise ValueError(f"R2DConfig: flag_values={self.flag_values!r}; expected one of {FLAG_VALUE_MODES}")
-        if self.flag_combine == "truncate_concat" and self.hidden_size <= self.num_flags:
-            raise ValueError(
-                f"R2DConfig: flag_combine='truncate_concat' needs hidden_size > num_flags "
-                f"(got hidden_size={self.hidden_size}, num_flags={self.num_flags})"
-            )
-        if self.flag_pos_weight is not None:
-            self.flag_pos_weight = [float(w) for w in self.flag_pos_weight]
-            if len(self.flag_pos_weight) != self.num_flags:
-                raise ValueError(
-                    f"R2DConfig: flag_pos_weight has {len(self.flag_pos_weight)} values for {self.num_flags} flags"
-                )
-            if any(not w > 0 for w in self.flag_pos_weight):
-                raise ValueError(f"R2DConfig: flag_pos_weight must be > 0, got {self.flag_pos_weight}")
-        if not self.flag_pos_weight_max > 0:
-            raise ValueError(f"R2DConfig: flag_pos_weight_max must be > 0, got {self.flag_pos_weight_max}")
-        super().__post_init__(**kwargs)
-
-    def clamped_pos_weight(self) -> list[float]:
-        """The per-flag ``pos_weight`` the loss uses: ``flag_pos_weight`` (or 1s) clamped at ``flag_pos_weight_max``."""
-        weights = self.flag_pos_weight if self.flag_pos_weight is not None else [1.0] * self.num_flags
-        return [min(float(w), float(self.flag_pos_weight_max)) for w in weights]
+from r2d.modeling.configuration import (  # noqa: F401  (re-exported: the model file's public names)
+    ARTICLE_FLAG_NAMES,
+    FLAG_COMBINE_METHODS,
+    FLAG_VALUE_MODES,
+    R2DConfig,
+)
 
 
 def roberta_position_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
@@ -159,11 +91,13 @@ def roberta_position_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Ten
 class R2DFlagInput(nn.Module):
     """Combines word embeddings (B, T, H) with flag rows (B, T, F) into ``inputs_embeds`` (B, T, H).
 
-    Parameters (none for ``truncate_concat``): ``weight`` (H, H + F) and ``bias`` (H) for ``concat_project``;
-    ``weight`` (H, F) for ``linear_sum``. They are initialised by ``R2DPreTrainedModel._init_weights``.
+    Parameters: ``weight`` (H, H + F) and ``bias`` (H) for ``concat_project``; ``weight`` (H, F) for
+    ``linear_sum``; none for ``truncate_concat``; and, with ``hideable=True`` (the MLM encoder),
+    ``hidden_embedding`` (H), added on rows whose flags are hidden. They are initialised by
+    ``R2DPreTrainedModel._init_weights``.
     """
 
-    def __init__(self, config: R2DConfig):
+    def __init__(self, config: R2DConfig, *, hideable: bool = False):
         super().__init__()
         self.method = config.flag_combine
         self.centered = config.flag_values == "centered"
@@ -174,28 +108,41 @@ class R2DFlagInput(nn.Module):
             self.bias = nn.Parameter(torch.zeros(h))
         elif self.method == "linear_sum":
             self.weight = nn.Parameter(torch.empty(h, f))
+        self.hidden_embedding = nn.Parameter(torch.zeros(h)) if hideable else None
 
     def flag_values(self, flags: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """Flags (B, T, F) of 0/1 -> the numbers the model sees: 0/1 or -0.5/+0.5, in ``dtype``."""
         values = flags.to(dtype)
         return values - 0.5 if self.centered else values
 
-    def forward(self, word_embeds: torch.Tensor, flags: torch.Tensor) -> torch.Tensor:
+    def forward(self, word_embeds: torch.Tensor, flags: torch.Tensor,
+                hidden_flags: torch.Tensor | None = None) -> torch.Tensor:
         """
         Args:
             word_embeds: (B, T, H) embeddings of the root ids.
             flags: (B, T, F) 0/1 flags (any numeric dtype).
+            hidden_flags: (B, T) 1 on rows whose flags are hidden (MLM), else 0; ``None`` = none hidden.
 
         Returns:
             (B, T, H) input embeddings for the RoBERTa backbone.
         """
         values = self.flag_values(flags, word_embeds.dtype)  # (B, T, F)
+        hidden = None
+        if hidden_flags is not None:
+            if self.hidden_embedding is None:
+                raise ValueError("this flag input cannot hide flags (built with hideable=False); drop hidden_flags")
+            hidden = hidden_flags.to(word_embeds.dtype).unsqueeze(-1)  # (B, T, 1)
+            values = values * (1 - hidden)  # subtle: no values at all, not "all off" (-0.5 when centered)
         if self.method == "concat_project":
-            return F.linear(torch.cat([word_embeds, values], dim=-1), self.weight, self.bias)  # (B, T, H)
-        if self.method == "truncate_concat":
+            embeds = F.linear(torch.cat([word_embeds, values], dim=-1), self.weight, self.bias)  # (B, T, H)
+        elif self.method == "truncate_concat":
             keep = self.hidden_size - self.num_flags
-            return torch.cat([word_embeds[..., :keep], values], dim=-1)  # (B, T, H)
-        return word_embeds + F.linear(values, self.weight)  # (B, T, H)
+            embeds = torch.cat([word_embeds[..., :keep], values], dim=-1)  # (B, T, H)
+        else:
+            embeds = word_embeds + F.linear(values, self.weight)  # (B, T, H)
+        if hidden is not None:
+            embeds = embeds + hidden * self.hidden_embedding  # (B, T, H)
+        return embeds
 
 
 class R2DFlagHead(nn.Module):
@@ -222,15 +169,17 @@ class R2DPreTrainedModel(RobertaPreTrainedModel):
 
     def _init_weights(self, module):
         super()._init_weights(module)
-        if isinstance(module, R2DFlagInput) and module.method != "truncate_concat":
+        if isinstance(module, R2DFlagInput):
             std = self.config.initializer_range
+            if module.hidden_embedding is not None:
+                init.normal_(module.hidden_embedding, mean=0.0, std=std)
             if module.method == "concat_project":
                 h, f = module.hidden_size, module.num_flags
                 # subtle: identity on the embedding columns, so training starts from RoBERTa's input.
                 w = torch.cat([torch.eye(h), torch.randn(h, f) * std], dim=1)  # (H, H + F)
                 init.copy_(module.weight, w.to(module.weight.dtype))
                 init.zeros_(module.bias)
-            else:
+            elif module.method == "linear_sum":
                 init.normal_(module.weight, mean=0.0, std=std)
 
 
@@ -239,7 +188,7 @@ class R2DModel(R2DPreTrainedModel):
 
     def __init__(self, config: R2DConfig, add_pooling_layer: bool = True):
         super().__init__(config)
-        self.flag_input = R2DFlagInput(config)
+        self.flag_input = R2DFlagInput(config, hideable=True)
         self.roberta = RobertaModel(config, add_pooling_layer=add_pooling_layer)
         self.post_init()
 
@@ -254,6 +203,7 @@ class R2DModel(R2DPreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         flags: torch.Tensor | None = None,
+        hidden_flags: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
         **kwargs,
@@ -263,6 +213,7 @@ class R2DModel(R2DPreTrainedModel):
             input_ids: (B, T) root token ids.
             attention_mask: (B, T) 1 for real rows, 0 for padding.
             flags: (B, T, F) 0/1 flag rows (required).
+            hidden_flags: (B, T) 1 on rows whose flags the MLM collator hid; ``None`` = all shown.
             token_type_ids: (B, T), optional, as in RoBERTa.
             position_ids: (B, T), optional; default: RoBERTa's numbering computed from ``input_ids``.
             **kwargs: passed to ``RobertaModel`` (``output_hidden_states``, ``output_attentions``, ...).
@@ -281,10 +232,13 @@ class R2DModel(R2DPreTrainedModel):
             raise ValueError(
                 f"flags must have shape {(*input_ids.shape, self.config.num_flags)} (B, T, F), got {tuple(flags.shape)}"
             )
+        if hidden_flags is not None and hidden_flags.shape != input_ids.shape:
+            raise ValueError(f"hidden_flags must have shape {tuple(input_ids.shape)} (B, T), got "
+                             f"{tuple(hidden_flags.shape)}")
         if position_ids is None:
             position_ids = roberta_position_ids(input_ids, self.config.pad_token_id)  # (B, T)
         word_embeds = self.roberta.embeddings.word_embeddings(input_ids)  # (B, T, H)
-        inputs_embeds = self.flag_input(word_embeds, flags)  # (B, T, H)
+        inputs_embeds = self.flag_input(word_embeds, flags, hidden_flags)  # (B, T, H)
         return self.roberta(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
@@ -304,7 +258,9 @@ class R2DMaskedLMOutput(ModelOutput):
         mlm_loss: cross entropy of the root ids at rows with ``labels != -100`` (scalar).
         flag_loss: ``BCEWithLogitsLoss(pos_weight)`` of the flags at rows with ``flag_labels != -100`` (scalar).
         logits: (B, T, V) root-token scores.
-        flag_logits: (B, T, F) flag logits (> 0 means "flag on").
+        flag_logits: (B, T, F) flag logits, trained with ``pos_weight`` w: 0 means "above the base rate".
+        flag_probs: (B, T, F) calibrated probability of each flag, ``sigmoid(flag_logits - log w)``
+            (threshold at 0.5; what ``R2DTokenizer.decode`` takes).
         hidden_states, attentions: as in RoBERTa, when requested.
     """
 
@@ -313,6 +269,7 @@ class R2DMaskedLMOutput(ModelOutput):
     flag_loss: torch.FloatTensor | None = None
     logits: torch.FloatTensor | None = None
     flag_logits: torch.FloatTensor | None = None
+    flag_probs: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
@@ -347,6 +304,24 @@ def flag_bce_loss(flag_logits: torch.Tensor, flag_labels: torch.Tensor, pos_weig
     return (per_entry * valid).sum() / valid.sum().clamp(min=1)
 
 
+def calibrated_flag_probs(flag_logits: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    """``sigmoid(flag_logits - log w)``: flag probabilities from a head trained with ``pos_weight`` w.
+
+    ``BCEWithLogitsLoss(pos_weight=w)`` is smallest at ``logit = log(w * p / (1 - p))`` for a flag on with
+    probability p, so subtracting ``log w`` gives back p.
+
+    Args:
+        flag_logits: (..., F). pos_weight: (F,) the weights the loss used (after clamping).
+
+    Returns:
+        (..., F) float32 probabilities.
+
+    >>> calibrated_flag_probs(torch.log(torch.tensor([4.0, 12.0])), torch.tensor([4.0, 4.0])).round(decimals=4).tolist()
+    [0.5, 0.75]
+    """
+    return torch.sigmoid(flag_logits.float() - torch.log(pos_weight.to(flag_logits.device, torch.float32)))
+
+
 class R2DForMaskedLM(R2DPreTrainedModel):
     """R2D with the MLM heads: root-token head (tied to the word embeddings) and flag head."""
 
@@ -373,6 +348,7 @@ class R2DForMaskedLM(R2DPreTrainedModel):
         input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         flags: torch.Tensor | None = None,
+        hidden_flags: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         flag_labels: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
@@ -383,6 +359,7 @@ class R2DForMaskedLM(R2DPreTrainedModel):
         Args:
             input_ids: (B, T) root ids (masked by the collator). attention_mask: (B, T).
             flags: (B, T, F) input flags (all 0 on rows hidden by the collator).
+            hidden_flags: (B, T) 1 on rows whose flags the collator hid.
             labels: (B, T) original root ids at selected rows, -100 elsewhere.
             flag_labels: (B, T, F) original flags at selected rows, -100 elsewhere.
             token_type_ids, position_ids, **kwargs: as in :meth:`R2DModel.forward`.
@@ -395,6 +372,7 @@ class R2DForMaskedLM(R2DPreTrainedModel):
             input_ids=input_ids,
             attention_mask=attention_mask,
             flags=flags,
+            hidden_flags=hidden_flags,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
             **kwargs,
@@ -402,12 +380,12 @@ class R2DForMaskedLM(R2DPreTrainedModel):
         hidden = outputs.last_hidden_state  # (B, T, H)
         logits = self.lm_head(hidden)  # (B, T, V)
         flag_logits = self.flag_head(hidden)  # (B, T, F)
+        pos_weight = torch.tensor(self.config.clamped_pos_weight(), device=flag_logits.device)  # (F,)
 
         loss = mlm_loss = flag_loss = None
         if labels is not None:
             mlm_loss = masked_lm_loss(logits, labels.to(logits.device))
         if flag_labels is not None:
-            pos_weight = torch.tensor(self.config.clamped_pos_weight(), device=flag_logits.device)  # (F,)
             flag_loss = flag_bce_loss(flag_logits, flag_labels.to(flag_logits.device), pos_weight)
         if mlm_loss is not None or flag_loss is not None:
             zero = logits.new_zeros((), dtype=torch.float32)
@@ -420,6 +398,7 @@ class R2DForMaskedLM(R2DPreTrainedModel):
             flag_loss=flag_loss,
             logits=logits,
             flag_logits=flag_logits,
+            flag_probs=calibrated_flag_probs(flag_logits, pos_weight),
             hidden_states=outputs.hidden_states,
             attentions=outputs.attentions,
         )
@@ -448,11 +427,13 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
         labels: torch.Tensor | None = None,
         token_type_ids: torch.Tensor | None = None,
         position_ids: torch.Tensor | None = None,
+        hidden_flags: torch.Tensor | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
         """
         Args:
-            input_ids, attention_mask, flags, token_type_ids, position_ids: as in :meth:`R2DModel.forward`.
+            input_ids, attention_mask, flags, hidden_flags, token_type_ids, position_ids: as in
+                :meth:`R2DModel.forward`.
             labels: (B,) class ids, (B,) or (B, 1) floats for regression, (B, num_labels) floats for multi-label.
 
         Returns:
@@ -462,6 +443,7 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
             input_ids=input_ids,
             attention_mask=attention_mask,
             flags=flags,
+            hidden_flags=hidden_flags,
             token_type_ids=token_type_ids,
             position_ids=position_ids,
             **kwargs,
@@ -492,7 +474,6 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
         )
 
 
-AutoConfig.register("r2d", R2DConfig, exist_ok=True)
 AutoModel.register(R2DConfig, R2DModel, exist_ok=True)
 AutoModelForMaskedLM.register(R2DConfig, R2DForMaskedLM, exist_ok=True)
 AutoModelForSequenceClassification.register(R2DConfig, R2DForSequenceClassification, exist_ok=True)
@@ -505,5 +486,6 @@ __all__ = [
     "R2DMaskedLMOutput",
     "R2DFlagInput",
     "R2DFlagHead",
+    "calibrated_flag_probs",
     "roberta_position_ids",
 ]

@@ -1,8 +1,10 @@
 """Shared training utilities for the recipes (``r2d pretrain``, ``r2d finetune``) on the Hugging Face ``Trainer``.
 
 Pipeline stage: ``model -> losses -> metrics``. This module holds what every recipe needs around a
-``transformers.Trainer``; the recipes themselves (data, model choice, arguments) live in :mod:`r2d.recipes`.
-It does not build datasets, mask tokens (:mod:`r2d.modeling.collator`) or define models (:mod:`r2d.modeling.encoder`).
+``transformers.Trainer``; the recipes themselves (data, model choice) live in :mod:`r2d.training.pretrain` and
+:mod:`r2d.training.finetune`. It does not build datasets (:mod:`r2d.training.data`), mask tokens
+(:mod:`r2d.modeling.collator`), define models (:mod:`r2d.modeling.encoder`) or compute flag metrics
+(:mod:`r2d.training.flag_metrics`).
 
 API (stable; recipes import these names):
 
@@ -17,16 +19,14 @@ API (stable; recipes import these names):
 * ``last_checkpoint(out_dir) -> str | None``: newest *complete* ``checkpoint-N`` (one killed mid-save is skipped).
 * ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
   accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
-  output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window.
+  output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window, (3) takes a
+  ``train_sampler`` and an ``eval_outputs`` function that picks what evaluation keeps from the model output
+  *by name* (what ``compute_metrics`` then receives, in that order).
 * ``MetricsJsonlCallback(path)``: one JSON object per ``Trainer`` log call (``{"step": 10, "loss": ...}``, eval
   metrics prefixed ``eval_``); on resume, lines after the checkpoint's step are dropped first.
 * ``RichProgressCallback()``: a rich progress bar (steps, ETA, latest loss) replacing tqdm's; log lines above it.
-* ``binary_prf(preds, labels, names) -> dict``: per-name ``precision_<n>``, ``recall_<n>``, ``f1_<n>``,
-  ``support_<n>`` and ``macro_f1``, on entries whose label is not -100. ``flag_metrics(flag_logits, flag_labels,
-  names)`` is the same from logits (> 0 = on).
-* ``flag_rates(tokenizer, texts) -> {name: rate}`` (= :func:`r2d.analysis.stats.flag_rates`), ``flag_rates_from_rows(ids_list,
-  flags_list, special_ids, names)`` (same rates from already tokenized rows), ``pos_weights(rates, names,
-  max_weight)``: ``pos_weight = (1 - p) / p`` clamped to ``[1, max_weight]`` (= :func:`r2d.analysis.stats.pos_weight_from_rates`).
+* ``TimeLimitCallback(minutes)``, ``SaveTokenizerCallback(tokenizer)``: stop after a wall-time budget; save the
+  tokenizer into every checkpoint folder.
 * ``read_metrics(path) -> list[dict]``. Charts of these files: :mod:`r2d.analysis.plots`.
 """
 
@@ -41,11 +41,10 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from transformers import Trainer, TrainerCallback
 
@@ -213,16 +212,29 @@ class R2DTrainer(Trainer):
         *args, **kwargs: as for ``transformers.Trainer``.
         loss_parts: output keys (scalars) to average over each logging window and log next to ``loss``
             (keys a model does not return are skipped). Default ``("mlm_loss", "flag_loss")``.
+        train_sampler: the training sampler (e.g. :class:`r2d.training.data.EpochSampler`); ``None`` = the
+            ``Trainer``'s seeded random sampler.
+        eval_outputs: ``model output -> dict`` of tensors (B, ...) to keep at evaluation, picked by name
+            (e.g. argmax ids and ``flag_probs``); ``compute_metrics`` receives its values in the dict's order.
+            ``None`` = every output but the loss, as ``Trainer`` does.
     """
 
-    def __init__(self, *args, loss_parts: Sequence[str] = ("mlm_loss", "flag_loss"), **kwargs):
+    def __init__(self, *args, loss_parts: Sequence[str] = ("mlm_loss", "flag_loss"), train_sampler=None,
+                 eval_outputs: Callable[[Mapping[str, Any]], dict[str, torch.Tensor]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         # subtle: models with **kwargs in forward would otherwise get num_items_in_batch and their per-batch
         # mean loss would not be divided by the gradient accumulation steps.
         self.model_accepts_loss_kwargs = False
         self.loss_parts = tuple(loss_parts)
+        self.train_sampler = train_sampler
+        self.eval_outputs = eval_outputs
         self._part_sums: dict[str, float] = {}
         self._part_counts: dict[str, int] = {}
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.train_sampler is not None:
+            return self.train_sampler
+        return super()._get_train_sampler(train_dataset)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
@@ -233,6 +245,9 @@ class R2DTrainer(Trainer):
                 if value is not None:
                     self._part_sums[key] = self._part_sums.get(key, 0.0) + float(value.detach().float())
                     self._part_counts[key] = self._part_counts.get(key, 0) + 1
+        elif not model.training and self.eval_outputs is not None:
+            # subtle: prediction_step turns a dict output into a tuple of its values (minus "loss"), in order
+            outputs = {"loss": loss, **self.eval_outputs(outputs)}
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
@@ -348,89 +363,34 @@ class RichProgressCallback(TrainerCallback):
             self.progress = None
 
 
-# ------------------------------------------------------------------------------------------------- metrics
+class TimeLimitCallback(TrainerCallback):
+    """Stops training after ``minutes`` of wall time (the recipe then evaluates and saves as usual)."""
+
+    def __init__(self, minutes: float):
+        self.minutes = float(minutes)
+        self.t0 = time.perf_counter()
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.t0 = time.perf_counter()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.perf_counter() - self.t0 > 60 * self.minutes:
+            logger.warning("--max-minutes %s reached at step %d: stopping", self.minutes, state.global_step)
+            control.should_training_stop = True
+            control.should_save = True
 
 
-def binary_prf(preds: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> dict[str, float]:
-    """Per-column precision, recall, F1 (and their macro F1) of binary predictions.
+class SaveTokenizerCallback(TrainerCallback):
+    """Saves the tokenizer into every checkpoint folder (so ``checkpoint-N`` is a complete model folder)."""
 
-    Args:
-        preds: (N, F) or (..., F) 0/1 predictions.
-        labels: same shape, 0/1 or -100 (entries with -100 are ignored).
-        names: F column names.
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
 
-    Returns:
-        ``{"precision_<n>", "recall_<n>", "f1_<n>", "support_<n>" (positives) for each name, "macro_f1"}``;
-        a column with no predicted (no true) positives has precision (recall) 0, like scikit-learn's
-        ``zero_division=0``.
-    """
-    preds = np.asarray(preds).reshape(-1, len(names))  # (N, F)
-    labels = np.asarray(labels).reshape(-1, len(names))  # (N, F)
-    valid = labels != -100
-    p, t = (preds > 0) & valid, (labels == 1) & valid
-    tp = (p & t).sum(0)
-    fp = (p & ~t).sum(0)
-    fn = (~p & t & valid).sum(0)
-    out: dict[str, float] = {}
-    f1s = []
-    for i, name in enumerate(names):
-        prec = tp[i] / (tp[i] + fp[i]) if tp[i] + fp[i] else 0.0
-        rec = tp[i] / (tp[i] + fn[i]) if tp[i] + fn[i] else 0.0
-        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-        out[f"precision_{name}"], out[f"recall_{name}"], out[f"f1_{name}"] = float(prec), float(rec), float(f1)
-        out[f"support_{name}"] = int(t[:, i].sum())
-        f1s.append(f1)
-    out["macro_f1"] = float(np.mean(f1s)) if f1s else 0.0
-    return out
-
-
-def flag_metrics(flag_logits: np.ndarray | torch.Tensor, flag_labels: np.ndarray | torch.Tensor,
-                 names: Sequence[str]) -> dict[str, float]:
-    """:func:`binary_prf` of flag logits (B, T, F) (on = logit > 0) against flag labels (B, T, F) with -100."""
-    if isinstance(flag_logits, torch.Tensor):
-        flag_logits = flag_logits.detach().float().cpu().numpy()
-    if isinstance(flag_labels, torch.Tensor):
-        flag_labels = flag_labels.detach().cpu().numpy()
-    return binary_prf(np.asarray(flag_logits) > 0, np.asarray(flag_labels), names)
-
-
-def flag_rates_from_rows(ids_list: Iterable[Sequence[int]], flags_list: Iterable[np.ndarray],
-                         special_ids: Iterable[int], names: Sequence[str]) -> dict[str, float]:
-    """Rate of each flag over non-special rows.
-
-    Args:
-        ids_list: sequences of ids (T_i,).
-        flags_list: matching flag matrices (T_i, F).
-        special_ids: ids whose rows are not counted (``<s>``, ``</s>``, ``<pad>``, ...).
-        names: the F flag names.
-
-    Returns:
-        ``{name: fraction of counted rows with the flag on}`` (0.0 for every flag if nothing was counted).
-    """
-    special = np.asarray(sorted(set(int(i) for i in special_ids)))
-    on = np.zeros(len(names), dtype=np.int64)
-    n = 0
-    for ids, flags in zip(ids_list, flags_list):
-        ids = np.asarray(ids)
-        keep = ~np.isin(ids, special)
-        on += np.asarray(flags).reshape(len(ids), len(names))[keep].astype(bool).sum(0)
-        n += int(keep.sum())
-    return {name: (float(on[i]) / n if n else 0.0) for i, name in enumerate(names)}
-
-
-def flag_rates(tokenizer, texts: Sequence[str]) -> dict[str, float]:
-    """Flag rates of ``texts`` under an ``R2DTokenizer`` (per row, non-special rows): :func:`r2d.analysis.stats.flag_rates`."""
-    from r2d.analysis.stats import flag_rates as stats_flag_rates
-
-    return stats_flag_rates(tokenizer, list(texts))
-
-
-def pos_weights(rates: Mapping[str, float], names: Sequence[str], max_weight: float = 100.0) -> list[float]:
-    """``pos_weight = (1 - p) / p`` per flag in ``names`` order, clamped to ``[1, max_weight]``
-    (``max_weight`` when p = 0); :func:`r2d.analysis.stats.pos_weight_from_rates` on a name -> rate mapping."""
-    from r2d.analysis.stats import pos_weight_from_rates
-
-    return pos_weight_from_rates([float(rates.get(n, 0.0)) for n in names], max_weight)
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                self.tokenizer.save_pretrained(str(ckpt))
 
 
 # ------------------------------------------------------------------------------------------- metrics files
@@ -449,6 +409,5 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 __all__ = [
     "PRESETS", "TRAIN_DEFAULTS", "model_config", "set_seed", "save_run_args", "last_checkpoint", "R2DTrainer",
-    "MetricsJsonlCallback", "RichProgressCallback", "binary_prf", "flag_metrics", "flag_rates",
-    "flag_rates_from_rows", "pos_weights", "read_metrics",
+    "MetricsJsonlCallback", "RichProgressCallback", "TimeLimitCallback", "SaveTokenizerCallback", "read_metrics",
 ]

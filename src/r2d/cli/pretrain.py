@@ -1,0 +1,54 @@
+"""``r2d pretrain``: the command line of the pretraining recipe (:mod:`r2d.training.pretrain`).
+
+Pipeline stage: the front door of pretraining. Options are :class:`r2d.training.pretrain.PretrainArgs`, parsed by
+:class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before anything is
+written; a finished run prints a one-line summary. The recipe itself lives in the library.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from r2d.cli.common import guard
+
+PROG = "r2d pretrain"
+EXAMPLE = """r2d pretrain --model r2d --preset small --corpus ../shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz \\
+      --out runs/r2d-small --max-steps 600 --pack
+  r2d pretrain --model roberta --preset small --corpus ... --out runs/roberta-small --max-steps 600 --pack
+  (after kill -9: the same command with --resume)"""
+
+
+def build_parser():
+    """The ``r2d pretrain`` parser over :class:`r2d.training.pretrain.PretrainArgs`."""
+    from r2d.cli.args import DataclassArgumentParser
+    from r2d.training.pretrain import PretrainArgs
+
+    return DataclassArgumentParser(
+        PretrainArgs, prog=PROG, example=EXAMPLE,
+        description="Pretraining of R2D (root ids + flags) or of the RoBERTa baseline on the same corpus and "
+                    "budget; writes OUT/metrics.jsonl, TensorBoard logs, checkpoints and OUT/model.")
+
+
+@guard(PROG)
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run :func:`r2d.training.pretrain.pretrain`, print a one-line summary."""
+    from r2d.training.pretrain import MODEL_DIR, pretrain
+
+    args = build_parser().parse(argv)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # subtle: "Writing model shards" bars at every checkpoint otherwise
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    summary = pretrain(args, argv=["r2d", "pretrain", *(argv if argv is not None else sys.argv[1:])])
+    shown = {k: v for k, v in summary["last_eval"].items()
+             if k in ("eval_loss", "eval_mlm_accuracy", "eval_macro_f1", "eval_mlm_loss", "eval_flag_loss")}
+    print(f"{summary['model']} ({summary['preset']}): {summary['steps']} steps, "
+          f"{summary['train_seconds_this_invocation']:.0f} s; "
+          + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()) + f"; model in {Path(args.out) / MODEL_DIR}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
