@@ -14,6 +14,7 @@ generator itself (``stream_generate``) is injected, so this module never imports
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -218,7 +219,7 @@ def create_app(
     if not tokenizers:
         raise ValueError("create_app needs at least one tokenizer")
     models = dict(models or {})
-    locks = {name: threading.Lock() for name in tokenizers}  # the tokenizers' caches are not thread-safe
+    locks: dict[str, anyio.Lock] = {}  # one job per tokenizer at a time: its caches are not thread-safe
     body_limit = 6 * max_text_bytes + 65_536  # subtle: JSON may escape one byte of text as six (\u00e9)
     running: set[str] = set()  # client addresses with a generation in progress
     running_lock = threading.Lock()
@@ -228,6 +229,16 @@ def create_app(
         if n > max_text_bytes:
             raise HTTPProblem(413, f"field '{name}' is {n:,} bytes of text; this server takes at most "
                                    f"{max_text_bytes:,} (r2d serve --max-text-bytes)")
+
+    async def run_locked(request: Request, key: str, fn, /, *args, **kwargs) -> Response:
+        """``fn(*args, **kwargs)`` in a worker thread, one at a time per tokenizer, as JSON; skipped when the
+        client has gone while it waited (the page drops a request when the text changes again)."""
+        lock = locks.setdefault(key, anyio.Lock())  # subtle: created inside the event loop that uses it
+        async with lock:
+            if await request.is_disconnected():
+                log.debug("%s: client gone before its turn", request.url.path)
+                return Response(status_code=499)
+            return json_response(await run_in_threadpool(functools.partial(fn, *args, **kwargs)))
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
@@ -248,11 +259,7 @@ def create_app(
         name, tok = _pick(field(doc, "tokenizer", str, "a tokenizer name", default=None, nullable=True),
                           tokenizers, "tokenizer", "--tokenizer")
 
-        def work():
-            with locks[name]:
-                return tokenize_view(tok, text, name=name, roberta=roberta)
-
-        return json_response(await run_in_threadpool(work))
+        return await run_locked(request, name, tokenize_view, tok, text, name=name, roberta=roberta)
 
     async def decode(request: Request) -> Response:
         doc = await read_json(request, body_limit)
@@ -273,11 +280,7 @@ def create_app(
                                            f"({', '.join(tok.flag_names)})")
         skip = field(doc, "skip_special_tokens", bool, "true or false", default=True)
 
-        def work():
-            with locks[name]:
-                return decode_view(tok, ids, flags, skip_special_tokens=skip)
-
-        return json_response(await run_in_threadpool(work))
+        return await run_locked(request, name, decode_view, tok, ids, flags, skip_special_tokens=skip)
 
     async def generate(request: Request) -> Response:
         nonlocal generate_fn
