@@ -33,10 +33,10 @@ def load_model(path: str) -> LoadedModel:
     if not folder.is_dir():
         raise ModelLoadError(f"{path}: no such folder (expected a causal model saved with save_pretrained)")
     try:
-        # subtle: importing it also registers r2d's causal model with the Auto classes
+        import r2d.modeling.causal  # noqa: F401  (registers model_type "r2d_causal" with AutoModelForCausalLM)
         import r2d.modeling.generation  # noqa: F401
     except ImportError as err:
-        raise ModelLoadError(f"{path}: this r2d has no causal generation (r2d.modeling.generation: {err})") from None
+        raise ModelLoadError(f"{path}: this r2d has no causal generation ({err})") from None
     try:
         from transformers import AutoModelForCausalLM
 
