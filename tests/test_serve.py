@@ -364,6 +364,32 @@ def test_serve_command_errors_are_one_line(monkeypatch, capsys, tmp_path, argv, 
     assert "Traceback" not in err and err.count("\n") == 1
 
 
+def test_serve_command_with_a_real_causal_model(monkeypatch, tmp_path, en_tok):
+    causal = pytest.importorskip("r2d.modeling.causal")
+    import torch
+    import uvicorn
+
+    from r2d.cli import main
+
+    torch.manual_seed(0)
+    config = causal.R2DCausalConfig(vocab_size=len(en_tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                    num_key_value_heads=4, intermediate_size=64, flag_names=list(en_tok.flag_names))
+    causal.R2DForCausalLM(config).save_pretrained(tmp_path / "clm")
+    en_tok.save_pretrained(tmp_path / "clm")
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app))
+    assert main(["serve", "--model", str(tmp_path / "clm")]) == 0
+    with TestClient(seen["app"], base_url="http://127.0.0.1") as c:
+        assert c.get("/api/info").json()["models"][0]["name"] == str(tmp_path / "clm")
+        body = {"prompt": "The park", "max_new_tokens": 6, "temperature": 0.8, "seed": 1}
+        ev = events(c.post("/api/generate", json=body).text)
+        again = events(c.post("/api/generate", json=body).text)
+    words = [d for e, d in ev if e == "word"]
+    assert ev[0][0] == "start" and ev[-1][0] == "done" and words
+    assert sum(len(w["rows"]) for w in words) <= 6 and all(set(r) == {"root", "id", "flags"} for w in words for r in w["rows"])
+    assert words == [d for e, d in again if e == "word"]  # same seed, same words
+
+
 # ---------------------------------------------------------------------------------------------- in a browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
