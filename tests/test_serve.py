@@ -514,6 +514,21 @@ def test_view_follows_typing_and_tokenizer_choice(browser, live):
 
 
 @needs_browser
+def test_long_text_draws_what_is_visible_and_leaves_the_address(browser, live):
+    open_page(browser, live[0].url, text="x")
+    text = "中文 字 " * 1500  # 3,000 words, 9 bytes of address each
+    browser.execute_script("const t = document.getElementById('text'); t.value = arguments[0];"
+                           "t.dispatchEvent(new Event('input'));", text)
+    wait_for(browser, "return window.r2dPlayground.renderedText === arguments[0] && document.body.dataset.state === 'ready'"
+             .replace("arguments[0]", json.dumps(text)))
+    assert "text=" not in browser.current_url and "too long" in browser.find_element("id", "status").text
+    count = "return document.querySelectorAll('#r2d-view .word').length"
+    assert browser.execute_script(count) == 400 and browser.find_element("css selector", "#r2d-view .more").is_displayed()
+    browser.execute_script("const v = document.getElementById('r2d-view'); v.scrollTop = v.scrollHeight;")
+    wait_for(browser, count + " > 400")
+
+
+@needs_browser
 def test_markup_in_the_input_renders_inert(browser, live):
     url = live[0].url
     text = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"> <b>bold</b>'

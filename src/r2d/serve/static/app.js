@@ -8,7 +8,7 @@
   const FIRST_BATCH = 400;   // rows rendered at once; the rest follow as the view is scrolled
   const BATCH = 1000;
   const DEBOUNCE_MS = 120;
-  const URL_TEXT_LIMIT = 4000;  // longer texts are not put in the address (servers cap header sizes)
+  const URL_LIMIT = 8000;  // an address longer than this keeps no text (servers cap request-line sizes)
 
   // Read by tests and benchmarks: what is shown and how long it took.
   const state = {
@@ -193,11 +193,15 @@
     state.renderedText = text;
   }
 
+  // Returns whether the text fits in the address.
   function keepInURL(text, tokenizer) {
     const u = new URL(window.location.href);
-    if (text.length <= URL_TEXT_LIMIT) u.searchParams.set("text", text); else u.searchParams.delete("text");
+    u.searchParams.set("text", text);
     u.searchParams.set("tokenizer", tokenizer);
+    const fits = u.href.length <= URL_LIMIT;
+    if (!fits) u.searchParams.delete("text");
     window.history.replaceState(null, "", u);
+    return fits;
   }
 
   // ------------------------------------------------------------------------------------------ tokenize
@@ -234,8 +238,7 @@
     const t1 = performance.now();
     render(answer.data, text);
     const t2 = performance.now();
-    keepInURL(text, tokenizer);
-    setStatus($("status"), "");
+    setStatus($("status"), keepInURL(text, tokenizer) ? "" : "(this text is too long to keep in the address)");
     state.renderedSeq = seq;
     document.body.dataset.state = "ready";
     // painted: after the next frame has been drawn
