@@ -13,6 +13,7 @@ PROG = "r2d eval"
 # name -> ("module:function", one-line summary); each function is main(argv) -> exit status
 EVALUATIONS: dict[str, tuple[str, str]] = {
     "bpb": ("r2d.cli.eval:bpb_main", "bits per UTF-8 byte of text under a causal model (R2D or its BPE twin)"),
+    "blimp": ("r2d.cli.eval_blimp:main", "BLiMP minimal-pair accuracy, overall, per field and per paradigm"),
 }
 
 

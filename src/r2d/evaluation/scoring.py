@@ -1,0 +1,198 @@
+"""Sentence scorers: a trained model folder -> a function from sentences to their total log-probabilities.
+
+Evaluation stage (``model -> numbers``), used by BLiMP (:mod:`r2d.evaluation.blimp`). Two rules, one per kind
+of model, each the established one for its kind:
+
+* **Causal models** (R2D and its BPE twin, :mod:`r2d.modeling.causal`): the full-sentence log-probability, i.e.
+  minus the negative log-likelihood of everything the model predicts for ``<s> sentence </s>``: every row's
+  root, the free flags of word-start rows, and the end ``</s>`` (the same total as bits per byte).
+* **Masked models** (R2D's MLM and the RoBERTa baseline): the pseudo-log-likelihood (Salazar et al., 2020):
+  each row is masked in turn and scored from the rest. For R2D, masking a row hides its word's flags on all the
+  word's rows (as in pretraining); the root is scored at every row, and the word's flags once, at its first row,
+  with the calibrated ``flag_probs``.
+
+This module loads models and scores text; it does not read BLiMP files or aggregate accuracies.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+SentenceScorer = Callable[[Sequence[str]], list[float]]
+
+_EPS = 1e-6
+
+
+def model_type(path: str | Path) -> str:
+    """The ``model_type`` in a model folder's ``config.json``.
+
+    Raises:
+        FileNotFoundError: no folder or no ``config.json``.
+        ValueError: ``config.json`` is not JSON.
+    """
+    cfg = Path(path) / "config.json"
+    if not cfg.is_file():
+        raise FileNotFoundError(f"{path}: no model here (expected a folder with config.json, e.g. OUT/model of "
+                                "'r2d pretrain')")
+    try:
+        return str(json.loads(cfg.read_text(encoding="utf-8")).get("model_type"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{cfg}:{e.lineno}: not JSON ({e.msg})") from None
+
+
+def load_scorer(path: str | Path, *, batch_size: int = 32) -> tuple[SentenceScorer, str]:
+    """A sentence scorer for the model in ``path``, and its rule (``"causal"`` or ``"pseudo"``).
+
+    Args:
+        path: a model folder written by ``r2d pretrain`` (``OUT/model``): causal (R2D or twin), R2D MLM or RoBERTa.
+        batch_size: sequences per forward pass.
+
+    Raises:
+        FileNotFoundError, ValueError: not a model folder, or a model type r2d cannot score.
+    """
+    kind = model_type(path)
+    if kind == "r2d_causal":
+        from r2d.modeling.causal_data import load_causal_lm
+
+        model, codec = load_causal_lm(path)
+        return causal_scorer(model, codec, batch_size=batch_size), "causal"
+    if kind == "r2d":
+        from transformers import AutoModelForMaskedLM
+
+        import r2d.modeling.encoder  # noqa: F401  (registers model_type "r2d")
+        from r2d.tokenizer.hf import R2DTokenizer
+
+        model = AutoModelForMaskedLM.from_pretrained(str(path)).eval()
+        return r2d_pseudo_scorer(model, R2DTokenizer.from_pretrained(path), batch_size=batch_size), "pseudo"
+    if kind == "roberta":
+        from transformers import AutoModelForMaskedLM
+
+        from r2d.tokenizer.baseline import roberta_tokenizer
+
+        model = AutoModelForMaskedLM.from_pretrained(str(path)).eval()
+        has_files = any((Path(path) / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json"))
+        tokenizer = roberta_tokenizer(str(path) if has_files else None)
+        return roberta_pseudo_scorer(model, tokenizer, batch_size=batch_size), "pseudo"
+    raise ValueError(f"{path}: cannot score a model of type {kind!r} (expected r2d_causal, r2d or roberta)")
+
+
+def causal_scorer(model, codec, *, batch_size: int = 32) -> SentenceScorer:
+    """Full-sentence log-probabilities under a causal model (module docstring).
+
+    Args:
+        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin).
+        codec: its :class:`~r2d.modeling.causal_data.RowCodec` (or the tokenizer, wrapped here).
+    """
+    from r2d.modeling.causal import row_nll
+    from r2d.modeling.causal_data import CausalCollator, RowCodec
+
+    codec = codec if isinstance(codec, RowCodec) else RowCodec(codec)
+    collate = CausalCollator.for_codec(codec)
+
+    @torch.inference_mode()
+    def score(sentences: Sequence[str]) -> list[float]:
+        out: list[float] = []
+        rows = codec.encode(list(sentences))
+        device = next(model.parameters()).device
+        for start in range(0, len(rows), batch_size):
+            batch = collate([{"input_ids": ids, "flags": fl} for ids, fl in rows[start:start + batch_size]])
+            batch = {k: v.to(device) for k, v in batch.items()}
+            res = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], flags=batch.get("flags"))
+            root, flag = row_nll(res.logits, res.flag_logits, batch["labels"], batch.get("flag_labels"))  # (B, T-1)
+            out.extend((-(root + flag).double().sum(-1)).tolist())
+        return out
+
+    return score
+
+
+def _masked_copies(ids: Sequence[int], word_start: np.ndarray, special: set[int]):
+    """For each scored row p of one sequence: (p, the rows of p's word, whether p starts its word)."""
+    n = len(ids)
+    starts = [i for i in range(n) if ids[i] not in special and (word_start[ids[i]] or i == 0 or ids[i - 1] in special)]
+    for p in range(n):
+        if ids[p] in special:
+            continue
+        first = max(s for s in starts if s <= p)
+        last = first + 1
+        while last < n and ids[last] not in special and last not in starts:
+            last += 1
+        yield p, range(first, last), p == first
+
+
+def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScorer:
+    """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM` (module docstring)."""
+    word_start = np.asarray(tokenizer.word_start, dtype=bool)
+    special = set(int(i) for i in tokenizer.all_special_ids)
+    mask_id = int(tokenizer.mask_token_id)
+
+    @torch.inference_mode()
+    def score(sentences: Sequence[str]) -> list[float]:
+        enc = tokenizer(list(sentences))
+        jobs = []  # (sentence index, input ids, flags, hidden rows, position, flag target or None)
+        for s, (ids, flags) in enumerate(zip(enc["input_ids"], enc["flags"])):
+            ids, flags = list(ids), np.asarray(flags, dtype=np.int64).reshape(len(ids), -1)
+            for p, word, first in _masked_copies(ids, word_start, special):
+                jobs.append((s, ids, flags, word, p, flags[p] if first else None))
+        totals = [0.0] * len(sentences)
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start:start + batch_size]
+            t = max(len(j[1]) for j in chunk)
+            ids = torch.full((len(chunk), t), tokenizer.pad_token_id, dtype=torch.long)
+            flags = torch.zeros((len(chunk), t, tokenizer.num_flags), dtype=torch.long)
+            hidden = torch.zeros((len(chunk), t), dtype=torch.long)
+            for i, (_, row_ids, row_flags, word, p, _) in enumerate(chunk):
+                ids[i, :len(row_ids)] = torch.tensor(row_ids)
+                flags[i, :len(row_ids)] = torch.from_numpy(row_flags)
+                ids[i, p] = mask_id
+                flags[i, list(word)] = 0
+                hidden[i, list(word)] = 1
+            out = model(input_ids=ids, attention_mask=ids.ne(tokenizer.pad_token_id).long(), flags=flags,
+                        hidden_flags=hidden)
+            logp = torch.log_softmax(out.logits.float(), dim=-1)  # (B, T, V)
+            probs = out.flag_probs.float().clamp(_EPS, 1 - _EPS)  # (B, T, F)
+            for i, (s, row_ids, _, _, p, target) in enumerate(chunk):
+                total = float(logp[i, p, row_ids[p]])
+                if target is not None:
+                    on = torch.from_numpy(target).bool()
+                    total += float(torch.where(on, probs[i, p].log(), (1 - probs[i, p]).log()).sum())
+                totals[s] += total
+        return totals
+
+    return score
+
+
+def roberta_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScorer:
+    """Pseudo-log-likelihoods under a ``RobertaForMaskedLM`` with a ``transformers`` tokenizer."""
+    special = set(int(i) for i in tokenizer.all_special_ids)
+
+    @torch.inference_mode()
+    def score(sentences: Sequence[str]) -> list[float]:
+        enc = tokenizer(list(sentences))
+        jobs = [(s, list(ids), p) for s, ids in enumerate(enc["input_ids"]) for p, i in enumerate(ids)
+                if i not in special]
+        totals = [0.0] * len(sentences)
+        for start in range(0, len(jobs), batch_size):
+            chunk = jobs[start:start + batch_size]
+            t = max(len(j[1]) for j in chunk)
+            ids = torch.full((len(chunk), t), tokenizer.pad_token_id, dtype=torch.long)
+            for i, (_, row_ids, p) in enumerate(chunk):
+                ids[i, :len(row_ids)] = torch.tensor(row_ids)
+                ids[i, p] = tokenizer.mask_token_id
+            out = model(input_ids=ids, attention_mask=ids.ne(tokenizer.pad_token_id).long())
+            logp = torch.log_softmax(out.logits.float(), dim=-1)  # (B, T, V)
+            for i, (s, row_ids, p) in enumerate(chunk):
+                totals[s] += float(logp[i, p, row_ids[p]])
+        return totals
+
+    return score
+
+
+__all__ = ["causal_scorer", "load_scorer", "model_type", "r2d_pseudo_scorer", "roberta_pseudo_scorer"]
