@@ -107,7 +107,9 @@ def time_session(n: int) -> None:
     import tempfile
 
     from r2d.lists.deconstruct import write_entries
-    from r2d.game.game import GameState, WordQueue, best_hour, load_words, step, write_json_atomic
+    from r2d.game.state import GameState, WordQueue, best_hour, step
+    from r2d.game.words import load_words
+    from r2d.io import atomic_write_json
 
     words, lang = load_words("wordfreq:en")
     state = GameState(WordQueue(words), {}, lambda w, taken: guesses(w, lang=lang, taken=taken), started=0.0)
@@ -117,7 +119,7 @@ def time_session(n: int) -> None:
         for i in range(n):
             out = step(state, "a" if state.offers else "", now=float(i))
             write_entries(path, state.entries.values())
-            write_json_atomic(Path(str(path) + ".game.json"), {"decisions": state.decided_at,
+            atomic_write_json(Path(str(path) + ".game.json"), {"decisions": state.decided_at,
                                                                 "best_hour": best_hour(state.decided_at)})
             assert out.kind == "decided"
         dt = time.perf_counter() - t0

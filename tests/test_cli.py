@@ -55,7 +55,9 @@ def test_tokenize_json_then_decode_round_trip(tmp_path, capsys, monkeypatch):
     ("not json", "t.json:1: not JSON"),
     ('{"ids": []}', "expected an object with 'input_ids'"),
     ('{"input_ids": [1, "x"]}', "field 'input_ids'"),
-    ('{"input_ids": [5], "flags": [[0, 1]]}', "flags[0] must have 7 values"),
+    ('{"input_ids": [5], "flags": [[0, 1]]}', "t.json: field 'flags': row 0 has 2 values, the tokenizer has 7"),
+    ('{"input_ids": [5], "flags": [[0, "x"]]}', "t.json: field 'flags': row 0 must be a list of numbers"),
+    ('{"input_ids": [5, 6],\n "flags": [[0, 0, 0, 0, 0, 0, 0]] x}', "t.json:2: not JSON (Expecting ',' delimiter"),
 ])
 def test_decode_bad_input_says_what_and_where(tmp_path, capsys, content, msg):
     p = tmp_path / "t.json"
@@ -100,3 +102,102 @@ def test_stats_json(tmp_path, capsys):
     assert rates["NoSpace"] == pytest.approx(3 / 9)
     assert rep["list_coverage"]["split"] == 40
     assert rep["rows_per_kb"]["roberta_rows"] > 0
+
+
+# ---------------------------------------------------------------------------------------------- bad input
+# What a new user tries: each command that reads a file answers with one line naming the file (and line and
+# field where they exist), exit status 2, no traceback, and no output file left behind.
+
+BAD_FILES = {
+    "missing": (None, "no such file"),
+    "folder": ("folder", "is a folder, not a file"),
+    "latin1": ("caf\xe9 au lait\n".encode("latin-1"), ":1: not UTF-8 text (byte 0xe9 at column 4)"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00", ":1: binary data, not text (byte 0x89"),
+    "empty": (b"", None),  # the message differs per command: see EMPTY
+}
+# command -> argv with {bad} for the bad file and {out} for the output it must not write
+COMMANDS_READING_FILES = {
+    "decode": ["decode", "{bad}"],
+    "stats": ["stats", "--corpus", "{bad}", "--top", "0"],
+    "train-tokenizer --corpus": ["train-tokenizer", "--corpus", "{bad}", "--vocab-size", "300", "--out", "{out}"],
+    "train-tokenizer --word-counts": ["train-tokenizer", "--word-counts", "{bad}", "--vocab-size", "300",
+                                      "--out", "{out}"],
+    "build-list --exceptions": ["build-list", "--exceptions", "{bad}", "--words", "50", "--out", "{out}"],
+    "list check": ["list", "check", "{bad}"],
+    "list stats": ["list", "stats", "{bad}"],
+    "list stats --corpus": ["list", "stats", "{good_list}", "--corpus", "{bad}"],
+    "list merge": ["list", "merge", "{good_list}", "{bad}", "-o", "{out}"],
+    "suggest --words": ["suggest", "plurals", "--words", "{bad}", "-o", "{out}"],
+    "suggest --list": ["suggest", "plurals", "--words", "{good_words}", "--list", "{bad}", "-o", "{out}"],
+    "game --words": ["game", "--words", "{bad}", "--list", "{out}"],
+    "game --list": ["game", "--words", "{good_words}", "--list", "{bad}"],
+}
+EMPTY = {  # an empty file is bad input for these (an empty list or exceptions file is a valid one)
+    "decode": "is empty", "stats": "has no text", "train-tokenizer --corpus": "has no text",
+    "train-tokenizer --word-counts": "has no text", "list stats --corpus": "has no words",
+    "suggest --words": "has no words", "game --words": "has no words",
+}
+
+
+def _bad_case_ids():
+    for cmd in COMMANDS_READING_FILES:
+        for kind in BAD_FILES:
+            if (kind != "empty" or cmd in EMPTY) and (cmd, kind) != ("game --list", "missing"):  # game makes it
+                yield cmd, kind
+
+
+@pytest.mark.parametrize("cmd,kind", list(_bad_case_ids()), ids=lambda x: x.replace(" ", "_"))
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, cmd, kind):
+    content, expected = BAD_FILES[kind]
+    bad = tmp_path / ("bad.txt" if kind != "folder" else "folder")
+    if kind == "folder":
+        bad.mkdir()
+    elif content is not None:
+        bad.write_bytes(content)
+    (tmp_path / "good.tsv").write_text("parks\tpark ~s\n", encoding="utf-8")
+    (tmp_path / "words.tsv").write_text("parks\t5\npark\t10\n", encoding="utf-8")
+    out = tmp_path / "out" / "result"
+    out.parent.mkdir()
+    argv = [a.format(bad=bad, out=out, good_list=tmp_path / "good.tsv", good_words=tmp_path / "words.tsv")
+            for a in COMMANDS_READING_FILES[cmd]]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.count("\n") == 1 and err.endswith("\n"), err  # one line
+    assert err.startswith(f"r2d {argv[0]}") and "error: " in err and "Traceback" not in err
+    assert str(bad) in err
+    assert (expected or EMPTY[cmd]) in err
+    assert list(out.parent.iterdir()) == []  # nothing written, not even a temp file
+
+
+def test_bad_word_count_line_names_file_line_and_field(tmp_path, capsys):
+    counts = tmp_path / "counts.tsv"
+    counts.write_text("the\t100\ndog\tmany\n", encoding="utf-8")
+    assert main(["train-tokenizer", "--word-counts", str(counts), "--out", str(tmp_path / "tok")]) == 2
+    assert capsys.readouterr().err == (f"r2d train-tokenizer: error: {counts}:2: field 'count': 'many' for 'dog' "
+                                       "is not a number >= 0\n")
+    assert not (tmp_path / "tok").exists()
+
+
+@pytest.mark.parametrize("sub", ["tokenize", "decode"])
+def test_standard_input_that_is_not_utf8(monkeypatch, capsys, sub):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO("caf\xe9".encode("latin-1"))))
+    assert main([sub, "-"]) == 2
+    assert capsys.readouterr().err == f"r2d {sub}: error: <stdin>: not UTF-8 text (byte 0xe9 at offset 3)\n"
+
+
+@pytest.mark.parametrize("sub", [["tokenize", "x"], ["demo"], ["stats", "--top", "10"]])
+def test_a_tokenizer_folder_that_is_not_one(tmp_path, capsys, sub):
+    assert main([*sub, "--tokenizer", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--tokenizer {tmp_path}: no r2d tokenizer at" in err
+
+
+def test_rows_comparison_says_more_when_r2d_has_more():
+    from r2d.cli.stats import fewer_or_more
+
+    assert fewer_or_more(0.949) == "5.1% fewer rows"
+    assert fewer_or_more(2.667) == "166.7% more rows"  # was printed as "-166.7% fewer rows"
+    assert fewer_or_more(1.0004) == "as many rows"

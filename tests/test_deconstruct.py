@@ -3,8 +3,8 @@ import os
 import pytest
 from hypothesis import given, strategies as st
 
-from r2d.lists.deconstruct import (DeconstructionList, Entry, ListError, check_file, format_entry, parse_entry, spell,
-                             spells_back, suffix_candidates, write_entries)
+from r2d.lists.deconstruct import (DeconstructionList, Entry, ListError, check_file, format_entry, parse_entry,
+                                   read_entries, spell, spells_back, suffix_candidates, write_entries)
 
 affix = st.from_regex(r"\A[a-z]{1,5}\Z")
 root = st.from_regex(r"\A[a-zé']{1,10}\Z")
@@ -34,8 +34,14 @@ def test_tilde_format_examples():
     ("gentle", "~ly", "gently"), ("quick", "~ly", "quickly"), ("beat", "~able", "beatable"),
 ])
 def test_fallback_spelling(root, suffix, word):
-    assert spell(root, suffixes=(suffix,)) == word or word in suffix_candidates(root, suffix)
+    assert spell(root, suffixes=(suffix,)) == word  # the rules' first choice is the English spelling
+    assert suffix_candidates(root, suffix)[0] == word
     assert spells_back(Entry(word, root, (), (suffix,)))
+
+
+@pytest.mark.parametrize("root,suffix,word", [("plan", "~ed", "planed"), ("visit", "~ed", "visitted")])
+def test_other_spellings_are_candidates_not_first_choice(root, suffix, word):
+    assert word in suffix_candidates(root, suffix) and spell(root, suffixes=(suffix,)) != word
 
 
 def test_spell_is_exact_for_common_regular_forms():
@@ -86,7 +92,11 @@ def test_check_file_reports_every_problem(tmp_path):
     p.write_text("riding\tride ~Ing\nparks\tpark ~s\nparks\tpark ~s\nx y\n", encoding="utf-8")
     errors = check_file(p)
     assert [e.line for e in errors] == [1, 3, 4]
-    assert check_file(tmp_path / "missing.tsv")[0].reason.startswith("cannot read")
+    with pytest.raises(ListError, match="missing.tsv: no such file"):
+        check_file(tmp_path / "missing.tsv")
+    (tmp_path / "latin1.tsv").write_bytes("caf\xe9\t\n".encode("latin-1"))
+    with pytest.raises(ListError, match=r"latin1.tsv:1: not UTF-8 text \(byte 0xe9 at column 4\)"):
+        check_file(tmp_path / "latin1.tsv")
 
 
 def test_write_is_atomic_and_round_trips(tmp_path):
@@ -101,3 +111,23 @@ def test_write_is_atomic_and_round_trips(tmp_path):
 def test_able_ity_spells_ability():
     assert spells_back(Entry("accountability", "accountable", (), ("~ity",)))
     assert spell("readable", suffixes=("~ity",)) == "readability"
+
+
+def test_atomic_write_never_touches_the_process_umask(tmp_path, monkeypatch):
+    """A library write must not flip the process-wide umask (another thread creating files meanwhile would get
+    mode 0o777 files); the system applies the umask to the new file by itself."""
+    def no_umask(_mask):
+        raise AssertionError("os.umask called")
+
+    old = os.umask(0o027)
+    try:
+        monkeypatch.setattr(os, "umask", no_umask)
+        p = tmp_path / "l.tsv"
+        write_entries(p, [Entry("news")])
+        assert (p.stat().st_mode & 0o777) == 0o640  # 0o666 less the umask 0o027
+        p.chmod(0o600)
+        write_entries(p, [Entry("news"), Entry("the")])  # a replaced file keeps its mode
+        assert (p.stat().st_mode & 0o777) == 0o600 and len(list(read_entries(p))) == 2
+    finally:
+        monkeypatch.undo()
+        os.umask(old)

@@ -1,4 +1,5 @@
-"""Tests for r2d.game.game: the pure state machine, word sources, scores, and whole sessions in a pseudo-terminal."""
+"""Tests for r2d.game: the pure state machine (state), word sources (words), scores and whole sessions in a
+pseudo-terminal (ui)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import pexpect
 import pytest
 
 from r2d.lists.deconstruct import DeconstructionList, Entry, check_file, read_entries
-from r2d.game.game import (GameState, SourceError, WordQueue, best_hour, load_words, main, rate_per_hour, read_scores,
-                      step)
+from r2d.game.state import GameState, WordQueue, best_hour, rate_per_hour, step
+from r2d.game.ui import main, read_scores
+from r2d.game.words import SourceError, load_words
+from r2d.io import InputError
 
 WORDS = [("communities", 50), ("housing", 40), ("quick", 30), ("planned", 20), ("unbeatable", 10), ("news", 5)]
 
@@ -134,7 +137,7 @@ def test_word_list_sorted_by_count_and_normalised(tmp_path):
 def test_bad_sources(tmp_path):
     p = tmp_path / "w.tsv"
     p.write_text("walk\tmany\n", encoding="utf-8")
-    with pytest.raises(SourceError, match=r"w.tsv:1: count 'many'"):
+    with pytest.raises(InputError, match=r"w.tsv:1: field 'count': 'many' for 'walk' is not a number"):
         load_words(str(p))
     with pytest.raises(SourceError, match="no such file"):
         load_words(str(tmp_path / "missing.txt"))

@@ -40,8 +40,9 @@ def test_check_ok_and_every_problem_with_line(tmp_path, capsys):
 def test_check_refuses_non_utf8(tmp_path, capsys):
     p = tmp_path / "latin.tsv"
     p.write_bytes("caf\xe9\t\n".encode("latin-1"))
-    assert main(["list", "check", str(p)]) == 1
-    assert "not UTF-8" in capsys.readouterr().out
+    assert main(["list", "check", str(p)]) == 2  # not a list with problems: not a text file at all
+    assert capsys.readouterr().err == f"r2d list check: error: {p}:1: not UTF-8 text (byte 0xe9 at column 4); " \
+                                      "r2d reads UTF-8 text\n"
 
 
 def test_hand_checked_samples_pass_check():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from r2d.training.metrics import compute_task_metrics, make_compute_metrics, metric_names
+from r2d.training.metrics import METRICS, compute_task_metrics, make_compute_metrics, metric_names
+from r2d.training.tasks import TASKS, Task
 
 
 def test_hand_computed_binary_case():
@@ -71,3 +73,21 @@ def test_trainer_wrapper_and_names():
     assert metric_names("cola")[0] == "matthews_correlation"
     assert metric_names("stsb") == ("pearson", "spearmanr")
     assert metric_names("rte") == ("accuracy",)
+
+
+def test_a_task_is_scored_by_its_own_metrics_not_by_its_name():
+    # a new task, unknown to any name table: F1 then accuracy because the task says so
+    task = dataclasses.replace(TASKS["rte"], name="my_paraphrase", metrics=("f1", "accuracy"))
+    y = np.array([1, 1, 1, 0, 0])
+    logits = np.array([[0, 1], [0, 2], [3, 1], [1, 0], [-1, 1]], dtype=float)  # predicts 1 1 0 0 1
+    assert compute_task_metrics(task, logits, y) == {"f1": pytest.approx(4 / 6), "accuracy": pytest.approx(3 / 5)}
+    assert metric_names(task) == ("f1", "accuracy")
+    regression = dataclasses.replace(TASKS["stsb"], name="my_similarity", metrics=("spearmanr",))
+    assert compute_task_metrics(regression, np.array([0.0, 1.0, 4.0]), np.array([0.0, 1.0, 2.0])) == \
+        {"spearmanr": pytest.approx(1.0)}
+
+
+def test_every_registered_metric_is_known_and_unknown_ones_are_refused():
+    assert {m for t in TASKS.values() for m in t.metrics} <= set(METRICS)
+    with pytest.raises(ValueError, match="known metrics"):
+        dataclasses.replace(TASKS["rte"], metrics=("bleu",))

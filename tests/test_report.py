@@ -113,3 +113,17 @@ def test_console_error_detection_works(tmp_path: Path):
     bad.write_text("<html><body>x<script>console.error('boom'); notAFunction();</script></body></html>")
     _, console = browser_load(bad, tmp_path / "bad.png")
     assert any("boom" in c for c in console) and any("notAFunction" in c for c in console)
+
+
+def test_summary_rows_follow_the_tasks_own_metrics(monkeypatch):
+    import dataclasses
+
+    from r2d.analysis.report import summarize
+    from r2d.training.tasks import TASKS
+
+    monkeypatch.setitem(TASKS, "rte", dataclasses.replace(TASKS["rte"], metrics=("f1", "accuracy")))
+    finetune = {"rte": {"r2d": {0: [{"step": 5, "eval_f1": 0.7, "eval_accuracy": 0.6}]},
+                        "roberta": {0: [{"step": 5, "eval_f1": 0.5, "eval_accuracy": 0.55}]}}}
+    rows = summarize({}, finetune)["results"]
+    assert [(r["metric"], r["key"]) for r in rows] == [("f1", "eval_f1"), ("accuracy", "eval_accuracy")]
+    assert [r["difference"] for r in rows] == [pytest.approx(0.2), pytest.approx(0.05)]

@@ -9,9 +9,6 @@ import pytest
 
 from r2d.training.tasks import TASKS, TaskDataError, get_task, load_task, task_table
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared/data")
 
 
 def _write(p: Path, text: str, gz: bool = False) -> None:
@@ -58,7 +55,10 @@ def test_registry_fields():
     assert TASKS["stsb"].is_regression and TASKS["stsb"].num_labels == 1
     assert TASKS["mnli"].eval_splits == ("validation_matched", "validation_mismatched")
     assert TASKS["mnli"].num_labels == 3 and TASKS["mnli"].is_pair
-    assert TASKS["cola"].metric == "matthews_correlation" and not TASKS["cola"].is_pair
+    assert TASKS["cola"].metrics == ("matthews_correlation", "accuracy") and not TASKS["cola"].is_pair
+    assert TASKS["cola"].metric == "matthews_correlation"  # the headline
+    assert TASKS["stsb"].metrics == ("pearson", "spearmanr") and TASKS["mrpc"].metrics == ("f1", "accuracy")
+    assert TASKS["rte"].metrics == ("accuracy",)
     for t in TASKS.values():
         assert t.is_regression or len(t.label_names) == t.num_labels
     with pytest.raises(KeyError, match="known tasks"):
@@ -105,13 +105,19 @@ def test_carved_splits_disjoint_stratified_deterministic(data_dir: Path):
 def test_bad_local_data_names_file_and_line(data_dir: Path):
     p = data_dir / "glue/RTE/train.tsv"
     p.write_text("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tmaybe\n", encoding="utf-8")
-    with pytest.raises(TaskDataError, match=r"RTE/train.tsv, line 2: field 'label' is 'maybe'"):
+    with pytest.raises(TaskDataError, match=r"RTE/train.tsv:2: field 'label': 'maybe' is not one of"):
         load_task("rte", data_dir)
     (data_dir / "glue/CoLA/dev.tsv").unlink()
-    with pytest.raises(TaskDataError, match="CoLA/dev.tsv: file not found"):
+    with pytest.raises(TaskDataError, match="CoLA/dev.tsv: no such file"):
         load_task("cola", data_dir)
     with pytest.raises(TaskDataError, match="not a folder"):
         load_task("cola", data_dir / "nope")
+    (data_dir / "glue/RTE/train.tsv").write_bytes(b"index\tsentence1\tsentence2\tlabel\n0\tCaf\xe9.\tB.\t0\n")
+    with pytest.raises(TaskDataError, match=r"RTE/train.tsv:2: not UTF-8 text \(byte 0xe9 at column 6\)"):
+        load_task("rte", data_dir)
+    (data_dir / "glue/STS-B/dev.tsv").write_text("h\n" + "0\tg\tf\ty\t1\tn\tn\tA.\tB.\tfive\n", encoding="utf-8")
+    with pytest.raises(TaskDataError, match=r"STS-B/dev.tsv:2: field 'score': 'five' is not a number"):
+        load_task("stsb", data_dir)
 
 
 def test_task_table_mentions_every_task_and_carving():
@@ -121,7 +127,6 @@ def test_task_table_mentions_every_task_and_carving():
     assert table.count("carved") == 3  # qnli, mnli, yelp_polarity
 
 
-@pytest.mark.skipif(not (SHARED / "glue").is_dir(), reason="shared/data not present")
 @pytest.mark.parametrize("name,sizes", [
     ("cola", {"train": 8551, "validation": 1043}),
     ("rte", {"train": 2490, "validation": 277}),
@@ -131,6 +136,6 @@ def test_task_table_mentions_every_task_and_carving():
     ("mnli", {"train": 800, "validation_matched": 200, "validation_mismatched": 1000}),
     ("yelp_polarity", {"train": 800, "test": 200}),
 ])
-def test_real_shared_data_row_counts(name: str, sizes: dict):
-    dd = load_task(name, SHARED)
+def test_real_shared_data_row_counts(shared_data: Path, name: str, sizes: dict):
+    dd = load_task(name, shared_data)
     assert {k: len(v) for k, v in dd.items()} == sizes

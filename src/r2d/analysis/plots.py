@@ -15,13 +15,14 @@ Uses the non-interactive ``Agg`` backend, so it works on machines without a disp
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from r2d.io import read_jsonl  # noqa: F401  (re-exported: the one reader of metrics.jsonl files)
 
 logger = logging.getLogger(__name__)
 
@@ -42,26 +43,6 @@ def _plt():
 
 def _color(name: str, i: int) -> str:
     return COLORS.get(name.lower(), _FALLBACK[i % len(_FALLBACK)])
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Rows of a ``metrics.jsonl`` file; blank and truncated trailing lines (a killed run) are skipped.
-
-    Args:
-        path: the file.
-
-    Returns:
-        list of dicts in file order.
-    """
-    rows = []
-    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("%s, line %d: not JSON (a run killed mid-write?), skipped", path, i)
-    return rows
 
 
 def series(rows: Iterable[Mapping], key: str) -> tuple[np.ndarray, np.ndarray]:

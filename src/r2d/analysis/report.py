@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from r2d.analysis import plots
-from r2d.training.metrics import eval_key, metric_names
+from r2d.training.metrics import eval_key
 from r2d.training.tasks import get_task
 
 logger = logging.getLogger(__name__)
@@ -67,8 +67,8 @@ def summarize(pretrain: Mapping[str, Sequence[Mapping]], finetune: Mapping[str, 
     for task_name, by_model in finetune.items():
         task = get_task(task_name)
         for split in task.eval_splits:
-            for metric in metric_names(task_name):
-                key = eval_key(task_name, split, metric, n_eval_splits=len(task.eval_splits))
+            for metric in task.metrics:  # the task's own metrics, headline first
+                key = eval_key(task, split, metric, n_eval_splits=len(task.eval_splits))
                 row = {"task": task_name, "split": split, "metric": metric, "key": key, "models": {}}
                 for model, seeds in by_model.items():
                     finals = {s: _last(r, key) for s, r in sorted(seeds.items())}
@@ -105,9 +105,9 @@ def make_charts(pretrain: Mapping[str, Sequence[Mapping]],
                            plots.plot_flag_f1(rows, out_dir / f"flag_f1_{name}.png", flag_names=flag_names)))
     for task_name, by_model in finetune.items():
         task = get_task(task_name)
-        metric = metric_names(task_name)[0]
+        metric = task.metric  # its headline metric
         for split in task.eval_splits:
-            key = eval_key(task_name, split, metric, n_eval_splits=len(task.eval_splits))
+            key = eval_key(task, split, metric, n_eval_splits=len(task.eval_splits))
             seeds = {m: list(s.values()) for m, s in by_model.items()}
             suffix = "" if len(task.eval_splits) == 1 else f"_{split}"
             charts.append((f"{task_name} ({split}): {metric}, mean over seeds, shaded min-max",

@@ -1,8 +1,8 @@
 """Corpus statistics of a 2D tokenizer: flag rates, list coverage, top-N word coverage, rows per 1,000 bytes.
 
-A reader of the pipeline's output (:mod:`r2d.tokenizer.hf`), used by ``r2d stats``, the benchmarks, and the
-pretraining recipe (flag rates give the flag loss's ``pos_weight``). It compares with the RoBERTa baseline
-(:mod:`r2d.tokenizer.baseline`) on the same input; it trains nothing.
+A reader of the pipeline's output (:mod:`r2d.tokenizer.hf`), used by ``r2d stats`` and the benchmarks; flag
+rates are counted by :mod:`r2d.tokenizer.rates` (re-exported here as :func:`flag_rates`). It compares with the
+RoBERTa baseline (:mod:`r2d.tokenizer.baseline`) on the same input; it trains nothing.
 """
 
 from __future__ import annotations
@@ -10,44 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-import numpy as np
+from r2d.tokenizer.rates import flag_rates  # noqa: F401  (re-exported: stats' flag rates are the tokenizer's)
 
 # The article's rates on OpenWebText (R2D.md section 1), for side-by-side display.
 ARTICLE_FLAG_RATES = {"NoSpace": 0.23, "FirstCap": 0.18, "AllCaps": 0.011, "Suffix_s": 0.030, "Suffix_ed": 0.017,
                       "Suffix_ing": 0.013, "Contraction_s": 0.009}
-
-
-def flag_rates(tok, texts: Sequence[str], *, per: str = "row", batch_size: int = 1000) -> dict[str, float]:
-    """Share of rows (or words) with each flag on, over non-special rows of ``texts``.
-
-    Args:
-        tok: an :class:`r2d.tokenizer.hf.R2DTokenizer`.
-        texts: the sample.
-        per: ``"row"`` (every BPE row counts; what a per-row loss sees) or ``"word"`` (one count per word).
-
-    Returns:
-        ``{flag name: rate}`` in schema order; rates are 0.0 for an empty sample.
-    """
-    if per not in ("row", "word"):
-        raise ValueError(f"per={per!r}: expected 'row' or 'word'")
-    sums = np.zeros(tok.num_flags, dtype=np.int64)
-    n = 0
-    for i in range(0, len(texts), batch_size):
-        enc = tok(list(texts[i:i + batch_size]), add_special_tokens=False)
-        for ids, flags in zip(enc["input_ids"], enc["flags"]):
-            if not ids:
-                continue
-            f = np.asarray(flags, dtype=np.int64)  # (T, F)
-            if per == "word":
-                f = f[tok.word_start[np.asarray(ids)]]
-            sums += f.sum(axis=0)
-            n += len(f)
-    return {name: float(s / n) if n else 0.0 for name, s in zip(tok.flag_names, sums)}
-
-
-def pos_weight_from_rates(rates: Sequence[float], max_weight: float = 100.0) -> list[float]:
-    """BCE ``pos_weight`` per flag: (1 - p) / p, clamped to ``[1, max_weight]`` (rare flags with huge weights hurt)."""
-    return [float(min(max_weight, max(1.0, (1 - p) / p))) if p > 0 else float(max_weight) for p in rates]
 
 
 @dataclass

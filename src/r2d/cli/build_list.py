@@ -12,8 +12,10 @@ import collections
 import sys
 from pathlib import Path
 
-from r2d.lists.deconstruct import ListError, check_file, write_entries
-from r2d.lists.english import DEFAULT_AFFIXES, build_english_list, default_exceptions_path, versions
+from r2d.cli.common import fail, guard
+from r2d.io import InputError, check_file as check_input
+from r2d.lists.deconstruct import check_file, write_entries
+from r2d.lists.english import DEFAULT_AFFIXES, build_english_list, default_exceptions_path, read_exceptions, versions
 
 DEFAULT_OUT = "en.tsv"
 
@@ -52,43 +54,38 @@ def _header(argv: list[str], n_words: int, exceptions: str, counts: dict[str, in
     )
 
 
+@guard("r2d build-list")
 def main(argv: list[str] | None = None) -> int:
+    prog = "r2d build-list"
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     if args.words < 1:
-        print(f"r2d build-list: --words must be at least 1, got {args.words}", file=sys.stderr)
-        return 2
+        return fail(prog, f"--words must be at least 1, got {args.words}")
     exc_path = Path(args.exceptions) if args.exceptions else default_exceptions_path()
-    if not exc_path.is_file():
-        print(f"r2d build-list: --exceptions: no such file: {exc_path}", file=sys.stderr)
-        return 2
+    check_input(exc_path, what="--exceptions")
     out = Path(args.out)
+    if out.is_dir():
+        raise InputError(f"--out {out}", "is a folder, not a file")
     if not out.parent.is_dir():
-        print(f"r2d build-list: --out: the folder {out.parent} does not exist", file=sys.stderr)
-        return 2
+        raise InputError(f"--out {out}", f"the folder {out.parent} does not exist")
 
     from rich.console import Console
     from rich.progress import Progress
 
-    try:
-        with Progress(console=Console(stderr=True), transient=True) as bar:
-            task = bar.add_task("deconstructing words", total=None)
-            entries = build_english_list(
-                args.words, exceptions=exc_path,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except ListError as err:
-        print(f"r2d build-list: {err}", file=sys.stderr)
-        return 2
+    exceptions = list(read_exceptions(exc_path).values())  # read before the progress bar takes the terminal
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("deconstructing words", total=None)
+        entries = build_english_list(
+            args.words, exceptions=exceptions,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     counts = collections.Counter(e.suffixes[0] for e in entries if e.is_split)
     n_whole = sum(not e.is_split for e in entries)
     shown_exc = "bundled en_exceptions.txt" if args.exceptions is None else str(args.exceptions)
     write_entries(out, entries, header=_header(argv, args.words, shown_exc, counts, n_whole))
     errors = check_file(out)
     if errors:  # pragma: no cover - build_english_list validates already
-        for e in errors[:10]:
-            print(f"r2d build-list: {e}", file=sys.stderr)
-        return 1
+        return fail(prog, f"{errors[0]} (and {len(errors) - 1} more problems in the written list)")
     split = ", ".join(f"{a} {counts.get(a, 0)}" for a in DEFAULT_AFFIXES)
     print(f"wrote {out}: {len(entries)} entries, {sum(counts.values())} split ({split}), {n_whole} kept whole")
     return 0

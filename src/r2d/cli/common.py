@@ -1,9 +1,19 @@
-"""Command-line front ends (argparse + printing) over the library; ``r2d.cli`` maps subcommands to them."""
+"""What every ``r2d`` subcommand shares: the argument parser with an example, and bad input as one line.
+
+Bad input (a missing file, a folder, text that is not UTF-8, binary data, an empty or malformed file) ends a
+command with one line on stderr, ``r2d CMD: error: FILE:LINE: what is wrong``, and exit status 2: never a
+traceback, never a partial output file (outputs are written atomically, after the input is read). The
+library says what is wrong (:class:`r2d.io.InputError`); :func:`guard` prints it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
+
+from r2d.io import InputError
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -18,3 +28,55 @@ def fail(prog: str, message: str) -> int:
     """Print ``prog: error: message`` to stderr and return exit status 2 (no traceback for user errors)."""
     print(f"{prog}: error: {message}", file=sys.stderr)
     return 2
+
+
+def guard(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Decorate a subcommand's ``main``: bad input raised anywhere below it becomes :func:`fail`'s one line.
+
+    Caught: :class:`r2d.io.InputError` (and its kinds: list, task, word-source errors) and ``OSError`` on a
+    path the user named (a folder where a file was expected, no permission, a full disk).
+    """
+
+    def wrap(main: Callable[..., int]) -> Callable[..., int]:
+        @functools.wraps(main)
+        def guarded(argv=None) -> int:
+            try:
+                return main(argv)
+            except InputError as err:
+                return fail(prog, str(err))
+            except OSError as err:
+                where = f"{err.filename}: " if err.filename else ""
+                return fail(prog, f"{where}{err.strerror or err}")
+
+        return guarded
+
+    return wrap
+
+
+def read_stdin() -> str:
+    """Standard input as text, strictly UTF-8.
+
+    Raises:
+        InputError: ``<stdin>`` is not UTF-8 text or holds binary data (a NUL byte).
+    """
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode("utf-8")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError("<stdin>", f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})"
+                         ) from None
+    if "\x00" in text:
+        raise InputError("<stdin>", "binary data (a NUL byte), not text")
+    return text
+
+
+def load_tokenizer(name: str):
+    """``R2DTokenizer.from_pretrained(name)``, its failures as one :class:`InputError` naming ``--tokenizer``."""
+    from r2d.tokenizer.hf import R2DTokenizer
+
+    try:
+        return R2DTokenizer.from_pretrained(name)
+    except InputError:
+        raise
+    except (OSError, ValueError) as err:
+        raise InputError(f"--tokenizer {name}", str(err)) from None

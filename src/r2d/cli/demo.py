@@ -6,7 +6,7 @@ for the same text, the exact round trip, and rows and flag rates next to RoBERTa
 
 from __future__ import annotations
 
-from r2d.cli.common import ArgumentParser
+from r2d.cli.common import ArgumentParser, guard, load_tokenizer
 
 SENTENCE = "I enjoyed riding in Australia's parks."
 
@@ -22,6 +22,7 @@ emoji 🚲 and even right-to-left text such as שלום come back exactly as the
 """
 
 
+@guard("r2d demo")
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(
         prog="r2d demo",
@@ -38,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from r2d.tokenizer.baseline import roberta_bpe
     from r2d.cli.tokenize import tokenize_main
-    from r2d.analysis.stats import ARTICLE_FLAG_RATES, flag_rates
-    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.analysis.stats import ARTICLE_FLAG_RATES
+    from r2d.tokenizer.rates import flag_rates
 
+    tok = load_tokenizer(args.tokenizer)
     c = Console()
-    tok = R2DTokenizer.from_pretrained(args.tokenizer)
     c.print(Rule("1. The article's sentence: one root per word, flags for the rest"))
     tokenize_main([SENTENCE, "--compare", "--tokenizer", args.tokenizer])
 

@@ -7,22 +7,23 @@ conflicts silently; ``suggest plurals`` runs the article's proposed automation (
 
 Exit status: 0 fine; 1 problems found (``check``) or conflicts (``merge``); 2 bad input (a file that cannot be
 read, an invalid list given to ``stats``/``merge``, bad options). This module does not build the default
-English list (see :mod:`r2d.lists.english`) nor play the game (see :mod:`r2d.game.game`).
+English list (see :mod:`r2d.lists.english`) nor play the game (see :mod:`r2d.game`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from r2d.lists.deconstruct import DeconstructionList, Entry, check_file, format_entry, write_entries
+from r2d.cli.common import fail, guard
 from r2d.flags import DEFAULT_FLAG_NAMES, affix_to_flag
+from r2d.io import InputError
+from r2d.lists.deconstruct import DeconstructionList, Entry, ListError, check_file, format_entry, write_entries
 
 _EPILOG = """examples:
   r2d list check my_list.tsv other.tsv
@@ -32,33 +33,23 @@ _EPILOG = """examples:
 """
 
 
-def _fail(prog: str, message: str) -> int:
-    print(f"{prog}: {message}", file=sys.stderr)
-    return 2
-
-
-def _readable(path: str) -> str | None:
-    """``None`` if ``path`` is a readable file, else why not."""
-    p = Path(path)
-    if not p.exists():
-        return f"{path}: no such file"
-    if not p.is_file():
-        return f"{path}: not a file"
-    if not os.access(p, os.R_OK):
-        return f"{path}: cannot read (permission denied)"
-    return None
-
-
-def _read_list(prog: str, path: str) -> DeconstructionList | int:
-    why = _readable(path)
-    if why:
-        return _fail(prog, why)
+def _read_list(path: str) -> DeconstructionList:
+    """A valid list, or one :class:`ListError` line: the first problem and how many there are."""
     problems = check_file(path)
     if problems:
-        for p in problems[:20]:
-            print(f"{prog}: {p}", file=sys.stderr)
-        return _fail(prog, f"{path} has {len(problems)} problem(s); see 'r2d list check {path}'")
+        more = f" (and {len(problems) - 1} more; see 'r2d list check {path}')" if len(problems) > 1 else ""
+        raise ListError(problems[0].path, problems[0].line, problems[0].reason + more)
     return DeconstructionList.read(path)
+
+
+def _output(path: str, what: str = "-o") -> Path:
+    """An output file path whose folder exists (checked before any work is done)."""
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{what} {p}", "is a folder, not a file")
+    if not p.parent.is_dir():
+        raise InputError(f"{what} {p}", f"folder {p.parent} does not exist")
+    return p
 
 
 # ------------------------------------------------------------------------------------------------ check
@@ -67,12 +58,12 @@ def check_main(args: argparse.Namespace) -> int:
     bad_input = False
     n_problems = 0
     for path in args.files:
-        why = _readable(path)
-        if why:
-            print(f"r2d list check: {why}", file=sys.stderr)
+        try:
+            problems = check_file(path)
+        except ListError as err:  # not a list file at all: bad input, not a problem of a list
+            print(f"r2d list check: error: {err}", file=sys.stderr)
             bad_input = True
             continue
-        problems = check_file(path)
         for p in problems:
             print(str(p))
         n_problems += len(problems)
@@ -138,20 +129,18 @@ def list_stats(lst: DeconstructionList, corpus: Counter[str] | None = None) -> t
     return summary, rows
 
 
+@guard("r2d list stats")
 def stats_main(args: argparse.Namespace) -> int:
-    prog = "r2d list stats"
-    lst = _read_list(prog, args.file)
-    if isinstance(lst, int):
-        return lst
+    lst = _read_list(args.file)
     corpus = None
     if args.corpus:
-        for c in args.corpus:
-            why = _readable(c)
-            if why:
-                return _fail(prog, f"--corpus {why}")
-        from r2d.game.game import count_corpus
+        from r2d.game.words import byte_progress
+        from r2d.text.corpus import count_words
 
-        corpus = count_corpus(args.corpus, progress=sys.stderr.isatty())
+        with byte_progress("counting words", sys.stderr.isatty()) as report:
+            corpus = count_words(args.corpus, progress=report)
+        if not corpus:
+            raise InputError(f"--corpus {' '.join(args.corpus)}", "has no words")
     summary, rows = list_stats(lst, corpus)
 
     def is_flag(r: AffixStats) -> bool:
@@ -249,17 +238,12 @@ def merge_lists(a: DeconstructionList, b: DeconstructionList, *, prefer: str | N
     return out, conflicts
 
 
+@guard("r2d list merge")
 def merge_main(args: argparse.Namespace) -> int:
     prog = "r2d list merge"
-    a = _read_list(prog, args.a)
-    if isinstance(a, int):
-        return a
-    b = _read_list(prog, args.b)
-    if isinstance(b, int):
-        return b
-    out_dir = Path(args.output).parent
-    if not out_dir.is_dir():
-        return _fail(prog, f"-o {args.output}: folder {out_dir} does not exist")
+    _output(args.output)
+    a = _read_list(args.a)
+    b = _read_list(args.b)
     entries, conflicts = merge_lists(a, b, prefer=args.prefer)
     for c in conflicts:
         print(f"conflict: {c}", file=sys.stderr)
@@ -323,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return check_main(args)
     if args.action == "stats":
         if args.min_share < 0 or args.min_rate < 0:
-            return _fail("r2d list stats", "--min-share and --min-rate must not be negative")
+            return fail("r2d list stats", "--min-share and --min-rate must not be negative")
         return stats_main(args)
     return merge_main(args)
 
@@ -347,6 +331,7 @@ def suggest_plurals(words: Iterable[str], *, skip: Iterable[str] = (), claimed: 
             yield e
 
 
+@guard("r2d suggest")
 def suggest_main(argv: list[str] | None = None) -> int:
     """``r2d suggest plurals [--words SOURCE] [--top N] [--list FILE] [-o OUT]``."""
     p = argparse.ArgumentParser(
@@ -370,22 +355,19 @@ def suggest_main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     prog = "r2d suggest"
     if args.top <= 0 or args.min_ratio <= 0:
-        return _fail(prog, "--top and --min-ratio must be positive")
-    from r2d.game.game import SourceError, load_words
+        return fail(prog, "--top and --min-ratio must be positive")
+    from r2d.game.words import load_words
     from r2d.lists.guess import PLURAL_EXCEPTIONS
 
+    if args.output:
+        _output(args.output)
     decided: set[str] = set()
     claimed: set[str] = set()
     if args.list_path:
-        lst = _read_list(prog, args.list_path)
-        if isinstance(lst, int):
-            return lst
+        lst = _read_list(args.list_path)
         decided = set(lst.entries)
         claimed = {e.root for e in lst if e.is_split and set(e.affixes) == {"~s"}}
-    try:
-        words, lang = load_words(args.words, progress=sys.stderr.isatty())
-    except (SourceError, OSError) as err:
-        return _fail(prog, str(err))
+    words, lang = load_words(args.words, progress=sys.stderr.isatty())
     top = []
     for w in words:
         top.append(w)
@@ -397,9 +379,6 @@ def suggest_main(argv: list[str] | None = None) -> int:
     header = (f"plural suggestions by 'r2d suggest plurals' from {args.words} (top {args.top}); "
               "review before use: the test is meaning, not spelling")
     if args.output:
-        out_dir = Path(args.output).parent
-        if not out_dir.is_dir():
-            return _fail(prog, f"-o {args.output}: folder {out_dir} does not exist")
         write_entries(args.output, suggestions, header=header)
         print(f"{args.output}: {len(suggestions)} suggestions from {len(top)} words", file=sys.stderr)
     else:

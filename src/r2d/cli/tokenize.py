@@ -1,23 +1,19 @@
-"""``r2d tokenize`` and ``r2d decode``: the 2D table of a text, as a terminal table or JSON, and back."""
+"""``r2d tokenize`` and ``r2d decode``: the 2D table of a text, as a terminal table or JSON, and back.
+
+The front end of :class:`r2d.tokenizer.hf.R2DTokenizer` for people: it prints, it does not tokenize itself.
+``decode`` checks the JSON it is given field by field and says which one is wrong.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from r2d.cli.common import ArgumentParser, fail
+from r2d.cli.common import ArgumentParser, guard, load_tokenizer, read_stdin
+from r2d.io import InputError, read_text
 
 FLAG_SHORT = {"NoSpace": "NoSp", "FirstCap": "Cap", "AllCaps": "CAPS", "Suffix_s": "~s", "Suffix_ed": "~ed",
               "Suffix_ing": "~ing", "Contraction_s": "'s"}
-
-
-def _load(prog: str, name: str):
-    from r2d.tokenizer.hf import R2DTokenizer
-
-    try:
-        return R2DTokenizer.from_pretrained(name)
-    except (FileNotFoundError, ValueError) as err:
-        raise SystemExit(fail(prog, str(err)))
 
 
 def word_rows(tok, text: str, pair: str | None = None) -> list[dict]:
@@ -51,6 +47,7 @@ def _root_text(tok, ids: list[int]) -> str:
     return b"".join(tok._token_bytes[i] for i in ids).decode("utf-8", errors="replace")
 
 
+@guard("r2d tokenize")
 def tokenize_main(argv: list[str] | None = None) -> int:
     prog = "r2d tokenize"
     ap = ArgumentParser(
@@ -66,8 +63,8 @@ def tokenize_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--format", choices=("table", "json"), default="table")
     ap.add_argument("--compare", action="store_true", help="also show RoBERTa's tokens for the same text")
     args = ap.parse_args(argv)
-    text = sys.stdin.read() if args.text == "-" else args.text
-    tok = _load(prog, args.tokenizer)
+    text = read_stdin() if args.text == "-" else args.text
+    tok = load_tokenizer(args.tokenizer)
     if args.format == "json":
         enc = tok(text, args.pair)
         doc = {"tokenizer": args.tokenizer, "flag_names": list(tok.flag_names), "input_ids": enc["input_ids"],
@@ -113,6 +110,7 @@ def _roberta_tokens(text: str, pair: str | None) -> list[str]:
     return out
 
 
+@guard("r2d decode")
 def decode_main(argv: list[str] | None = None) -> int:
     prog = "r2d decode"
     ap = ArgumentParser(
@@ -126,26 +124,40 @@ def decode_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-special", action="store_true", help="write <s>, </s>, <pad> rows too")
     args = ap.parse_args(argv)
     where = "<stdin>" if args.file == "-" else args.file
-    try:
-        raw = sys.stdin.read() if args.file == "-" else open(args.file, encoding="utf-8").read()
-    except OSError as err:
-        return fail(prog, f"cannot read {where}: {err.strerror}")
+    raw = read_stdin() if args.file == "-" else read_text(args.file)
+    if not raw.strip():
+        raise InputError(where, "is empty: expected the JSON of 'r2d tokenize --format json'")
     try:
         doc = json.loads(raw)
     except json.JSONDecodeError as err:
-        return fail(prog, f"{where}:{err.lineno}: not JSON ({err.msg})")
-    if not isinstance(doc, dict) or "input_ids" not in doc:
-        return fail(prog, f"{where}: expected an object with 'input_ids' (and 'flags'), as printed by "
-                          "'r2d tokenize --format json'")
-    ids, flags = doc["input_ids"], doc.get("flags")
-    if not isinstance(ids, list) or not all(isinstance(i, int) for i in ids):
-        return fail(prog, f"{where}: field 'input_ids' must be a list of integers")
-    if flags is not None and (not isinstance(flags, list) or len(flags) != len(ids)):
-        return fail(prog, f"{where}: field 'flags' must be a list with one row per id ({len(ids)} ids)")
-    tok = _load(prog, args.tokenizer or doc.get("tokenizer", "r2d-en"))
-    if flags is not None:
-        for k, row in enumerate(flags):
-            if not isinstance(row, list) or len(row) != tok.num_flags:
-                return fail(prog, f"{where}: flags[{k}] must have {tok.num_flags} values ({', '.join(tok.flag_names)})")
+        raise InputError(where, f"not JSON ({err.msg} at column {err.colno})", line=err.lineno) from None
+    ids, flags = parse_rows(doc, where)
+    tok = load_tokenizer(args.tokenizer or doc.get("tokenizer", "r2d-en"))
+    for k, row in enumerate(flags or []):
+        if len(row) != tok.num_flags:
+            raise InputError(where, f"row {k} has {len(row)} values, the tokenizer has {tok.num_flags} flags "
+                                    f"({', '.join(tok.flag_names)})", field="flags")
     sys.stdout.write(tok.decode(ids, flags, skip_special_tokens=not args.keep_special))
     return 0
+
+
+def parse_rows(doc, where: str) -> tuple[list[int], list[list[float]] | None]:
+    """``input_ids`` and ``flags`` of a ``tokenize --format json`` document, checked field by field.
+
+    Raises:
+        InputError: not an object, ``input_ids`` not a list of integers, ``flags`` not one row of numbers per id.
+    """
+    if not isinstance(doc, dict) or "input_ids" not in doc:
+        raise InputError(where, "expected an object with 'input_ids' (and 'flags'), as printed by "
+                                "'r2d tokenize --format json'")
+    ids, flags = doc["input_ids"], doc.get("flags")
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise InputError(where, "must be a list of integers", field="input_ids")
+    if flags is None:
+        return ids, None
+    if not isinstance(flags, list) or len(flags) != len(ids):
+        raise InputError(where, f"must be a list with one row per id ({len(ids)} ids)", field="flags")
+    for k, row in enumerate(flags):
+        if not isinstance(row, list) or not all(isinstance(v, (int, float)) for v in row):
+            raise InputError(where, f"row {k} must be a list of numbers, got {json.dumps(row)[:40]}", field="flags")
+    return ids, flags

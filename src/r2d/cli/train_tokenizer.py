@@ -1,14 +1,24 @@
-"""``r2d train-tokenizer``: train an r2d tokenizer (root BPE + flag schema + list) and save it to a folder."""
+"""``r2d train-tokenizer``: train an r2d tokenizer (root BPE + flag schema + list) and save it to a folder.
+
+The front end of :meth:`r2d.tokenizer.hf.R2DTokenizer.train`: it checks every input before the long count,
+and moves the saved files into ``--out`` only once all of them are written.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
-from r2d.cli.common import ArgumentParser, fail
+from r2d.cli.common import ArgumentParser, fail, guard
+from r2d.io import InputError, iter_lines
 
 PROG = "r2d train-tokenizer"
 
 
+@guard(PROG)
 def main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(
         prog=PROG,
@@ -32,20 +42,55 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not args.corpus and not args.word_counts:
         return fail(PROG, "give --corpus FILE... or --word-counts SPEC (or both)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}", "is a file, not a folder")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}", f"folder {out.parent} does not exist")
+    for f in args.corpus or []:
+        _check_has_text(f, "--corpus")
+    if args.word_counts and not args.word_counts.startswith("wordfreq:"):
+        _check_has_text(args.word_counts, "--word-counts")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from r2d.lists.deconstruct import ListError
     from r2d.flags import FlagSchema
     from r2d.tokenizer.hf import R2DTokenizer
 
     try:
         schema = FlagSchema.with_affixes(args.affixes)
+    except ValueError as err:
+        return fail(PROG, f"--affixes: {err}")
+    try:
         tok = R2DTokenizer.train(
             args.corpus, word_counts=args.word_counts, vocab_size=args.vocab_size,
             deconstruction_list=None if args.list == "none" else args.list, flag_names=schema.names,
             min_frequency=args.min_frequency, model_max_length=args.max_length, show_progress=True,
         )
-    except (ListError, FileNotFoundError, ValueError) as err:
+    except InputError:
+        raise
+    except ValueError as err:  # settings the trainer refuses (a vocabulary too small for the alphabet, ...)
         return fail(PROG, str(err))
-    paths = tok.save_pretrained(args.out)
+    paths = save_whole(tok, out)
     print(f"{tok}\nwrote {', '.join(paths)}")
     return 0
+
+
+def _check_has_text(path: str, what: str) -> None:
+    """Fail now, not after a long count, on a file that is missing, a folder, binary, or without text."""
+    if not any(line.strip() for line in iter_lines(path, what=what)):
+        raise InputError(f"{what} {path}", "has no text")
+
+
+def save_whole(tok, out: Path) -> list[str]:
+    """``tok.save_pretrained`` into a temp folder beside ``out``, then each file renamed into ``out``: a
+    crash leaves the old files or the new ones, never a half-written file."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        written = tok.save_pretrained(tmp)
+        out.mkdir(exist_ok=True)
+        final = []
+        for p in written:
+            os.replace(p, out / Path(p).name)
+            final.append(str(out / Path(p).name))
+        return final
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -27,10 +27,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
+
+from r2d.io import InputError, atomic_write_text, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ _SUFFIX_TOKEN = re.compile(rf"^~{_AFFIX}$")
 VOWELS = set("aeiou")
 
 
-class ListError(ValueError):
-    """A problem in a deconstruction list, with where it is.
+class ListError(InputError):
+    """A problem in a deconstruction list, with where it is (``path:line: reason``).
 
     Attributes:
         path: the file (or ``"<string>"``).
@@ -50,8 +50,7 @@ class ListError(ValueError):
     """
 
     def __init__(self, path: str, line: int, reason: str):
-        self.path, self.line, self.reason = str(path), line, reason
-        super().__init__(f"{path}:{line}: {reason}" if line else f"{path}: {reason}")
+        super().__init__(path, reason, line=line)
 
 
 @dataclass(frozen=True)
@@ -266,8 +265,11 @@ def spellings(root: str, prefixes: tuple[str, ...] = (), suffixes: tuple[str, ..
     return {pre + f for f in forms}
 
 
-_IRREGULAR_TAGS = {"~s": ("NNS", "VBZ"), "~ed": ("VBD", "VBN"), "~ing": ("VBG",), "~er": ("JJR", "RBR"),
-                   "~est": ("JJS", "RBS")}
+PENN_TAGS: dict[str, tuple[str, ...]] = {"~s": ("NNS", "VBZ"), "~ed": ("VBD", "VBN"), "~ing": ("VBG",),
+                                        "~er": ("JJR", "RBR"), "~est": ("JJS", "RBS")}
+"""The one table of Penn Treebank tags each inflectional suffix realises (plural nouns and third person ``~s``,
+past and participle ``~ed``, ...): how ``lemminflect``'s forms map to list suffixes, here, in the English
+build and in the guesser."""
 
 
 def spells_back(entry: Entry) -> bool:
@@ -277,7 +279,7 @@ def spells_back(entry: Entry) -> bool:
         return True
     if entry.word in spellings(entry.root, entry.prefixes, entry.suffixes):
         return True
-    if len(entry.suffixes) == 1 and entry.suffixes[0] in _IRREGULAR_TAGS:
+    if len(entry.suffixes) == 1 and entry.suffixes[0] in PENN_TAGS:
         pre = "".join(p.rstrip("~") for p in entry.prefixes)
         if not entry.word.startswith(pre):
             return False
@@ -286,7 +288,7 @@ def spells_back(entry: Entry) -> bool:
         except ImportError:  # pragma: no cover - lemminflect is a dependency
             return False
         body = entry.word[len(pre):]
-        for tag in _IRREGULAR_TAGS[entry.suffixes[0]]:
+        for tag in PENN_TAGS[entry.suffixes[0]]:
             if body in getInflection(entry.root, tag=tag, inflect_oov=False):
                 return True
     return False
@@ -388,29 +390,35 @@ class DeconstructionList:
         write_entries(path, self.entries.values(), header=header)
 
 
+def _lines(path: str | os.PathLike) -> Iterator[str]:
+    """The lines of a list file, strictly UTF-8; a file that cannot be read is a :class:`ListError`."""
+    try:
+        yield from iter_lines(path)
+    except InputError as err:
+        raise ListError(err.path, err.line, err.reason) from None
+
+
 def read_entries(path: str | os.PathLike) -> Iterable[Entry]:
-    """Yield the entries of a list file (syntax only; :class:`DeconstructionList` validates the whole)."""
-    with open(path, encoding="utf-8") as f:
-        for i, ln in enumerate(f, 1):
-            e = parse_entry(ln, path=str(path), line=i)
-            if e is not None:
-                yield e
+    """Yield the entries of a list file (syntax only; :class:`DeconstructionList` validates the whole).
+
+    Raises:
+        ListError: a line that does not parse, or a file that is missing, a folder, or not UTF-8 text.
+    """
+    for i, ln in enumerate(_lines(path), 1):
+        e = parse_entry(ln, path=str(path), line=i)
+        if e is not None:
+            yield e
 
 
 def check_file(path: str | os.PathLike, *, check_spelling: bool = True) -> list[ListError]:
-    """Every problem in a list file (syntax and consistency), each with file, line and reason."""
+    """Every problem in a list file (syntax and consistency), each with file, line and reason.
+
+    Raises:
+        ListError: the file is not a list file at all: missing, a folder, not UTF-8 text or binary.
+    """
     errors: list[ListError] = []
     good: list[Entry] = []
-    try:
-        f = open(path, encoding="utf-8")
-    except OSError as err:
-        return [ListError(str(path), 0, f"cannot read: {err.strerror}")]
-    with f:
-        try:
-            lines = f.read().splitlines()
-        except UnicodeDecodeError as err:
-            return [ListError(str(path), 0, f"not UTF-8: {err}")]
-    for i, ln in enumerate(lines, 1):
+    for i, ln in enumerate(_lines(path), 1):
         try:
             e = parse_entry(ln, path=str(path), line=i)
         except ListError as err:
@@ -428,24 +436,3 @@ def write_entries(path: str | os.PathLike, entries: Iterable[Entry], *, header: 
     lines = [f"# {h}\n" if h else "#\n" for h in header.splitlines()]
     lines += [format_entry(e) + "\n" for e in entries]
     atomic_write_text(path, "".join(lines))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder, fsync and rename: a crash or
-    ``kill -9`` at any moment leaves either the old file or the new one, never half of one.
-    (Temp files are named ``<name>.<random>.tmp``.)"""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent or ".")
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # subtle: mkstemp makes 0600; these are ordinary files
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -38,7 +38,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Iterable
 
-from r2d.lists.deconstruct import DeconstructionList, Entry, ListError, parse_entry, spell, spells_back
+from r2d.lists.deconstruct import PENN_TAGS, DeconstructionList, Entry, ListError, read_entries, spell, spells_back
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +53,6 @@ MIN_RULE_ROOT_ZIPF = 3.0
 """For words ``lemminflect`` does not know, a root found by inverting the spelling rules must be this frequent
 and at least three letters long (``apps -> app``; not ``los -> lo``)."""
 
-# Penn tags realised by each flag suffix.
-_TAGS: dict[str, tuple[str, ...]] = {"~s": ("NNS", "VBZ"), "~ed": ("VBD", "VBN"), "~ing": ("VBG",)}
 _UPOS = ("VERB", "NOUN")  # subtle: AUX and ADJ lemmas are left out (is -> be, better -> good are not our flags)
 _WORD = re.compile(r"[a-z]+")
 
@@ -87,7 +85,7 @@ def _lemminflect_candidates(word: str, affixes: tuple[str, ...]) -> list[tuple[s
                 continue
             forms = getAllInflections(lemma, upos=upos)
             for suffix in affixes:
-                if any(word in forms.get(tag, ()) for tag in _TAGS.get(suffix, ())):
+                if any(word in forms.get(tag, ()) for tag in PENN_TAGS[suffix]):
                     found.append((lemma, suffix))
     return found
 
@@ -146,7 +144,7 @@ def inflection_candidates(
     >>> inflection_candidates("ring")
     []
     """
-    affixes = tuple(a for a in affixes if a in _TAGS)
+    affixes = tuple(a for a in affixes if a in DEFAULT_AFFIXES)
     if not _WORD.fullmatch(word) or not affixes:
         return []
     dictionary = [
@@ -178,16 +176,12 @@ def read_exceptions(path: str | os.PathLike) -> dict[str, Entry]:
         ListError: a malformed line or a duplicate word, with file and line.
     """
     out: dict[str, Entry] = {}
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            e = parse_entry(line, path=str(path), line=i)
-            if e is None:
-                continue
-            if e.word in out:
-                raise ListError(str(path), i, f"duplicate word {e.word!r} (first on line {out[e.word].line})")
-            if e.root is not None and not spells_back(e):
-                raise ListError(str(path), i, f"{e.deconstruction!r} cannot spell {e.word!r} back")
-            out[e.word] = e
+    for e in read_entries(path):
+        if e.word in out:
+            raise ListError(str(path), e.line, f"duplicate word {e.word!r} (first on line {out[e.word].line})")
+        if e.root is not None and not spells_back(e):
+            raise ListError(str(path), e.line, f"{e.deconstruction!r} cannot spell {e.word!r} back")
+        out[e.word] = e
     return out
 
 

@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Collection, Iterable
 
-from r2d.lists.deconstruct import Entry, spellings, spells_back
+from r2d.lists.deconstruct import PENN_TAGS, Entry, spellings, spells_back
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,7 @@ MIN_SCORE = 2.0
 """Candidates scoring below this are not shown (they are almost never the answer)."""
 
 _DERIVATIONAL = tuple(s for s in SUFFIX_ENDINGS if s not in INFLECTIONS) + ("~er",)  # ~er: also agent nouns
-_TAG_SUFFIX = {"NNS": "~s", "VBZ": "~s", "VBD": "~ed", "VBN": "~ed", "VBG": "~ing", "JJR": "~er", "RBR": "~er",
-               "JJS": "~est", "RBS": "~est"}
+_TAG_SUFFIX = {tag: suffix for suffix, tags in PENN_TAGS.items() for tag in tags}  # "NNS" -> "~s", ...
 _LEMMA_CHECKED = ("~s", "~ed", "~ing")  # inflections whose root lemminflect should know when it knows the word
 _LEMMA_OTHER_CHECKED = ("~en", "~er", "~est")  # ... when it knows the word as a form of another lemma
 _WORD = re.compile(r"^[a-z]+$")

@@ -1,23 +1,29 @@
-"""Word counts for training: read corpora, count pieces, load ``wordfreq`` or count files.
+"""Corpus text in, word counts out: the one reader of corpus files, piece counts, ``wordfreq`` counts.
 
-A helper of :meth:`r2d.tokenizer.hf.R2DTokenizer.train` and of ``r2d stats``; it counts pieces (the units of
-:mod:`r2d.text.pretokenize`), it does not deconstruct them.
+Pipeline stage: before everything (``files -> lines / documents -> pieces counted``). :func:`iter_corpus_lines`
+and :func:`iter_documents` are the one reader of ``.txt``/``.gz`` corpora and WikiExtractor markup (tokenizer
+training, ``r2d stats``, pretraining data); the counts serve :meth:`r2d.tokenizer.hf.R2DTokenizer.train`. It
+counts pieces (the units of :mod:`r2d.text.pretokenize`); it does not deconstruct or tokenize them.
 """
 
 from __future__ import annotations
 
-import gzip
 import logging
+import math
 import os
 from collections import Counter
-from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping
 
+import regex
+
+from r2d.io import InputError, check_file, iter_lines
 from r2d.text.pretokenize import split_pieces
 
 logger = logging.getLogger(__name__)
 
 WORDFREQ_PREFIX = "wordfreq:"
+# Words as a deconstruction list sees them: letter runs, except the contraction pieces 's 't 're 've 'm 'll 'd
+_LETTER_RUN = regex.compile(r"'(?:s|t|re|ve|m|ll|d)(?!\p{L})|\p{L}+")
 # Frequencies are scaled to integer counts: a word of frequency f counts round(f * SCALE) (at least 1).
 WORDFREQ_SCALE = 2_000_000
 # wordfreq has no punctuation or white space. Roots that every English text is full of get a count equal to a
@@ -32,23 +38,96 @@ COMMON_SYMBOLS = (
 )
 
 
-def iter_corpus_lines(files: Iterable[str | os.PathLike], *, show_progress: bool = False) -> Iterator[str]:
+def _corpus_lines(files: Iterable[str | os.PathLike], progress: Callable[[int, int], None] | None
+                  ) -> Iterator[str]:
+    """Lines of every file in turn, each file checked before the first is read (a typo fails at once)."""
+    files = [check_file(f) for f in files]
+    total = sum(f.stat().st_size for f in files)
+    done = 0
+    for f in files:
+        report = None if progress is None else (lambda pos, base=done: progress(base + pos, total))
+        yield from iter_lines(f, progress=report)
+        done += f.stat().st_size
+
+
+def _is_markup(line: str) -> bool:
+    return line.startswith(("<doc ", "</doc>")) or line.rstrip("\n") == "<doc>"
+
+
+def iter_corpus_lines(files: Iterable[str | os.PathLike], *, show_progress: bool = False,
+                      progress: Callable[[int, int], None] | None = None) -> Iterator[str]:
     """Lines of text files (``.gz`` too), newline kept; WikiExtractor ``<doc ...>``/``</doc>`` lines skipped.
 
+    Args:
+        files: text files, UTF-8, plain or gzip (recognised by content).
+        show_progress: log the share of bytes read, every tenth.
+        progress: called with (bytes read, bytes in all files) as the files are read (for a progress bar).
+
     Raises:
-        FileNotFoundError: a file does not exist (named in the message).
+        r2d.io.InputError: a file is missing, a folder, not UTF-8 text or binary (file and line named).
     """
-    files = [Path(f) for f in files]
-    for f in files:
-        if not f.is_file():
-            raise FileNotFoundError(f"corpus file not found: {f}")
-    for f in files:
-        opener = gzip.open if f.suffix == ".gz" else open
-        with opener(f, "rt", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("<doc ") or line.startswith("</doc>"):
-                    continue
+    if show_progress and progress is None:
+        progress = _log_progress()
+    for line in _corpus_lines(files, progress):
+        if not _is_markup(line):
+            yield line
+
+
+def _log_progress() -> Callable[[int, int], None]:
+    shown = [0]
+
+    def report(done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if tenth > shown[0]:
+            shown[0] = tenth
+            logger.info("read %d%% of the corpus (%.1f of %.1f MB)", 10 * tenth, done / 1e6, total / 1e6)
+
+    return report
+
+
+def iter_documents(files: Iterable[str | os.PathLike]) -> Iterator[str]:
+    """Documents of text files (``.gz`` too), in order.
+
+    WikiExtractor output (``<doc ...>`` ... ``</doc>``): the non-blank lines in between, joined by newlines
+    (the markup lines are dropped). Lines outside such markup: each non-blank line is a document.
+
+    Raises:
+        r2d.io.InputError: as :func:`iter_corpus_lines`.
+    """
+    for f in [check_file(f) for f in files]:
+        lines: list[str] | None = None  # the open <doc>'s lines; None outside a document
+        for line in iter_lines(f):
+            line = line.rstrip("\n")
+            if _is_markup(line):
+                if lines:
+                    yield "\n".join(lines)
+                lines = None if line.startswith("</doc>") else []
+            elif lines is not None:
+                if line.strip():
+                    lines.append(line)
+            elif line.strip():
                 yield line
+        if lines:  # subtle: a file cut inside a document
+            yield "\n".join(lines)
+
+
+def count_words(files: Iterable[str | os.PathLike], *,
+                progress: Callable[[int, int], None] | None = None) -> Counter[str]:
+    """Occurrences of each lowercased word (a run of letters) in text files: the words a list decides.
+
+    Contraction pieces (``'s``, ``'t``, ...) are not words; ``NASA's`` counts ``nasa``, ``don't`` counts ``don``.
+
+    Args:
+        files: text files (``.gz`` too); WikiExtractor markup lines are skipped.
+        progress: as for :func:`iter_corpus_lines`.
+
+    Raises:
+        r2d.io.InputError: as :func:`iter_corpus_lines`.
+    """
+    counts: Counter[str] = Counter()
+    for line in iter_corpus_lines(files, progress=progress):
+        counts.update(m.lower() for m in _LETTER_RUN.findall(line) if m[0] != "'")
+    return counts
 
 
 def count_texts(texts: Iterable[str]) -> Counter[str]:
@@ -81,17 +160,18 @@ def wordfreq_counts(lang: str = "en", n: int = 200_000) -> dict[str, int]:
 def load_word_counts(spec: Mapping[str, float] | str | os.PathLike) -> dict[str, int]:
     """Word counts from a mapping, ``"wordfreq:LANG"``, or a file of ``word<TAB>count`` lines.
 
-    Each word is pre-tokenized (``"don't"`` counts for ``don`` and ``'t``), so keys may be any text.
+    Each word is pre-tokenized (``"don't"`` counts for ``don`` and ``'t``), so keys may be any text. A line
+    without a count counts 1.
 
     Raises:
-        ValueError: a malformed line, with file and line number.
+        r2d.io.InputError: the file cannot be read, or a count is not a number (file, line and field named).
     """
     if isinstance(spec, str) and spec.startswith(WORDFREQ_PREFIX):
         return wordfreq_counts(spec[len(WORDFREQ_PREFIX):] or "en")
     if isinstance(spec, Mapping):
         raw = spec.items()
     else:
-        raw = list(_read_count_file(Path(spec)))
+        raw = [(w, 1.0 if c is None else c) for _, w, c in read_word_counts(spec)]
     counts: Counter[str] = Counter()
     for w, c in raw:
         c = max(1, round(float(c)))
@@ -100,16 +180,28 @@ def load_word_counts(spec: Mapping[str, float] | str | os.PathLike) -> dict[str,
     return dict(counts)
 
 
-def _read_count_file(path: Path) -> Iterator[tuple[str, float]]:
-    if not path.is_file():
-        raise FileNotFoundError(f"word-count file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        for i, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line or line.startswith("#"):
-                continue
-            word, _, count = line.partition("\t")
-            try:
-                yield word, float(count) if count else 1.0
-            except ValueError:
-                raise ValueError(f"{path}:{i}: count {count!r} for {word!r} is not a number") from None
+def read_word_counts(path: str | os.PathLike, *, what: str = "") -> Iterator[tuple[int, str, float | None]]:
+    """The rows of a word-count file: ``word`` or ``word<TAB>count`` per line, ``#`` comment lines.
+
+    Yields:
+        ``(line number, word, count)`` in file order; ``count`` is None where the line has none.
+
+    Raises:
+        r2d.io.InputError: the file cannot be read as text, or a count is not a number >= 0 (file, line, field).
+    """
+    for i, line in enumerate(iter_lines(path, what=what), 1):
+        body = line.rstrip("\r\n")
+        if not body.strip() or body.startswith("#"):
+            continue
+        word, _, count = body.partition("\t")
+        if not count.strip():
+            yield i, word, None
+            continue
+        try:
+            c = float(count)
+        except ValueError:
+            c = math.nan
+        if not (math.isfinite(c) and c >= 0):
+            raise InputError(f"{what} {path}" if what else path, f"{count!r} for {word!r} is not a number >= 0",
+                             line=i, field="count")
+        yield i, word, c

@@ -1,25 +1,76 @@
 """Evaluation metrics of the downstream tasks, via scipy and scikit-learn.
 
-Pipeline stage: the scoring end of ``recipes/finetune.py``. :func:`compute_task_metrics` turns model
-outputs (logits or regression scores) and gold labels into the task's metrics: Matthews correlation for
-CoLA, Pearson and Spearman for STS-B, accuracy and F1 for MRPC, accuracy otherwise (every classification
-task also gets accuracy). :func:`make_compute_metrics` wraps it for the Hugging Face ``Trainer``.
-This module does not load data (:mod:`r2d.training.tasks`) and never imports torch.
+Pipeline stage: the scoring end of ``r2d finetune``. :data:`METRICS` maps a metric name to its function;
+each :class:`r2d.training.tasks.Task` names its own metrics (``Task.metrics``, headline first), and
+:func:`compute_task_metrics` computes exactly those from model outputs (logits or regression scores) and gold
+labels. :func:`make_compute_metrics` wraps it for the Hugging Face ``Trainer``. No task is special-cased here
+by name. This module does not load data (:mod:`r2d.training.tasks`) and never imports torch.
 
 Example:
     >>> import numpy as np
-    >>> compute_task_metrics("cola", np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1, 0]))
+    >>> from r2d.training.tasks import TASKS
+    >>> compute_task_metrics(TASKS["cola"], np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1, 0]))
     {'matthews_correlation': 1.0, 'accuracy': 1.0}
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-# task name -> metric names (beyond accuracy for classification)
-_EXTRA = {"cola": ("matthews_correlation",), "mrpc": ("f1",), "stsb": ("pearson", "spearmanr")}
+if TYPE_CHECKING:  # pragma: no cover
+    from r2d.training.tasks import Task
+
+
+def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import accuracy_score
+
+    return float(accuracy_score(y, p))
+
+
+def _f1(y: np.ndarray, p: np.ndarray) -> float:
+    """F1 of the positive class 1."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(y, p, pos_label=1, zero_division=0.0))
+
+
+def _matthews(y: np.ndarray, p: np.ndarray) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    return float(matthews_corrcoef(y, p))
+
+
+def _pearson(y: np.ndarray, p: np.ndarray) -> float:
+    from scipy.stats import pearsonr
+
+    # subtle: a constant prediction has no correlation; report 0.0 instead of NaN (early checkpoints).
+    return 0.0 if np.ptp(p) == 0 or np.ptp(y) == 0 else float(pearsonr(p, y)[0])
+
+
+def _spearman(y: np.ndarray, p: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    return 0.0 if np.ptp(p) == 0 or np.ptp(y) == 0 else float(spearmanr(p, y)[0])
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "accuracy": _accuracy,
+    "f1": _f1,
+    "matthews_correlation": _matthews,
+    "pearson": _pearson,
+    "spearmanr": _spearman,
+}
+"""Metric name -> ``fn(gold (N,), predicted (N,)) -> float``; predictions are class ids, or scores for
+regression tasks. The names are the keys ``r2d finetune`` logs (``eval_<name>``)."""
+
+
+def _task(task: "Task | str") -> "Task":
+    from r2d.training.tasks import get_task
+
+    return get_task(task) if isinstance(task, str) else task
 
 
 def _as_predictions(predictions: np.ndarray, regression: bool) -> np.ndarray:
@@ -32,50 +83,35 @@ def _as_predictions(predictions: np.ndarray, regression: bool) -> np.ndarray:
     return p.reshape(-1).astype(np.int64)  # already class ids
 
 
-def compute_task_metrics(task: str, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """The task's metrics from model outputs and gold labels.
+def compute_task_metrics(task: "Task | str", predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """The task's own metrics (``task.metrics``, in that order) from model outputs and gold labels.
 
     Args:
-        task: a task name of :data:`r2d.training.tasks.TASKS` (``stsb`` is the regression one).
+        task: a :class:`r2d.training.tasks.Task`, or the name of one in :data:`r2d.training.tasks.TASKS`.
         predictions: logits (N, C), class ids (N,), or regression scores (N,) / (N, 1).
         labels: gold class ids (N,) or gold scores (N,).
 
     Returns:
-        dict of floats: ``matthews_correlation`` + ``accuracy`` (cola); ``pearson`` + ``spearmanr``
-        (stsb); ``f1`` + ``accuracy`` (mrpc; F1 of the positive class 1); ``accuracy`` otherwise.
+        ``{metric name: value}`` for each name in ``task.metrics``.
     """
-    from scipy.stats import pearsonr, spearmanr
-    from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
-
+    task = _task(task)
     y = np.asarray(labels).reshape(-1)
-    regression = task == "stsb"
-    p = _as_predictions(predictions, regression)
+    p = _as_predictions(predictions, task.is_regression)
     if p.shape != y.shape:
-        raise ValueError(f"{task}: {p.shape[0]} predictions for {y.shape[0]} labels")
-    if regression:
-        # subtle: a constant prediction has no correlation; report 0.0 instead of NaN (early checkpoints).
-        if np.ptp(p) == 0 or np.ptp(y) == 0:
-            return {"pearson": 0.0, "spearmanr": 0.0}
-        return {"pearson": float(pearsonr(p, y)[0]), "spearmanr": float(spearmanr(p, y)[0])}
-    y = y.astype(np.int64)
-    out: dict[str, float] = {}
-    if task == "cola":
-        out["matthews_correlation"] = float(matthews_corrcoef(y, p))
-    if task == "mrpc":
-        out["f1"] = float(f1_score(y, p, pos_label=1, zero_division=0.0))
-    out["accuracy"] = float(accuracy_score(y, p))
-    return out
+        raise ValueError(f"{task.name}: {p.shape[0]} predictions for {y.shape[0]} labels")
+    if not task.is_regression:
+        y = y.astype(np.int64)
+    return {name: METRICS[name](y, p) for name in task.metrics}
 
 
-def metric_names(task: str) -> tuple[str, ...]:
-    """Names :func:`compute_task_metrics` returns for ``task``, headline first."""
-    if task == "stsb":
-        return _EXTRA["stsb"]
-    return (*_EXTRA.get(task, ()), "accuracy")
+def metric_names(task: "Task | str") -> tuple[str, ...]:
+    """Names :func:`compute_task_metrics` returns for ``task``, headline first: ``task.metrics``."""
+    return _task(task).metrics
 
 
-def make_compute_metrics(task: str) -> Callable:
+def make_compute_metrics(task: "Task | str") -> Callable:
     """A ``compute_metrics`` for ``transformers.Trainer``: ``EvalPrediction -> dict`` for ``task``."""
+    task = _task(task)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         predictions, labels = eval_pred.predictions, eval_pred.label_ids
@@ -86,7 +122,7 @@ def make_compute_metrics(task: str) -> Callable:
     return compute_metrics
 
 
-def eval_key(task: str, split: str, metric: str, *, n_eval_splits: int = 1) -> str:
+def eval_key(task: "Task | str", split: str, metric: str, *, n_eval_splits: int = 1) -> str:
     """The ``metrics.jsonl`` key under which ``r2d finetune`` logs ``metric`` of ``split``.
 
     One evaluation split: ``eval_<metric>`` (the ``Trainer`` default); several (MNLI):

@@ -14,19 +14,22 @@ label-stratified split is carved from what exists and :attr:`Task.local_note` sa
 
 Example:
     >>> task = TASKS["rte"]
-    >>> task.text_keys, task.num_labels, task.metric
-    (('sentence1', 'sentence2'), 2, 'accuracy')
+    >>> task.text_keys, task.num_labels, task.metrics
+    (('sentence1', 'sentence2'), 2, ('accuracy',))
+    >>> TASKS["cola"].metrics
+    ('matthews_correlation', 'accuracy')
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from r2d.io import InputError, iter_lines
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ CARVE_SEED = 0
 """Seed of every carved split (fixed, so that runs with different training seeds see the same data)."""
 
 
-class TaskDataError(ValueError):
+class TaskDataError(InputError):
     """A local data file is missing or malformed; the message names the file, line and field."""
 
 
@@ -50,7 +53,8 @@ class Task:
         label_type: ``"classification"`` or ``"regression"``.
         num_labels: classes, or 1 for regression.
         label_names: class names in label-id order (empty for regression).
-        metric: the headline metric key produced by :func:`r2d.training.metrics.compute_task_metrics`.
+        metrics: the names of the task's metrics, headline first (keys of :data:`r2d.training.metrics.METRICS`);
+            :func:`r2d.training.metrics.compute_task_metrics` computes exactly these, and the report shows them.
         eval_splits: evaluation split names, first one is the headline (``validation`` for GLUE, both
             MNLI dev sets, ``test`` where the Hub has no validation split).
         local_dir: folder under ``--data-dir``.
@@ -64,11 +68,23 @@ class Task:
     label_type: str
     num_labels: int
     label_names: tuple[str, ...]
-    metric: str
+    metrics: tuple[str, ...]
     eval_splits: tuple[str, ...]
     local_dir: str
     local_note: str
     _local_loader: Callable[[Path], dict[str, dict[str, list]]] = field(repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        from r2d.training.metrics import METRICS
+
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if not self.metrics or unknown:
+            raise ValueError(f"task {self.name!r}: metrics {list(self.metrics)}; known metrics: {', '.join(METRICS)}")
+
+    @property
+    def metric(self) -> str:
+        """The headline metric (the first of :attr:`metrics`)."""
+        return self.metrics[0]
 
     @property
     def is_pair(self) -> bool:
@@ -90,13 +106,17 @@ class Task:
 # local file readers
 
 
+def _lines(path: Path, **kwargs) -> Iterator[str]:
+    """:func:`r2d.io.iter_lines`, a file that cannot be read as text being a :class:`TaskDataError`."""
+    try:
+        yield from iter_lines(path, **kwargs)
+    except InputError as err:
+        raise TaskDataError(err.path, err.reason, line=err.line) from None
+
+
 def _read_tsv(path: Path, *, header: bool, min_fields: int, encoding: str = "utf-8-sig") -> list[list[str]]:
-    """Rows of a GLUE-style TSV (``QUOTE_NONE``: fields contain unbalanced quotes)."""
-    if not path.is_file():
-        raise TaskDataError(f"{path}: file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding=encoding, newline="") as f:
-        rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    """Rows of a GLUE-style TSV, ``.gz`` too (``QUOTE_NONE``: fields contain unbalanced quotes)."""
+    rows = list(csv.reader(_lines(path, encoding=encoding, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     if header:
         rows = rows[1:]
     out = []
@@ -104,7 +124,7 @@ def _read_tsv(path: Path, *, header: bool, min_fields: int, encoding: str = "utf
         if not row or row == [""]:
             continue
         if len(row) < min_fields:
-            raise TaskDataError(f"{path}, line {i}: expected at least {min_fields} tab-separated fields, got {len(row)}")
+            raise TaskDataError(path, f"expected at least {min_fields} tab-separated fields, got {len(row)}", line=i)
         out.append(row)
     return out
 
@@ -116,7 +136,7 @@ def _label(path: Path, line: int, value: str, names: tuple[str, ...]) -> int:
         return names.index(v)
     if v.isdigit() and int(v) < len(names):
         return int(v)
-    raise TaskDataError(f"{path}, line {line}: field 'label' is {value!r}, expected one of {list(names)}")
+    raise TaskDataError(path, f"{value!r} is not one of {list(names)}", line=line, field="label")
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
@@ -168,7 +188,7 @@ def _glue_pair(folder: str, cols: tuple[int, int, int], keys: tuple[str, str], n
                 try:
                     lab = float(r[cols[2]])
                 except ValueError:
-                    raise TaskDataError(f"{p}, line {i + 2}: field 'score' is {r[cols[2]]!r}, not a number") from None
+                    raise TaskDataError(p, f"{r[cols[2]]!r} is not a number", line=i + 2, field="score") from None
             else:
                 lab = _label(p, i + 2, r[cols[2]], names)
             out.append({keys[0]: r[cols[0]], keys[1]: r[cols[1]], "label": lab})
@@ -205,15 +225,13 @@ def _load_mnli(d: Path) -> dict[str, dict[str, list]]:
 
 def _load_yelp(d: Path) -> dict[str, dict[str, list]]:
     p = d / "yelp_polarity_sample" / "test_1000.txt"
-    if not p.is_file():
-        raise TaskDataError(f"{p}: file not found")
     rows = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+    for i, line in enumerate(_lines(p), start=1):
         if not line.strip():
             continue
-        lab, _, text = line.partition(" ")
+        lab, _, text = line.rstrip("\n").partition(" ")
         if lab not in ("0", "1"):
-            raise TaskDataError(f"{p}, line {i}: field 'label' is {lab!r}, expected '0' or '1'")
+            raise TaskDataError(p, f"{lab!r} is not '0' or '1'", line=i, field="label")
         rows.append({"text": text, "label": int(lab)})
     train, test = _carve(rows, 0.2)
     return {"train": _columns(train), "test": _columns(test)}
@@ -237,43 +255,43 @@ TASKS: dict[str, Task] = {
     t.name: t
     for t in (
         Task("cola", _GLUE, "cola", ("sentence",), "classification", 2, ("unacceptable", "acceptable"),
-             "matthews_correlation", ("validation",), "glue/CoLA",
+             ("matthews_correlation", "accuracy"), ("validation",), "glue/CoLA",
              "train.tsv / dev.tsv (no header) as GLUE train / validation",
              _glue_single("glue/CoLA", 3, 1, False, ("0", "1"))),
         Task("sst2", _GLUE, "sst2", ("sentence",), "classification", 2, ("negative", "positive"),
-             "accuracy", ("validation",), "glue/SST-2",
+             ("accuracy",), ("validation",), "glue/SST-2",
              "train.tsv / dev.tsv as GLUE train / validation (lower-cased, PTB-tokenized text)",
              _glue_single("glue/SST-2", 0, 1, True, ("0", "1"))),
         Task("mrpc", _GLUE, "mrpc", ("sentence1", "sentence2"), "classification", 2,
-             ("not_equivalent", "equivalent"), "f1", ("validation",), "glue/MRPC",
+             ("not_equivalent", "equivalent"), ("f1", "accuracy"), ("validation",), "glue/MRPC",
              "train.tsv / dev.tsv as GLUE train / validation",
              _glue_pair("glue/MRPC", (3, 4, 0), ("sentence1", "sentence2"), ("0", "1"))),
         Task("stsb", _GLUE, "stsb", ("sentence1", "sentence2"), "regression", 1, (),
-             "pearson", ("validation",), "glue/STS-B",
+             ("pearson", "spearmanr"), ("validation",), "glue/STS-B",
              "train.tsv / dev.tsv as GLUE train / validation (score 0-5)",
              _glue_pair("glue/STS-B", (7, 8, 9), ("sentence1", "sentence2"), None)),
         Task("qnli", _GLUE, "qnli", ("question", "sentence"), "classification", 2, _NLI2,
-             "accuracy", ("validation",), "glue/QNLI",
+             ("accuracy",), ("validation",), "glue/QNLI",
              "NO local train split: dev.tsv (5,463) is carved 80/20 (label-stratified, seed 0) into "
              "train (4,371) / validation (1,092); not comparable with GLUE QNLI numbers",
              _glue_pair("glue/QNLI", (1, 2, 3), ("question", "sentence"), _NLI2, train_file=None)),
         Task("rte", _GLUE, "rte", ("sentence1", "sentence2"), "classification", 2, _NLI2,
-             "accuracy", ("validation",), "glue/RTE",
+             ("accuracy",), ("validation",), "glue/RTE",
              "train.tsv / dev.tsv as GLUE train / validation",
              _glue_pair("glue/RTE", (1, 2, 3), ("sentence1", "sentence2"), _NLI2)),
         Task("mnli", _GLUE, "mnli", ("premise", "hypothesis"), "classification", 3, _NLI3,
-             "accuracy", ("validation_matched", "validation_mismatched"), "mnli_sample",
+             ("accuracy",), ("validation_matched", "validation_mismatched"), "mnli_sample",
              "NO local train split: the 1,000-pair dev-matched sample is carved 80/20 (label-stratified, "
              "seed 0) into train (800) / validation_matched (200); validation_mismatched = the 1,000-pair "
              "dev-mismatched sample; PTB-tokenized text; a sanity set, not the MNLI benchmark",
              _load_mnli),
         Task("yelp_polarity", "yelp_polarity", None, ("text",), "classification", 2, ("negative", "positive"),
-             "accuracy", ("test",), "yelp_polarity_sample",
+             ("accuracy",), ("test",), "yelp_polarity_sample",
              "NO local train split: the 1,000-review test sample (lower-cased, tokenized) is carved 80/20 "
              "(label-stratified, seed 0) into train (800) / test (200); a sanity set only",
              _load_yelp),
         Task("imdb", "stanfordnlp/imdb", None, ("text",), "classification", 2, ("neg", "pos"),
-             "accuracy", ("test",), "imdb",
+             ("accuracy",), ("test",), "imdb",
              "train.tsv.gz / test.tsv.gz (25,000 each) as train / test",
              _load_imdb),
     )
@@ -327,7 +345,7 @@ def load_task(task: Task | str, data_dir: str | Path | None = None):
         })
     d = Path(data_dir)
     if not d.is_dir():
-        raise TaskDataError(f"{d}: --data-dir is not a folder")
+        raise TaskDataError(f"--data-dir {d}", "is not a folder")
     cols = task._local_loader(d)
     logger.info("task %s from %s: %s", task.name, d / task.local_dir, task.local_note)
     return DatasetDict({s: Dataset.from_dict(cols[s], features=features) for s in task.splits})
