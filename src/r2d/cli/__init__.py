@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-tokenizer": ("r2d.cli.train_tokenizer:main", "train an r2d tokenizer from a corpus or word counts"),
     "stats": ("r2d.cli.stats:main", "flag rates, list coverage and rows/1000 bytes of r2d vs RoBERTa"),
     "build-list": ("r2d.cli.build_list:main", "make the default English deconstruction list (wordfreq + lemminflect)"),
-    "game": ("r2d.game.game:main", "the deconstruction game: decide word splits in frequency order"),
+    "game": ("r2d.game.ui:main", "the deconstruction game: decide word splits in frequency order"),
     "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
     "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
     "pretrain": ("r2d.cli.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
