@@ -41,7 +41,8 @@ def fake_words(prompt: str) -> list[dict]:
 
 
 class FakeGenerator:
-    """Stands in for ``stream_generate``: records its arguments, can block between words, notes when closed."""
+    """Stands in for ``stream_generate``: records its arguments, notes when closed, and with ``block`` makes its
+    first run wait after its first word until ``release`` is set."""
 
     def __init__(self, *, block: bool = False, fail: bool = False):
         self.calls: list[dict] = []
@@ -51,14 +52,16 @@ class FakeGenerator:
     def __call__(self, model, tokenizer, prompt, *, max_new_tokens, temperature, top_k, top_p, seed):
         self.calls.append(dict(model=model, prompt=prompt, max_new_tokens=max_new_tokens, temperature=temperature,
                                top_k=top_k, top_p=top_p, seed=seed))
+        first = len(self.calls) == 1
         try:
             for k, word in enumerate(fake_words(prompt)):
                 if self.fail and k == 1:
                     raise RuntimeError("the model fell over")
                 yield word
-                self.started.set()
-                if self.block:
-                    self.release.wait(timeout=30)
+                if first:
+                    self.started.set()
+                    if self.block:
+                        self.release.wait(timeout=30)
         finally:
             self.closed.set()
 
@@ -258,10 +261,25 @@ def test_one_generation_per_client_at_a_time(apps):
         assert gen.started.wait(10)
         r = c.post("/api/generate", json={"prompt": "y"})
         assert r.status_code == 429 and "already running" in r.json()["error"]
+        other = TestClient(c.app, base_url="http://127.0.0.1", client=("127.0.0.2", 50000))
+        assert other.post("/api/generate", json={"prompt": "y"}).status_code == 200  # another client may run
         gen.release.set()
         t.join(10)
         assert [e for e, _ in events(first["r"].text)][-1] == "done"
         assert c.post("/api/generate", json={"prompt": "z"}).status_code == 200
+
+
+def test_generations_are_capped_across_clients(apps):
+    gen = FakeGenerator(block=True)
+    with generating_client(apps, gen, max_generations=1) as c:
+        t = threading.Thread(target=lambda: c.post("/api/generate", json={"prompt": "x"}))
+        t.start()
+        assert gen.started.wait(10)
+        other = TestClient(c.app, base_url="http://127.0.0.1", client=("127.0.0.2", 50000))
+        r = other.post("/api/generate", json={"prompt": "y"})
+        assert r.status_code == 429 and "server is busy" in r.json()["error"]
+        gen.release.set()
+        t.join(10)
 
 
 # ---------------------------------------------------------------------------------------------- a live server

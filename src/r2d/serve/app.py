@@ -196,6 +196,7 @@ def create_app(
     max_text_bytes: int = 1_000_000,
     max_new_tokens: int = 512,
     max_generate_seconds: float = 120.0,
+    max_generations: int = 2,
     allowed_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
 ) -> Starlette:
     """The playground app.
@@ -210,6 +211,7 @@ def create_app(
         max_text_bytes: the most UTF-8 bytes of text (or prompt) a request may carry; larger ones get 413.
         max_new_tokens: the cap on ``max_new_tokens`` a generation request may ask for.
         max_generate_seconds: a generation stops after this many seconds.
+        max_generations: generations running at once, all clients together (each client runs one at a time).
         allowed_hosts: ``Host`` header values served (guards a loopback server against DNS rebinding);
             ``None`` serves any.
 
@@ -312,6 +314,8 @@ def create_app(
         with running_lock:
             if client in running:
                 raise HTTPProblem(429, "a generation is already running for this client; stop it first")
+            if len(running) >= max_generations:
+                raise HTTPProblem(429, f"the server is busy: {len(running)} generations are running; try again soon")
             running.add(client)
         kwargs = dict(max_new_tokens=n_new, temperature=temperature, top_k=top_k,
                       top_p=None if top_p is None else float(top_p), seed=seed)
@@ -353,6 +357,9 @@ def create_app(
 async def _generation_events(generate_fn: GenerateFn, loaded: LoadedModel, prompt: str, kwargs: dict,
                              name: str, max_seconds: float):
     """The SSE stream of one generation: ``start``, one ``word`` per completed word, then ``done`` or ``error``.
+
+    ``done`` says why it ended: ``"end"`` (the generator finished: ``</s>`` or its row budget),
+    ``"max_new_tokens"`` (as many words as rows were allowed) or ``"time_limit"``.
 
     The (blocking) generator runs one word at a time in a worker thread; closing this stream between two
     words (client gone, limit reached) closes the generator.
