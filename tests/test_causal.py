@@ -24,21 +24,9 @@ def tiny_causal_lm(codec: RowCodec, *, seed: int = 0, **overrides) -> R2DForCaus
 
 def tiny_bpe_twin(vocab_size: int = 300):
     """A byte-level BPE (RoBERTa layout) trained on the same tiny texts as the tiny R2D tokenizer."""
-    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
-    from tokenizers.models import BPE
-    from transformers import PreTrainedTokenizerFast
+    from r2d.tokenizer.baseline import train_byte_level_bpe
 
-    tok = Tokenizer(BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 1, min_frequency=1, show_progress=False,
-                                  special_tokens=["<s>", "<pad>", "</s>", "<unk>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(TINY_TEXTS, trainer)
-    tok.add_special_tokens(["<mask>"])
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                   cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    return train_byte_level_bpe(TINY_TEXTS, vocab_size, min_frequency=1)
 
 
 @pytest.fixture(scope="module")

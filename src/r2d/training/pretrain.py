@@ -6,8 +6,9 @@ Pipeline stage: ``corpus -> sequences -> masked batches -> model -> losses -> me
    the last ``--eval-fraction`` identically for both models, tokenize with the model's tokenizer
    (``R2DTokenizer`` for ``--model r2d``, the offline RoBERTa tokenizer for ``--model roberta``), truncate each
    document at ``--max-length`` rows like the article or ``--pack`` the token stream; cached in ``OUT/data``;
-2. the objective (chosen in one place, :data:`OBJECTIVES`; ``mlm`` so far) builds the model, the collate
-   function, the evaluation set and its metrics. MLM: measure the flag rates of the training rows and set
+2. the objective (chosen in one place, :data:`OBJECTIVES`: ``mlm``, or ``clm`` = :mod:`r2d.training.clm`, the causal
+   R2D model and its 1D twin ``--model bpe``) builds the model, the collate function, the evaluation set and its
+   metrics. MLM: measure the flag rates of the training rows and set
    ``pos_weight = (1 - p) / p`` (clamped); ``R2DForMaskedLM`` with :class:`r2d.modeling.collator.R2DDataCollatorForMLM`
    or ``RobertaForMaskedLM`` with ``transformers.DataCollatorForLanguageModeling``, of the same ``--preset``;
    masks seeded per example by :class:`r2d.modeling.mlm_batches.MLMBatches`;
@@ -54,14 +55,21 @@ class PretrainArgs:
     """corpus files (.txt or .txt.gz; WikiExtractor <doc> markup is dropped) or a Hub dataset name[:config]"""
     out: str
     """run folder: metrics.jsonl, args.json, checkpoints, TensorBoard logs, model/"""
-    model: Literal["r2d", "roberta"] = "r2d"
-    """r2d (R2DForMaskedLM) or roberta (RobertaForMaskedLM baseline)"""
-    objective: Literal["mlm"] = "mlm"
-    """training objective: mlm (masked language modelling, the article's)"""
+    model: Literal["r2d", "roberta", "bpe"] = "r2d"
+    """r2d (R2DForMaskedLM; R2DForCausalLM with clm), roberta (RobertaForMaskedLM, the MLM baseline) or bpe (clm
+    only: the causal 1D twin, R2DForCausalLM without flags on a byte-level BPE)"""
+    objective: Literal["mlm", "clm"] = "mlm"
+    """training objective: mlm (masked language modelling, the article's) or clm (causal: next row = root, then its
+    flags; documents packed with separators when --pack)"""
     preset: Literal["tiny", "small", "base"] = "tiny"
     """model size: tiny (tests), small (a CPU), base (RoBERTa-base)"""
     tokenizer: str | None = None
-    """r2d: tokenizer folder or r2d-en (default r2d-en); roberta: folder or Hub name (default: offline baseline)"""
+    """r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline
+    RoBERTa BPE, 50,265 ids like r2d-en)"""
+    train_tokenizer: int | None = None
+    """train the run's tokenizer with this many ids on its training documents instead of loading --tokenizer
+    (r2d: an R2D tokenizer; bpe, roberta: a byte-level BPE): two runs on one corpus get a pair trained on the same
+    text; kept in OUT/tokenizer"""
     max_steps: int = 1000
     """optimizer steps"""
     batch_size: int | None = None
@@ -113,8 +121,9 @@ class PretrainArgs:
     """random seed (initialisation, data order, masking)"""
     resume: bool = False
     """continue from the newest complete checkpoint in --out"""
-    bf16: bool = False
-    """bf16 mixed precision"""
+    bf16: bool | None = None
+    """bf16 mixed precision (autocast); default: on for clm where the device computes bf16 natively (about 2x
+    faster steps on this CPU), off for mlm; --bf16 false turns it off"""
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass to save memory"""
     num_workers: int = 0
@@ -170,6 +179,11 @@ def check_args(args: PretrainArgs) -> None:
             raise bad(name, v, "must be > 0")
     if args.max_length is not None and args.max_length < 3:
         raise bad("max_length", args.max_length, "must be >= 3 (<s>, one row, </s>)")
+    wanted = {"roberta": "mlm", "bpe": "clm"}.get(args.model)
+    if wanted and args.objective != wanted:
+        raise bad("model", args.model, f"roberta is the MLM baseline and bpe the causal twin: use --objective {wanted}")
+    if args.train_tokenizer is not None and args.train_tokenizer < 300:
+        raise bad("train_tokenizer", args.train_tokenizer, "must be >= 300 (256 bytes, the specials and merges)")
     check_corpus(args.corpus)
 
 
@@ -183,6 +197,10 @@ def load_tokenizer(kind: str, name: str | None):
         from r2d.tokenizer.hf import R2DTokenizer
 
         loader, name = R2DTokenizer.from_pretrained, name or "r2d-en"
+    elif kind == "bpe" and name is not None:
+        from transformers import AutoTokenizer
+
+        loader = AutoTokenizer.from_pretrained
     else:
         from r2d.tokenizer.baseline import roberta_tokenizer as loader
     try:
@@ -296,8 +314,14 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
                      callbacks=[SaveTokenizerCallback(tokenizer)] if r2d else [])
 
 
+def _clm_objective(*args) -> Objective:
+    from r2d.training.clm import clm_objective  # subtle: imported late, clm imports this module's Objective
+
+    return clm_objective(*args)
+
+
 # name -> builder(args, tokenizer, train_set, eval_set, out) -> Objective; a new objective is one more entry
-OBJECTIVES: dict[str, Callable[..., Objective]] = {"mlm": mlm_objective}
+OBJECTIVES: dict[str, Callable[..., Objective]] = {"mlm": mlm_objective, "clm": _clm_objective}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -332,12 +356,16 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
     if not args.resume and (out / METRICS_FILE).exists():
         raise InputError(f"--out {out}", "already holds a run (metrics.jsonl); pass --resume to continue it "
                                          "or choose another folder")
-    tokenizer = load_tokenizer(args.model, args.tokenizer)
+    from r2d.training import clm
+
+    tokenizer = (clm.train_run_tokenizer(args, out) if args.train_tokenizer
+                 else load_tokenizer(args.model, args.tokenizer))
     train_set, eval_set = build_datasets(
         args.corpus, tokenizer, cache_dir=out / CACHE_DIR, with_flags=args.model == "r2d",
-        tokenizer_id=str(args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
+        tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
+                         else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
         max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
-        eval_size=args.eval_size)
+        eval_size=args.eval_size, tokenize=clm.causal_blocks if args.objective == "clm" else None)
     if args.resume and resume_from is None:
         logger.warning("--resume: no complete checkpoint in %s, starting from step 0", out)
     out.mkdir(parents=True, exist_ok=True)
@@ -369,7 +397,7 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
         report_to=["tensorboard"],
         seed=args.seed,
         data_seed=args.seed,
-        bf16=args.bf16,
+        bf16=args.bf16 if args.bf16 is not None else args.objective == "clm" and clm.bf16_available(),
         activation_checkpointing=args.gradient_checkpointing,
         disable_tqdm=True,
         dataloader_num_workers=args.num_workers,

@@ -1,0 +1,188 @@
+"""Recipe part: the causal objective of ``r2d pretrain --objective clm`` (R2D with ``--model r2d``, its 1D twin with
+``--model bpe``), one code path for both.
+
+Pipeline stage: ``documents -> causal blocks -> R2DForCausalLM -> nats per predicted row``. What this module
+adds to :mod:`r2d.training.pretrain` (which reads the corpus, caches the data, runs the ``Trainer`` and writes
+the run folder):
+
+* :func:`causal_blocks`: every document becomes ``<s> rows </s>``; with ``--pack`` the documents are
+  concatenated into one stream (``</s>`` then ``<s>`` separate them) and cut into blocks of exactly
+  ``--max-length`` rows, so a block may start or end inside a document and nothing artificial is added
+  (no ``</s>`` where a document did not end); without ``--pack`` each document is one sequence, cut after
+  ``--max-length`` rows. Every row of a block but the first is predicted, except ``<s>`` rows (a document's
+  start is given), exactly as :mod:`r2d.evaluation.bpb` scores text;
+* :func:`clm_objective`: the model (:class:`r2d.modeling.causal.R2DForCausalLM` of the ``--preset`` size; the
+  twin is the same class with no flags), the collate function
+  (:class:`r2d.modeling.causal_data.CausalCollator`) and the evaluation (``root_loss``, ``flag_loss`` and
+  ``bits_per_row``);
+* :func:`train_run_tokenizer` (``--train-tokenizer N``): an R2D tokenizer or, for ``bpe``, a byte-level BPE of
+  ``N`` ids trained on the run's training documents, so that two runs on the same corpus compare an R2D
+  tokenizer with its twin trained on the same text; saved in ``OUT/tokenizer`` and reused by ``--resume``;
+* :func:`bf16_available`: whether the device computes in bf16 natively (``--bf16`` defaults to it for clm).
+
+It does not read files, train or write metrics (:mod:`r2d.training.pretrain` does).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+TOKENIZER_DIR = "tokenizer"
+
+
+def bf16_available() -> bool:
+    """True where bf16 autocast runs on native bf16 instructions (a CUDA GPU with bf16, or a CPU with
+    AVX512-BF16 or AMX): there it roughly halves a CPU training step (see ``benchmarks/bench_causal.py``)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(bool(p()) for p in probes if p is not None)
+
+
+def causal_blocks(docs: Sequence[str], tokenizer, *, max_length: int, pack: bool, with_flags: bool, num_flags: int = 0,
+                  batch_docs: int = 64):
+    """Documents -> causal training sequences (module docstring), as a :class:`r2d.training.data.TokenizedSet`.
+
+    Args:
+        docs: document texts.
+        tokenizer: ``R2DTokenizer`` or the twin's ``transformers`` tokenizer.
+        max_length: rows per block (``pack``) or at most per document.
+        pack: one stream cut into full blocks; otherwise one sequence per document.
+        with_flags: keep the flag matrix (R2D). num_flags: F.
+        batch_docs: documents encoded per tokenizer call.
+    """
+    from r2d.modeling.causal_data import RowCodec
+    from r2d.training.data import TokenizedSet
+
+    codec = RowCodec(tokenizer)
+    ids_parts: list[np.ndarray] = []
+    flag_parts: list[np.ndarray] = []
+    for start in range(0, len(docs), batch_docs):
+        for ids, flags in codec.encode([d for d in docs[start:start + batch_docs] if d]):
+            ids_parts.append(np.asarray(ids if pack else ids[:max_length], dtype=np.int32))
+            flag_parts.append((flags if pack else flags[:max_length]).astype(np.int8))  # (T, F)
+    ids = np.concatenate(ids_parts) if ids_parts else np.zeros(0, dtype=np.int32)
+    flags = np.concatenate(flag_parts) if flag_parts else np.zeros((0, codec.num_flags), dtype=np.int8)
+    if pack:
+        ends = list(range(max_length, len(ids), max_length)) + [len(ids)]
+        offsets = np.array([0, *ends], dtype=np.int64)
+        if len(offsets) > 2 and offsets[-1] - offsets[-2] < 2:  # subtle: a 1-row tail predicts nothing
+            offsets = offsets[:-1]
+            ids, flags = ids[: offsets[-1]], flags[: offsets[-1]]
+    else:
+        offsets = np.zeros(len(ids_parts) + 1, dtype=np.int64)
+        np.cumsum([len(p) for p in ids_parts], out=offsets[1:])
+    return TokenizedSet(ids=ids, offsets=offsets, flags=flags if with_flags else None)
+
+
+def causal_config(preset: str, *, vocab_size: int, max_length: int, **overrides):
+    """An :class:`r2d.modeling.causal.R2DCausalConfig` of a size preset (:data:`r2d.training.trainer.PRESETS`)."""
+    from r2d.modeling.causal import R2DCausalConfig
+    from r2d.training.trainer import PRESETS
+
+    return R2DCausalConfig(**PRESETS[preset], vocab_size=vocab_size, max_position_embeddings=max_length, **overrides)
+
+
+class CausalBatches:
+    """The recipe's collate function: :class:`r2d.modeling.causal_data.CausalCollator`, plus an empty
+    ``flag_labels`` (B, T, 0) for the twin so that both kinds give the ``Trainer`` the same label names."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, features):
+        import torch
+
+        batch = self.collator(features)
+        if "flag_labels" not in batch:
+            batch["flag_labels"] = torch.zeros((*batch["input_ids"].shape, 0), dtype=torch.long)
+        return batch
+
+
+class CausalEvaluation:
+    """What causal evaluation keeps of the model output, by name, and the metrics computed from it.
+
+    Kept per batch: ``root_loss`` and ``flag_loss`` (B,), the batch's nats per predicted row. Metrics: their means
+    and ``bits_per_row = (root_loss + flag_loss) / ln 2`` (bits per byte needs the texts: ``r2d eval bpb``).
+    """
+
+    keys = ("root_loss", "flag_loss")
+
+    def outputs(self, out: Mapping[str, Any]) -> dict:
+        b = out["logits"].shape[0]
+        return {k: out[k].detach().float().reshape(1).expand(b) for k in self.keys}  # (B,) each
+
+    def metrics(self, pred) -> dict[str, float]:
+        preds = pred.predictions if isinstance(pred.predictions, (tuple, list)) else (pred.predictions,)
+        kept = {k: float(np.mean(v)) for k, v in zip(self.keys, preds)}
+        return {**kept, "bits_per_row": (kept["root_loss"] + kept["flag_loss"]) / math.log(2)}
+
+
+def clm_objective(args, tokenizer, train_set, eval_set, out: Path):
+    """The causal objective for :data:`r2d.training.pretrain.OBJECTIVES` (``--model r2d`` or ``bpe``)."""
+    from r2d.modeling.causal import R2DForCausalLM
+    from r2d.modeling.causal_data import CausalCollator, RowCodec
+    from r2d.training.data import SequenceDataset
+    from r2d.training.pretrain import Objective
+    from r2d.training.trainer import SaveTokenizerCallback
+
+    codec = RowCodec(tokenizer)
+    flags = dict(flag_combine=args.flag_combine, flag_values=args.flag_values) if codec.num_flags else {}
+    config = causal_config(args.preset, vocab_size=codec.vocab_size, max_length=args.max_length,
+                           num_flags=codec.num_flags, flag_names=list(codec.flag_names), **flags)
+    model = R2DForCausalLM(config)
+    logger.info("causal %s: %.2fM parameters, %.2fM outside the root embedding", args.model,
+                sum(p.numel() for p in model.parameters()) / 1e6, model.num_non_embedding_parameters() / 1e6)
+    evaluation = CausalEvaluation()
+    return Objective(model=model, collate=CausalBatches(CausalCollator.for_codec(codec)),
+                     eval_dataset=SequenceDataset(eval_set), compute_metrics=evaluation.metrics,
+                     eval_outputs=evaluation.outputs, loss_parts=("root_loss", "flag_loss"),
+                     callbacks=[SaveTokenizerCallback(tokenizer)])
+
+
+def train_run_tokenizer(args, out: Path):
+    """``--train-tokenizer N``: the run's tokenizer trained on its training documents (or the one saved before).
+
+    R2D: ``R2DTokenizer.train`` with the bundled English list; ``bpe`` and ``roberta``: a byte-level BPE in
+    RoBERTa's layout (:func:`r2d.tokenizer.baseline.train_byte_level_bpe`). The documents are the corpus minus
+    the held-out evaluation share, split as :func:`r2d.training.data.build_datasets` splits them.
+    """
+    from r2d.tokenizer.baseline import train_byte_level_bpe
+    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.modeling.causal_data import load_tokenizer_for
+    from r2d.training.data import read_documents
+
+    folder = out / TOKENIZER_DIR
+    if folder.is_dir():
+        logger.info("reusing the run's tokenizer in %s", folder)
+        return load_tokenizer_for(folder, num_flags=int(args.model == "r2d"))
+    docs = read_documents(args.corpus, args.max_docs)
+    n_eval = min(len(docs) - 1, max(1, int(round(len(docs) * args.eval_fraction))))
+    train_docs = docs[:-n_eval] if len(docs) > 1 else docs
+    logger.info("training a %s tokenizer of %d ids on %d documents", args.model, args.train_tokenizer, len(train_docs))
+    if args.model == "r2d":
+        tokenizer = R2DTokenizer.train(texts=train_docs, vocab_size=args.train_tokenizer,
+                                       model_max_length=args.max_length)
+    else:
+        tokenizer = train_byte_level_bpe(train_docs, args.train_tokenizer)
+    tmp = out / (TOKENIZER_DIR + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tokenizer.save_pretrained(str(tmp))
+    os.replace(tmp, folder)  # subtle: a killed run leaves no half-written tokenizer to reuse
+    return tokenizer
+
+
+__all__ = ["bf16_available", "causal_blocks", "causal_config", "clm_objective", "CausalBatches",
+           "CausalEvaluation", "train_run_tokenizer", "TOKENIZER_DIR"]
