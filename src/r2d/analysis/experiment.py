@@ -14,22 +14,24 @@ Pipeline stage: everything, end to end, over the library:
 
 Resumable: a finished stage leaves ``OUT/stages/<stage>.json`` and is never rerun; a killed run started again
 with the same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from
-its start). This module adds no modelling of its own; it wires the recipes together and records settings.
+its start). This module adds no modelling of its own; it wires the recipes together and records settings. Its
+arguments are :class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
+:class:`r2d.io.InputError` before anything is written.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as _dt
 import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from r2d.io import InputError, check_file
 
 logger = logging.getLogger(__name__)
 
@@ -174,18 +176,15 @@ def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | Non
     d = out / "corpus"
     d.mkdir(parents=True, exist_ok=True)
     if corpus:
-        files = [Path(c) for c in corpus]
-        missing = [str(f) for f in files if not f.is_file()]
-        if missing:
-            raise FileNotFoundError(f"corpus file not found: {', '.join(missing)}")
+        files = [check_file(c, what="--corpus") for c in corpus]
         lines = _plain_lines(files)
         valid = _take(lines, preset.valid_bytes)
         train = _take(lines, preset.corpus_bytes)
         source = [str(f) for f in files]
     else:
-        shards = sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
+        shards = _shards(data_dir)
         if len(shards) < 2:
-            raise FileNotFoundError(f"{data_dir / 'wikipedia_en'}: expected enwiki_*.txt.gz shards (see SOURCE.md)")
+            raise InputError(data_dir / "wikipedia_en", "expected enwiki_*.txt.gz shards (see SOURCE.md)")
         train = _take(_plain_lines(shards[:-1]), preset.corpus_bytes)
         valid = _take(_plain_lines(shards[-1:]), preset.valid_bytes)
         source = [str(s) for s in shards]
@@ -194,6 +193,10 @@ def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | Non
     return {"source": source, "train_file": str(d / "train.txt"), "valid_file": str(d / "valid.txt"),
             "train_lines": len(train), "train_bytes": (d / "train.txt").stat().st_size,
             "valid_lines": len(valid), "valid_bytes": (d / "valid.txt").stat().st_size}
+
+
+def _shards(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
 
 
 def train_roberta_bpe(files: Sequence[str], vocab_size: int):
@@ -303,7 +306,7 @@ def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str |
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is None and not corpus:
-        raise ValueError("give --data-dir (local data) or --corpus FILE... (pretraining text)")
+        raise InputError("r2d experiment", "give --data-dir DIR (local data) or --corpus FILE... (pretraining text)")
     stages = Stages(out)
     t0 = time.perf_counter()
 
@@ -388,47 +391,51 @@ def _versions() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# CLI
+# arguments
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``r2d experiment`` parser."""
-    p = argparse.ArgumentParser(
-        prog="r2d experiment",
-        description="The R2D-vs-RoBERTa experiment end to end: tokenizers -> pretraining of both models on the "
-                    "same corpus and budget -> fine-tuning on the preset's tasks -> OUT/report.html, "
-                    "OUT/summary.json and charts. Rerunning the same command continues a killed run.",
-        epilog="presets:\n" + "\n".join(
-            f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size or '50k (bundled)'}, {p.pretrain_steps} "
-            f"pretraining steps, tasks {', '.join(p.tasks)}, seeds {list(p.seeds)}" for n, p in PRESETS.items())
-        + "\n\nexample:\n  r2d experiment --preset small --data-dir ../shared/data --out runs/experiment-small",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--preset", choices=sorted(PRESETS), required=True, help="experiment size")
-    p.add_argument("--out", required=True, help="output folder (resumable)")
-    p.add_argument("--data-dir", help="local data in the layout of shared/data (default: the Hub + --corpus)")
-    p.add_argument("--corpus", nargs="+", help="pretraining text files instead of --data-dir's Wikipedia shards")
-    p.add_argument("--tasks", nargs="+", help="override the preset's tasks")
-    p.add_argument("--seeds", nargs="+", type=int, help="override the preset's fine-tuning seeds")
-    p.add_argument("--pretrain-steps", type=int, help="override the preset's pretraining steps")
-    p.add_argument("--finetune-steps", type=int, help="override the preset's fine-tuning steps")
-    p.add_argument("--seed", type=int, default=0, help="pretraining seed (default: 0)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="show progress bars")
-    return p
+@dataclass
+class ExperimentArgs:
+    """Arguments of ``r2d experiment`` (each attribute docstring is its ``--help`` text)."""
+
+    preset: Literal["smoke", "small", "base"]
+    """experiment size (see the presets below)"""
+    out: str
+    """output folder (resumable: the same command continues a killed run)"""
+    data_dir: str | None = None
+    """local data in the layout of shared/data (default: the Hub for tasks, --corpus for text)"""
+    corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE"})
+    """pretraining text files instead of --data-dir's Wikipedia shards"""
+    tasks: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "TASK"})
+    """override the preset's fine-tuning tasks"""
+    seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
+    """override the preset's fine-tuning seeds"""
+    pretrain_steps: int | None = None
+    """override the preset's pretraining steps"""
+    finetune_steps: int | None = None
+    """override the preset's fine-tuning steps"""
+    seed: int = 0
+    """pretraining seed"""
+    progress: bool = True
+    """show progress bars"""
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``r2d experiment``: run or continue the experiment and print the summary table."""
-    from r2d.analysis.report import summary_markdown
-    from r2d.training.tasks import TASKS, TaskDataError
+def resolve(args: ExperimentArgs) -> ExperimentPreset:
+    """The preset with the overrides of ``args`` applied, after checking every input.
 
-    args = build_parser().parse_args(argv)
+    Raises:
+        r2d.io.InputError: an unknown preset or task, a step count below 1, a missing folder or corpus file,
+            no Wikipedia shards in ``--data-dir``, or neither ``--data-dir`` nor ``--corpus``.
+    """
+    from r2d.training.tasks import TASKS
+
+    if args.preset not in PRESETS:
+        raise InputError(f"--preset {args.preset}", f"unknown; choose one of {', '.join(PRESETS)}")
     preset = PRESETS[args.preset]
     if args.tasks:
         bad = [t for t in args.tasks if t not in TASKS]
         if bad:
-            print(f"r2d experiment: --tasks: unknown task(s) {', '.join(bad)}; known: {', '.join(TASKS)}", file=sys.stderr)
-            return 2
+            raise InputError("--tasks", f"unknown task(s) {', '.join(bad)}; known: {', '.join(TASKS)}")
         preset = replace(preset, tasks=tuple(args.tasks))
     if args.seeds:
         preset = replace(preset, seeds=tuple(args.seeds))
@@ -436,23 +443,23 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(args, name)
         if v is not None:
             if v < 1:
-                print(f"r2d experiment: --{name.replace('_', '-')} must be >= 1, got {v}", file=sys.stderr)
-                return 2
+                raise InputError(f"--{name.replace('_', '-')} {v}", "must be >= 1")
             preset = replace(preset, **{name: v})
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        print(f"r2d experiment: --data-dir {args.data_dir}: not a folder", file=sys.stderr)
-        return 2
     if args.data_dir is None and not args.corpus:
-        print("r2d experiment: give --data-dir DIR (local data) or --corpus FILE... (and tasks from the Hub)",
-              file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        page, summary = run_experiment(preset, args.out, data_dir=args.data_dir, corpus=args.corpus,
-                                       preset_name=args.preset, seed=args.seed, progress=args.progress)
-    except (TaskDataError, FileNotFoundError) as e:
-        print(f"r2d experiment: {e}", file=sys.stderr)
-        return 2
-    print(summary_markdown(summary))
-    print(f"\nreport: {page}")
-    return 0
+        raise InputError("r2d experiment", "give --data-dir DIR (local data) or --corpus FILE... (and tasks from "
+                                           "the Hub)")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise InputError(f"--data-dir {args.data_dir}", "not a folder")
+    for f in args.corpus or ():
+        check_file(f, what="--corpus")
+    if not args.corpus and len(_shards(Path(args.data_dir))) < 2:
+        raise InputError(f"--data-dir {args.data_dir}", f"expected enwiki_*.txt.gz shards in "
+                                                        f"{Path(args.data_dir) / 'wikipedia_en'} (see its SOURCE.md)")
+    return preset
+
+
+def presets_table() -> str:
+    """One line per preset: model size, vocabulary, steps, tasks, seeds."""
+    return "\n".join(f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size or '50k (bundled)'}, {p.pretrain_steps} "
+                     f"pretraining steps, tasks {', '.join(p.tasks)}, seeds {list(p.seeds)}"
+                     for n, p in PRESETS.items())

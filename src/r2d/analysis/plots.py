@@ -66,14 +66,14 @@ def flag_f1_keys(rows: Iterable[Mapping], flag_names: Sequence[str] | None = Non
     Args:
         rows: metrics rows.
         flag_names: the flags to look for; None = every key that looks like a per-flag F1
-            (macro means excluded).
+            (macro means and the always-on baselines excluded).
     """
     keys = sorted({k for r in rows for k in r if re.search(r"(^|[_/.])f1($|[_/.])", k, re.I)})
     out: dict[str, str] = {}
     for k in keys:
         name = re.sub(r"(^|[_/.])(eval|flag|flags|f1)(?=$|[_/.])", "", k, flags=re.I).strip("_/.")
-        if not name or "macro" in name.lower() or "mean" in name.lower():
-            continue
+        if not name or any(w in name.lower() for w in ("macro", "mean", "always_on")):
+            continue  # subtle: always_on_f1_<flag> is the F1 of predicting the flag everywhere, a baseline
         if flag_names is None or name in flag_names:
             out.setdefault(name, k)
     if flag_names is not None:

@@ -8,21 +8,24 @@ that tokenizer's pair layout, and trains ``AutoModelForSequenceClassification`` 
 ``OUT/metrics.jsonl``; the end result goes to ``OUT/results.json``. R2D and RoBERTa go through exactly the
 same code: only the tokenizer and the padding collator differ.
 
-This recipe does not pretrain (``r2d pretrain``) or compare models (``r2d experiment``).
+Bad input (an unknown task, a ``--model`` folder that does not exist or holds no checkpoint, a tokenizer that
+does not fit the model, broken task files) raises :class:`r2d.io.InputError` before anything is written. The
+command line is :mod:`r2d.cli.finetune`. This recipe does not pretrain (``r2d pretrain``) or compare models
+(``r2d experiment``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from r2d.io import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -76,12 +79,47 @@ class FinetuneArgs:
     """save the fine-tuned model and tokenizer into OUT/model"""
     progress: bool = True
     """show a progress bar"""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
     """further TrainingArguments (library use only)"""
 
 
 # ---------------------------------------------------------------------------------------------------------
-# tokenizer and data
+# checks, tokenizer and data
+
+
+def looks_like_a_path(name: str) -> bool:
+    """True when ``name`` can only be a folder, not a Hub model id (``org/name`` or ``name``)."""
+    p = Path(name)
+    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+            or (len(p.parts) > 1 and p.parent.exists()))
+
+
+def check_model(model: str) -> None:
+    """Raise :class:`r2d.io.InputError` unless ``model`` is a checkpoint folder or could be a Hub model id."""
+    p = Path(model)
+    if p.is_dir():
+        if not (p / "config.json").is_file():
+            raise InputError(f"--model {model}", "no config.json in that folder (not a checkpoint)")
+    elif p.exists():
+        raise InputError(f"--model {model}", "is a file; expected a checkpoint folder")
+    elif looks_like_a_path(model):
+        raise InputError(f"--model {model}", "no such folder")
+
+
+def check_args(args: FinetuneArgs) -> None:
+    """Raise :class:`r2d.io.InputError` naming the first bad option (task, sizes, folders)."""
+    from r2d.training.tasks import TASKS
+
+    if args.task not in TASKS:
+        raise InputError(f"--task {args.task!r}", f"is unknown; known tasks: {', '.join(TASKS)}")
+    for name in ("max_length", "batch_size", "eval_batch_size", "eval_steps", "logging_steps"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)}", "must be >= 1")
+    if args.max_steps == 0 or args.max_steps < -1:
+        raise InputError(f"--max-steps {args.max_steps}", "must be >= 1 (or -1: run --epochs epochs)")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise InputError(f"--data-dir {args.data_dir}", "not a folder")
+    check_model(args.model)
 
 
 def is_r2d_checkpoint(path: str) -> bool:
@@ -102,20 +140,58 @@ def load_tokenizer(model: str, tokenizer: str | None = None):
     Returns:
         (tokenizer, kind) with kind ``"r2d"`` (an :class:`r2d.R2DTokenizer`) or ``"hf"`` (a ``transformers``
         tokenizer; the offline RoBERTa baseline if the checkpoint folder has no tokenizer files).
+
+    Raises:
+        r2d.io.InputError: the tokenizer cannot be loaded (named as ``--tokenizer``, or ``--model``).
     """
     from r2d.tokenizer.baseline import roberta_tokenizer
 
-    if is_r2d_checkpoint(model):
-        from r2d.tokenizer.hf import R2DTokenizer
+    what = f"--tokenizer {tokenizer}" if tokenizer is not None else f"--model {model}"
+    try:
+        if is_r2d_checkpoint(model):
+            from r2d.tokenizer.hf import R2DTokenizer
 
-        return R2DTokenizer.from_pretrained(tokenizer or model), "r2d"
-    if tokenizer is not None:
-        return roberta_tokenizer(tokenizer), "hf"
-    folder = Path(model)
-    if folder.is_dir() and not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json")):
-        logger.warning("%s has no tokenizer files: using the offline RoBERTa baseline tokenizer", model)
-        return roberta_tokenizer(), "hf"
-    return roberta_tokenizer(model), "hf"
+            return R2DTokenizer.from_pretrained(tokenizer or model), "r2d"
+        if tokenizer is not None:
+            return roberta_tokenizer(tokenizer), "hf"
+        folder = Path(model)
+        if folder.is_dir() and not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json",
+                                                                         "tokenizer_config.json")):
+            logger.warning("%s has no tokenizer files: using the offline RoBERTa baseline tokenizer", model)
+            return roberta_tokenizer(), "hf"
+        return roberta_tokenizer(model), "hf"
+    except InputError:
+        raise
+    except (OSError, ValueError) as e:
+        raise InputError(what, f"cannot load its tokenizer ({_first_line(e)})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: int):
+    """``AutoModelForSequenceClassification`` of a checkpoint folder or Hub name, with a new task head.
+
+    Raises:
+        r2d.io.InputError: it cannot be loaded (no such folder, not on the Hub or the Hub unreachable), or its
+            vocabulary is smaller than the tokenizer's.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    import r2d.modeling.encoder  # noqa: F401  (registers the r2d model type with the Auto classes)
+
+    try:
+        net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels,
+                                                                 problem_type=problem_type)
+    except (OSError, ValueError) as e:
+        where = "not a checkpoint" if Path(model).exists() else "no such folder, and not loadable from the Hub"
+        raise InputError(f"--model {model}", f"{where} ({_first_line(e)})") from None
+    if net.config.vocab_size < vocab_size:
+        raise InputError(f"--model {model}", f"the model's vocab_size {net.config.vocab_size} is smaller than its "
+                                             f"tokenizer's {vocab_size}: wrong --tokenizer?")
+    return net
 
 
 def encode_task(dataset_dict, task, tokenizer, *, max_length: int):
@@ -169,19 +245,21 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     Returns:
         the content of ``OUT/results.json``: ``final`` (last evaluation, e.g. ``eval_accuracy``), ``steps``,
         ``train_seconds``, ``model_kind``, ``num_parameters`` and the arguments.
+
+    Raises:
+        r2d.io.InputError: bad input (see the module docstring); nothing is written then.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, TrainingArguments
+    from transformers import TrainingArguments
 
-    import r2d.modeling.encoder  # noqa: F401  (registers the r2d model type with the Auto classes)
     from r2d.training.metrics import make_compute_metrics
     from r2d.training.tasks import get_task, load_task
-    from r2d.training.trainer import MetricsJsonlCallback, R2DTrainer, RichProgressCallback, save_run_args, set_seed
+    from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, read_metrics, save_run_args,
+                                      set_seed)
 
+    check_args(args)
     task = get_task(args.task)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_run_args(out, args, argv=argv)
     metrics_path = out / METRICS_FILE
     set_seed(args.seed)
 
@@ -195,12 +273,9 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     data = encode_task(raw, task, tokenizer, max_length=args.max_length)
 
     problem = "regression" if task.is_regression else "single_label_classification"
-    model = AutoModelForSequenceClassification.from_pretrained(
-        args.model, num_labels=task.num_labels, problem_type=problem)
-    vocab = len(tokenizer)
-    if model.config.vocab_size < vocab:
-        raise ValueError(f"{args.model}: the model's vocab_size {model.config.vocab_size} is smaller than its "
-                         f"tokenizer's {vocab}: wrong --tokenizer?")
+    model = load_model(args.model, num_labels=task.num_labels, problem_type=problem, vocab_size=len(tokenizer))
+    out.mkdir(parents=True, exist_ok=True)
+    save_run_args(out, args, argv=argv)
 
     steps_per_epoch = math.ceil(len(data["train"]) / args.batch_size)
     total = args.max_steps if args.max_steps > 0 else math.ceil(args.epochs * steps_per_epoch)
@@ -233,7 +308,7 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         loss_parts=(),
         model=model, args=targs, data_collator=make_collator(tokenizer, kind),
         train_dataset=data["train"], eval_dataset=eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
-        compute_metrics=make_compute_metrics(task.name),
+        compute_metrics=make_compute_metrics(task),
         callbacks=callbacks,
     )
     from transformers.trainer_callback import PrinterCallback
@@ -245,12 +320,12 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     trainer.train()
     seconds = time.perf_counter() - t0
     final: dict[str, float] = {}
-    evaluated = {r["step"] for r in _read_rows(metrics_path) if any(k.startswith("eval_") for k in r)}
+    evaluated = {r["step"] for r in read_metrics(metrics_path) if any(k.startswith("eval_") for k in r)}
     if total not in evaluated:  # subtle: some Trainer versions evaluate only at multiples of eval_steps
         evals = eval_sets.items() if len(eval_sets) > 1 else [(None, eval_sets[task.eval_splits[0]])]
         for name, ds in evals:
             trainer.evaluate(ds, metric_key_prefix="eval" if name is None else f"eval_{name}")
-    for row in _read_rows(metrics_path):
+    for row in read_metrics(metrics_path):
         final.update({k: v for k, v in row.items() if k.startswith("eval_") and isinstance(v, (int, float))})
     if args.save:
         trainer.save_model(str(out / "model"))
@@ -262,77 +337,3 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     return results
 
-
-def _read_rows(path: Path) -> list[dict]:
-    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# CLI
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The ``r2d finetune`` parser, generated from :class:`FinetuneArgs` (attribute docstrings = help)."""
-    import ast
-    import inspect
-
-    doc = {}
-    src = ast.parse(inspect.getsource(FinetuneArgs))
-    body = src.body[0].body
-    for a, b in zip(body, body[1:]):
-        if isinstance(a, ast.AnnAssign) and isinstance(b, ast.Expr) and isinstance(b.value, ast.Constant):
-            doc[a.target.id] = b.value.value
-    p = argparse.ArgumentParser(
-        prog="r2d finetune",
-        description="Fine-tune an R2D or RoBERTa checkpoint on a GLUE-style task; evaluation every N steps "
-                    "into OUT/metrics.jsonl, final numbers into OUT/results.json.",
-        epilog="example:\n  r2d finetune --task rte --model runs/r2d-small/model --out runs/ft/rte-r2d "
-               "--data-dir ../shared/data --seed 1 --max-steps 300 --eval-steps 50",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    for f in dataclasses.fields(FinetuneArgs):
-        if f.name == "extra":
-            continue
-        flag = "--" + f.name.replace("_", "-")
-        h = doc.get(f.name, "")
-        if f.type in ("bool", bool):
-            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default, help=h)
-            continue
-        required = f.default is dataclasses.MISSING
-        typ = {"int": int, "float": float, "int | None": int, "str | None": str}.get(str(f.type), str)
-        p.add_argument(flag, dest=f.name, type=typ, required=required,
-                       default=None if required else f.default, help=h + ("" if required else f" (default: {f.default})"))
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``r2d finetune``: parse arguments, run :func:`finetune`, print the final metrics."""
-    from r2d.training.tasks import TASKS, TaskDataError
-
-    args = build_parser().parse_args(argv)
-    if args.task not in TASKS:
-        print(f"r2d finetune: --task {args.task!r} is unknown; known tasks: {', '.join(TASKS)}", file=sys.stderr)
-        return 2
-    for name in ("max_length", "batch_size", "eval_steps", "logging_steps"):
-        if getattr(args, name) < 1:
-            print(f"r2d finetune: --{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}", file=sys.stderr)
-            return 2
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        print(f"r2d finetune: --data-dir {args.data_dir}: not a folder", file=sys.stderr)
-        return 2
-    if Path(args.model).exists() and not (Path(args.model) / "config.json").is_file():
-        print(f"r2d finetune: --model {args.model}: no config.json in that folder (not a checkpoint)", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        res = finetune(FinetuneArgs(**vars(args)), argv=["r2d", "finetune", *(argv if argv is not None else sys.argv[1:])])
-    except TaskDataError as e:
-        print(f"r2d finetune: {e}", file=sys.stderr)
-        return 2
-    except (FileNotFoundError, OSError, ValueError) as e:
-        print(f"r2d finetune: {type(e).__name__}: {e}", file=sys.stderr)
-        return 2
-    print(f"{res['task']} ({res['model_kind']}, seed {res['seed']}, {res['steps']} steps, "
-          f"{res['train_seconds']:.0f} s): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(res["final"].items())
-                                                         if not k.endswith(("runtime", "per_second"))))
-    return 0

@@ -1,0 +1,48 @@
+"""``r2d experiment``: the command line of the whole R2D-vs-RoBERTa experiment (:mod:`r2d.analysis.experiment`).
+
+Pipeline stage: the front door of the experiment. Options are :class:`r2d.analysis.experiment.ExperimentArgs`,
+parsed by :class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before
+anything is written; a finished run prints the summary table and where the report is.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from r2d.cli.common import guard
+
+PROG = "r2d experiment"
+EXAMPLE = "r2d experiment --preset small --data-dir ../shared/data --out runs/experiment-small"
+
+
+def build_parser():
+    """The ``r2d experiment`` parser over :class:`r2d.analysis.experiment.ExperimentArgs`."""
+    from r2d.analysis.experiment import ExperimentArgs, presets_table
+    from r2d.cli.args import DataclassArgumentParser
+
+    return DataclassArgumentParser(
+        ExperimentArgs, prog=PROG, example=EXAMPLE, notes="presets:\n" + presets_table(),
+        description="The R2D-vs-RoBERTa experiment end to end: tokenizers -> pretraining of both models on the "
+                    "same corpus and budget -> fine-tuning on the preset's tasks -> OUT/report.html, "
+                    "OUT/summary.json and charts. Rerunning the same command continues a killed run.")
+
+
+@guard(PROG)
+def main(argv: list[str] | None = None) -> int:
+    """Run or continue the experiment; print the summary table."""
+    from r2d.analysis.experiment import resolve, run_experiment
+    from r2d.analysis.report import summary_markdown
+
+    args = build_parser().parse(argv)
+    preset = resolve(args)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    page, summary = run_experiment(preset, args.out, data_dir=args.data_dir, corpus=args.corpus,
+                                   preset_name=args.preset, seed=args.seed, progress=args.progress)
+    print(summary_markdown(summary))
+    print(f"\nreport: {page}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
