@@ -13,7 +13,13 @@ def test_default_schema_is_the_articles_seven_flags_in_order():
 def test_extra_affixes_switch_on_as_flags():
     s = FlagSchema.with_affixes(["un~", "~ly", "~s"])
     assert s.names == DEFAULT_FLAG_NAMES + ("Prefix_un", "Suffix_ly")
-    assert s.index("Suffix_ly") == 8 and s.index("Suffix_tion") == -1
+    assert s.index("Suffix_ly") == 8
+
+
+def test_index_of_an_unknown_flag_names_it_and_the_known_ones():
+    s = FlagSchema.default()
+    with pytest.raises(ValueError, match=r"'Suffix_tion'.*NoSpace.*Contraction_s"):
+        s.index("Suffix_tion")
 
 
 @pytest.mark.parametrize("bad", [("NoSpace", "NoSpace"), ("Bold",), ("Suffix_ING",)])

@@ -11,7 +11,7 @@ def test_the_articles_sentence():
 def test_roberta_split_except_trailing_s():
     from r2d.tokenizer.baseline import roberta_bpe
 
-    from r2d.tokenizer.hf import unicode_to_bytes
+    from r2d.tokenizer.alphabet import unicode_to_bytes
 
     pre = roberta_bpe().pre_tokenizer
     text = "He said: it's 3 o'clock, isn't it?  Yes\n\nNo   way 12345 ünïcödé Kant's"

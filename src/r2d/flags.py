@@ -91,11 +91,15 @@ class FlagSchema:
         return len(self.names)
 
     def index(self, name: str) -> int:
-        """Column of flag ``name``; ``-1`` if the schema does not have it."""
+        """Column of flag ``name``.
+
+        Raises:
+            ValueError: the schema has no flag ``name`` (the message lists the flags it has).
+        """
         try:
             return self.names.index(name)
         except ValueError:
-            return -1
+            raise ValueError(f"the flag schema has no flag {name!r}; its flags are {list(self.names)}") from None
 
     @property
     def affix_flags(self) -> dict[str, str]:

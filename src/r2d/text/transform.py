@@ -81,6 +81,10 @@ class Deconstructor:
                 low = w.lower()
                 hit = self._split.get(low)
                 return (low, self._first_cap) if hit is None else (hit[0], hit[3])
+        return self.split_by_rules(piece)
+
+    def split_by_rules(self, piece: str) -> tuple[str, tuple[int, ...]]:
+        """:meth:`split` by the general rules only, without its shortcuts (the reference they are tested against)."""
         flags = [0] * self.num_flags
         w = piece
         if len(w) > 1 and w[0] == " " and not w[1].isspace():
@@ -115,27 +119,32 @@ class Deconstructor:
             flags: one value per schema column; a flag is on when its value is >= 0.5
                 (0/1 ints, bools and probabilities all work).
         """
-        on = [i for i, v in enumerate(flags) if v >= 0.5]
-        affixes = [self._col_affix[i] for i in on if i in self._col_affix]
-        word = root
+        return self.join_many([root], flags)[0]
+
+    def join_many(self, roots: list[str], flags: Sequence) -> list[str]:
+        """:meth:`join` for many roots that share one flag row (how decoding spells a batch's words)."""
+        on = {i for i, v in enumerate(flags) if v >= 0.5}
+        affixes = [self._col_affix[i] for i in sorted(on) if i in self._col_affix]
+        words = roots
         if affixes:
-            listed = self.list.word_for(root, affixes)
-            if listed is not None:
-                word = listed
-            else:
-                prefixes = [a for a in affixes if a.endswith("~")]
-                suffixes = sorted((a for a in affixes if a.startswith("~")), key=_suffix_order)
-                word = spell(root, prefixes=prefixes, suffixes=suffixes)
-        onset = set(on)
-        if self._ac in onset:
-            word = word.upper()
-        elif self._fc in onset:
-            word = word[:1].upper() + word[1:]
-        if self._cs in onset:
-            word += "'s"
-        if self._ns not in onset:
-            word = " " + word
-        return word
+            words = [self._with_affixes(r, affixes) for r in words]
+        if self._ac in on:
+            words = [w.upper() for w in words]
+        elif self._fc in on:
+            words = [w[:1].upper() + w[1:] for w in words]
+        if self._cs in on:
+            words = [w + "'s" for w in words]
+        if self._ns not in on:
+            words = [" " + w for w in words]
+        return list(words)
+
+    def _with_affixes(self, root: str, affixes: list[str]) -> str:
+        listed = self.list.word_for(root, affixes)
+        if listed is not None:
+            return listed
+        prefixes = [a for a in affixes if a.endswith("~")]
+        suffixes = sorted((a for a in affixes if a.startswith("~")), key=_suffix_order)
+        return spell(root, prefixes=prefixes, suffixes=suffixes)
 
 
 def _suffix_order(suffix: str) -> int:

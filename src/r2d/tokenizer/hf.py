@@ -1,17 +1,16 @@
-"""R2DTokenizer: text <-> ids + flag matrix, losslessly (step 1 and step 2 of 2D tokenization).
+"""R2DTokenizer: text <-> ids + flag matrix, losslessly, with the Hugging Face tokenizer interface.
 
 Stage 4 of the pipeline. ``text -> pieces`` (:mod:`r2d.text.pretokenize`) ``-> roots + flags`` (:mod:`r2d.text.transform`)
-``-> ids + flags``: every root is split by a byte-level BPE trained on roots only, and the first BPE piece of
-every root carries the word-start marker ``▁`` (it means "new word", not "space": spacing is the ``NoSpace``
-flag), so word boundaries survive on their own. Every piece row carries its word's flags; special and padding
-rows carry none. Ids follow RoBERTa's layout: ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, BPE tokens,
-``<mask>`` last; pairs are ``<s> A </s></s> B </s>``.
+``-> ids + flags`` (:mod:`r2d.tokenizer.core`): every root is split by a byte-level BPE trained on roots only, and
+the first BPE piece of every root carries the word-start marker ``▁`` (it means "new word", not "space": spacing
+is the ``NoSpace`` flag), so word boundaries survive on their own. Every piece row carries its word's flags;
+special and padding rows carry none. Ids follow RoBERTa's layout: ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3,
+BPE tokens, ``<mask>`` last; pairs are ``<s> A </s></s> B </s>``.
 
-The BPE itself runs in ``tokenizers`` (Rust); pre-tokenization and deconstruction stay in Python (a custom
-pre-tokenizer cannot be serialised inside a ``tokenizers.Tokenizer``) and are saved beside the BPE file.
-Encoding is fast because a piece's rows are computed once and cached.
-
-This module does not mask (see :mod:`r2d.modeling.collator`) or model anything.
+This module is the thin Hugging Face-compatible wrapper over the core: argument handling, the special-row
+layout, truncation and padding (:mod:`r2d.tokenizer.layout`), a real ``transformers.BatchEncoding`` as output
+(its ``convert_to_tensors`` makes the tensors), save/load, and training (:mod:`r2d.tokenizer.train`). It does
+not mask (see :mod:`r2d.modeling.collator`) or model anything.
 
 >>> tok = R2DTokenizer.from_pretrained("r2d-en")
 >>> text = "I enjoyed riding in Australia's parks."
@@ -24,66 +23,29 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-from itertools import chain
-import json
-import logging
 import os
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from r2d.lists.deconstruct import DeconstructionList
 from r2d.flags import FlagSchema
-from r2d.text.pretokenize import split_pieces, split_pieces_with_offsets
+from r2d.lists.deconstruct import DeconstructionList
+from r2d.text.pretokenize import split_pieces_with_offsets
 from r2d.text.transform import Deconstructor
-
-logger = logging.getLogger(__name__)
-
-FORMAT_NAME = "r2d-tokenizer"
-FORMAT_VERSION = 1
-CONFIG_FILE = "r2d_tokenizer.json"
-BPE_FILE = "bpe.json"
-LIST_FILE = "deconstruction.tsv"
-WORD_START = "\u2581"  # ▁ : outside the byte-level alphabet, so it can never be confused with a byte
-SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
-MASK_TOKEN = "<mask>"
-BUNDLED = {"r2d-en": "r2d-en"}
-_CACHE_LIMIT = 1_000_000
+from r2d.tokenizer import files, layout
+from r2d.tokenizer.alphabet import (  # noqa: F401  (bytes_to_unicode & co. re-exported for older importers)
+    MASK_TOKEN, SPECIAL_TOKENS, WORD_START, bytes_to_unicode, root_to_symbols, unicode_to_bytes,
+)
+from r2d.tokenizer.arrays import flatten_batch
+from r2d.tokenizer.core import DEFAULT_CACHE_SIZE, TokenizerCore
+from r2d.tokenizer.files import bundled_path, load_list  # noqa: F401  (re-exported for older importers)
+from r2d.tokenizer.train import check_vocab_size, count_roots, train_bpe
 
 PaddingArg = bool | str
 TruncationArg = bool | str
-
-
-@functools.lru_cache(maxsize=1)
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's byte -> printable character table (the byte-level BPE alphabet: 256 characters)."""
-    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    table, n = {}, 0
-    for b in range(256):
-        if b in keep:
-            table[b] = chr(b)
-        else:
-            table[b] = chr(256 + n)
-            n += 1
-    return table
-
-
-@functools.lru_cache(maxsize=1)
-def unicode_to_bytes() -> dict[str, int]:
-    return {c: b for b, c in bytes_to_unicode().items()}
-
-
-def root_to_symbols(root: str) -> str:
-    """The string the BPE sees for one root: the word-start marker, then the root's UTF-8 bytes as characters."""
-    # subtle: decoding UTF-8 bytes as latin-1 gives one character per byte, which translate() maps in C
-    # surrogatepass: a Python string may hold lone surrogates, and they must round-trip too
-    return WORD_START + root.encode("utf-8", "surrogatepass").decode("latin-1").translate(bytes_to_unicode())
 
 
 @dataclass(frozen=True)
@@ -99,7 +61,8 @@ class Row:
 class R2DTokenizer:
     """The 2D tokenizer: encode text to ``input_ids`` + ``flags``, decode them back exactly.
 
-    Build one with :meth:`from_pretrained` (``"r2d-en"`` or a saved folder) or :meth:`train`.
+    Build one with :meth:`from_pretrained` (``"r2d-en"`` or a saved folder) or :meth:`train`. The arrays-only
+    core (no padding, no specials) is :attr:`core`.
 
     Args:
         bpe: a ``tokenizers.Tokenizer`` whose model is the byte-level BPE over roots, with the four RoBERTa
@@ -107,7 +70,11 @@ class R2DTokenizer:
         deconstruction_list: the list that defines affix flags (``None``: no affix flag is ever set).
         flag_names: the flag schema (default: the article's seven flags).
         model_max_length: the length ``truncation=True`` cuts to when ``max_length`` is not given.
+        cache_size: distinct pieces (and decoded words) kept in memory; see :class:`r2d.tokenizer.core.TokenizerCore`.
     """
+
+    model_input_names = ["input_ids", "attention_mask", "flags"]
+    padding_side = "right"
 
     def __init__(
         self,
@@ -116,35 +83,20 @@ class R2DTokenizer:
         deconstruction_list: DeconstructionList | None = None,
         flag_names: Sequence[str] | None = None,
         model_max_length: int = 512,
+        cache_size: int = DEFAULT_CACHE_SIZE,
     ):
         self.schema = FlagSchema(tuple(flag_names)) if flag_names is not None else FlagSchema.default()
         self.deconstructor = Deconstructor(deconstruction_list, self.schema)
         self.model_max_length = model_max_length
+        self.core = TokenizerCore(bpe, self.deconstructor, cache_size=cache_size)
         self._bpe = bpe
-        vocab = bpe.get_vocab(with_added_tokens=True)
-        for i, s in enumerate(SPECIAL_TOKENS):
-            if vocab.get(s) != i:
-                raise ValueError(f"the BPE vocabulary must have {s} at id {i} (RoBERTa's layout), found {vocab.get(s)}")
-        if vocab.get(MASK_TOKEN) != len(vocab) - 1:
-            raise ValueError(f"the BPE vocabulary must end with {MASK_TOKEN} (found id {vocab.get(MASK_TOKEN)})")
-        self._id_to_token: list[str] = [""] * len(vocab)
-        for s, i in vocab.items():
-            self._id_to_token[i] = s
+        self._id_to_token = self.core.id_to_token
         self.bos_token_id, self.pad_token_id, self.eos_token_id, self.unk_token_id = 0, 1, 2, 3
         self.cls_token_id, self.sep_token_id = 0, 2
-        self.mask_token_id = len(vocab) - 1
-        self.all_special_ids = [0, 1, 2, 3, self.mask_token_id]
-        self._zero_row = (0,) * self.num_flags
-        self.word_start = np.array(
-            [t.startswith(WORD_START) and i not in self.all_special_ids for i, t in enumerate(self._id_to_token)]
-        )
-        self._token_bytes: list[bytes] = [self._bytes_of(t) for t in self._id_to_token]
-        # per id: 2 = special (its own row), 1 = starts a word, 0 = continues the word before it
-        self._kind: list[int] = [2 if i in self.all_special_ids else int(self.word_start[i]) for i in range(len(vocab))]
-        self._word_cache: dict[tuple, str] = {}  # (ids of a word, its flag row) -> text
-        self._ids_cache: dict[str, list[int]] = {}  # piece -> its BPE ids
-        self._flags_cache: dict[str, list[tuple[int, ...]]] = {}  # piece -> one flag row per id
-        self._root_cache: dict[str, list[int]] = {}  # root -> its BPE ids
+        self.mask_token_id = len(self._id_to_token) - 1
+        self.all_special_ids = list(self.core.special_ids)
+        self.word_start = self.core.word_start  # (V,) bool: the id begins a word
+        self._token_bytes = self.core.token_bytes  # (V,) the bytes each id stands for (kept for older callers)
 
     # ------------------------------------------------------------------------------------------ properties
     @property
@@ -161,6 +113,17 @@ class R2DTokenizer:
 
     def __len__(self) -> int:
         return self.vocab_size
+
+    @property
+    def cache_size(self) -> int:
+        """Distinct pieces (and decoded words) kept in memory; setting it takes effect at the next call."""
+        return self.core.cache_size
+
+    @cache_size.setter
+    def cache_size(self, n: int) -> None:
+        if n < 1:
+            raise ValueError(f"cache_size={n}: expected a positive number of pieces")
+        self.core.cache_size = n
 
     @property
     def special_tokens(self) -> dict[str, int]:
@@ -192,58 +155,6 @@ class R2DTokenizer:
                                                r[1] if isinstance(r, tuple) else r.flags) for r in rows)
 
     # ------------------------------------------------------------------------------------------ step 2
-    def _fill(self, pieces: Iterable[str]) -> None:
-        """Cache the rows of every piece not cached yet: step 1, then the BPE once per new root."""
-        new = set(pieces).difference(self._ids_cache)
-        if not new:
-            return
-        if len(self._ids_cache) + len(new) > _CACHE_LIMIT:
-            self._ids_cache.clear()
-            self._flags_cache.clear()
-            self._root_cache.clear()
-        split = self.deconstructor.split
-        rows = [(p, *split(p)) for p in new]
-        roots = list({r for _, r, _ in rows}.difference(self._root_cache))
-        if len(roots) > 1024:  # many: one batched call spreads them over threads
-            encs = self._bpe.encode_batch_fast([root_to_symbols(r) for r in roots], add_special_tokens=False)
-            for r, e in zip(roots, encs):
-                self._root_cache[r] = e.ids
-        else:  # few: calling the model directly skips the thread hand-off
-            tokenize = self._bpe.model.tokenize
-            for r in roots:
-                self._root_cache[r] = [t.id for t in tokenize(root_to_symbols(r))]
-        root_ids, ids_cache, flags_cache = self._root_cache, self._ids_cache, self._flags_cache
-        for p, root, flags in rows:
-            ids = root_ids[root]
-            ids_cache[p] = ids
-            flags_cache[p] = [flags] * len(ids)
-
-    def _encode_pieces(self, pieces: list[str], spans=None) -> tuple[list[int], list, list | None]:
-        """Rows of one text's pieces (all cached): ``(ids, flag rows, offsets or None)``."""
-        # subtle: chain over dict lookups keeps the hot loop in C; this is what makes encoding fast
-        ids = list(chain.from_iterable(map(self._ids_cache.__getitem__, pieces)))
-        flags = list(chain.from_iterable(map(self._flags_cache.__getitem__, pieces)))
-        offs = None
-        if spans is not None:
-            offs = []
-            ns = self.deconstructor._ns
-            for p, s, e in spans:
-                rows = self._flags_cache[p]
-                if p[0] == " " and rows[0][ns] == 0:
-                    s += 1  # the attached space is not part of the word's span
-                offs += [(s, e)] * len(rows)
-        return ids, flags, offs
-
-    def _encode_texts(self, texts: list[str], offsets: bool) -> list[tuple[list[int], list, list | None]]:
-        if offsets:
-            spans = [split_pieces_with_offsets(t) for t in texts]
-            pieces = [[p for p, _, _ in sp] for sp in spans]
-        else:
-            spans = [None] * len(texts)
-            pieces = [split_pieces(t) for t in texts]
-        self._fill(chain.from_iterable(pieces))
-        return [self._encode_pieces(p, sp) for p, sp in zip(pieces, spans)]
-
     def encode(self, text: str, text_pair: str | None = None, *, add_special_tokens: bool = True) -> list[int]:
         """Ids only (use ``tok(text)`` for ids + flags)."""
         return self(text, text_pair, add_special_tokens=add_special_tokens)["input_ids"]
@@ -273,24 +184,16 @@ class R2DTokenizer:
             truncation: ``False``, ``True``/``"longest_first"``, ``"only_first"`` or ``"only_second"``.
             max_length: length to truncate or pad to (default for truncation: ``model_max_length``).
             pad_to_multiple_of: round padded lengths up to a multiple of this.
-            return_tensors: ``None`` (lists), ``"np"`` or ``"pt"``.
+            return_tensors: ``None`` (lists), ``"np"`` or ``"pt"`` (int64).
             return_offsets_mapping: add ``offset_mapping``: each row's ``(start, end)`` in its text; all rows of
                 a word share the word's span (the attached space excluded); special and pad rows ``(0, 0)``.
             return_special_tokens_mask: add ``special_tokens_mask`` (1 on special and pad rows).
 
         Returns:
             A ``transformers.BatchEncoding`` with ``input_ids`` (B, T), ``attention_mask`` (B, T) and
-            ``flags`` (B, T, F) of 0/1; unbatched (T,), (T, F) for a single string.
+            ``flags`` (B, T, F) of 0/1; unbatched (T,), (T, F) for a single string. Without tensors, ``flags``
+            holds one tuple per row.
         """
-        with _no_gc():
-            return self._call(text, text_pair, add_special_tokens=add_special_tokens, padding=padding,
-                              truncation=truncation, max_length=max_length, pad_to_multiple_of=pad_to_multiple_of,
-                              return_tensors=return_tensors, return_offsets_mapping=return_offsets_mapping,
-                              return_special_tokens_mask=return_special_tokens_mask,
-                              return_attention_mask=return_attention_mask)
-
-    def _call(self, text, text_pair, *, add_special_tokens, padding, truncation, max_length, pad_to_multiple_of,
-              return_tensors, return_offsets_mapping, return_special_tokens_mask, return_attention_mask):
         batched = not isinstance(text, str)
         texts = _as_batch(text, "text")
         pairs = None
@@ -302,6 +205,7 @@ class R2DTokenizer:
                     f"({'batched' if batched else 'single'} text)")
         padding = _padding_strategy(padding)
         truncation = _truncation_strategy(truncation)
+        _check_tensors(return_tensors)
         n_special = (4 if pairs is not None else 2) if add_special_tokens else 0
         if truncation != "do_not_truncate" and max_length is None:
             max_length = self.model_max_length
@@ -312,228 +216,174 @@ class R2DTokenizer:
         if padding == "max_length" and max_length is None:
             raise ValueError("padding='max_length' needs max_length")
 
-        firsts = self._encode_texts(texts, return_offsets_mapping)
-        seconds = self._encode_texts(pairs, return_offsets_mapping) if pairs is not None else [None] * len(texts)
-        rows = []
-        for a, b in zip(firsts, seconds):
-            if truncation != "do_not_truncate":
-                a, b = _truncate(a, b, max_length - n_special, truncation)
-            rows.append(self._with_specials(a, b, add_special_tokens))
-
-        out: dict[str, list] = {"input_ids": [r[0] for r in rows]}
-        if return_attention_mask:
-            out["attention_mask"] = [[1] * len(r[0]) for r in rows]
-        out["flags"] = [r[1] for r in rows]
+        a = self.core.encode_batch(texts, offsets=return_offsets_mapping)
+        b = self.core.encode_batch(pairs, offsets=return_offsets_mapping) if pairs is not None else None
+        keep_a, keep_b = a.lengths, None if b is None else b.lengths
+        if truncation != "do_not_truncate":
+            keep_a, keep_b = layout.truncate(keep_a, keep_b, max_length - n_special, truncation)
+        rows = layout.lay_out(a, b, keep_a, keep_b, add_special_tokens=add_special_tokens,
+                              bos=self.bos_token_id, eos=self.eos_token_id)
+        columns = {"input_ids": rows.ids, "flags": rows.flag_rows}
         if return_offsets_mapping:
-            out["offset_mapping"] = [r[2] for r in rows]
+            columns["offset_mapping"] = rows.offsets
         if return_special_tokens_mask:
-            out["special_tokens_mask"] = [r[3] for r in rows]
+            columns["special_tokens_mask"] = rows.special
+        length = None
         if padding != "do_not_pad":
-            target = max_length if padding == "max_length" else max((len(r[0]) for r in rows), default=0)
-            out = self._pad_dict(out, target, pad_to_multiple_of)
-        if not batched:
-            out = {k: v[0] for k, v in out.items()}
-        return _batch_encoding(out, return_tensors, self.num_flags)
+            length = layout.padded_length(rows.lengths, padding, max_length, pad_to_multiple_of)
+        return self._batch_encoding(columns, rows.starts, length, return_tensors, batched,
+                                    flag_table=self.core.flag_table, attention_mask=return_attention_mask)
 
-    def _with_specials(self, a, b, add_special_tokens: bool):
-        """Lay out ``<s> A </s>`` / ``<s> A </s></s> B </s>``; returns (ids, flags, offsets, special mask)."""
-        zero = self._zero_row
-        ids, flags, offs = a
-        specials = [0] * len(ids)
-        if add_special_tokens:
-            ids.insert(0, self.bos_token_id)
-            ids.append(self.eos_token_id)
-            flags.insert(0, zero)
-            flags.append(zero)
-            specials = [1] + specials + [1]
-            offs = None if offs is None else [(0, 0)] + offs + [(0, 0)]
-        if b is not None:
-            mid = [self.eos_token_id] if add_special_tokens else []
-            end = [self.eos_token_id] if add_special_tokens else []
-            ids += mid + list(b[0]) + end
-            flags += [zero] * len(mid) + list(b[1]) + [zero] * len(end)
-            specials += [1] * len(mid) + [0] * len(b[0]) + [1] * len(end)
-            if offs is not None:
-                offs += [(0, 0)] * len(mid) + list(b[2]) + [(0, 0)] * len(end)
-        return ids, flags, offs, specials
+    def _batch_encoding(self, columns: dict[str, np.ndarray], starts: np.ndarray, length: int | None,
+                        return_tensors: str | None, batched: bool, flag_table: np.ndarray | None = None,
+                        attention_mask: bool = False):
+        """Flat per-row columns -> a ``transformers.BatchEncoding`` (padded to ``length`` rows unless ``None``).
 
-    _PAD_VALUES = {"input_ids": 1, "attention_mask": 0, "special_tokens_mask": 1, "token_type_ids": 0,
-                   "offset_mapping": (0, 0), "labels": -100}
+        Args:
+            columns: key -> (N, ...) values of all rows, text ``b`` at ``starts[b]:starts[b + 1]``.
+            flag_table: when given, ``columns["flags"]`` holds indices into it (0 = all off), not flag values.
+            attention_mask: add ``attention_mask`` (1 on every row of ``columns``, 0 on padding).
+        """
+        text_lengths = np.diff(starts)
+        if attention_mask:  # 1 on every row here, 0 on the padding added below
+            columns = {"input_ids": columns["input_ids"],
+                       "attention_mask": np.ones(len(columns["input_ids"]), dtype=np.int64), **columns}
+        if length is not None:
+            columns = {k: layout.pad(v, starts, length, self._pad_value(k)).reshape(-1, *v.shape[1:])
+                       for k, v in columns.items()}
+            starts = np.arange(len(starts), dtype=np.int64) * length
+        lengths = np.diff(starts)
+        data: dict[str, Any] = {}
+        if return_tensors is not None:
+            if len(set(lengths.tolist())) > 1:
+                raise ValueError(f"cannot make a tensor: the texts have {lengths.min()} to {lengths.max()} rows; "
+                                 f"use padding=True")
+            shape = (len(lengths), int(lengths[0]) if len(lengths) else 0)
+            for k, v in columns.items():
+                if flag_table is not None and k == "flags":
+                    v = flag_table[v]
+                v = v.astype(np.float32 if v.dtype.kind == "f" else np.int64, copy=False)
+                v = v.reshape(*shape, *v.shape[1:])
+                data[k] = v if batched else v[0]
+        else:
+            for k, v in columns.items():
+                if attention_mask and length is None and k == "attention_mask":
+                    data[k] = [[1] * n for n in text_lengths.tolist()]  # subtle: faster than slicing a list of ones
+                    continue
+                if flag_table is not None and k == "flags":
+                    values = self.core.flag_objects[v].tolist()  # one shared tuple per distinct row
+                elif v.ndim == 2:
+                    values = list(zip(*v.T.tolist())) if len(v) else []
+                else:
+                    values = v.tolist()
+                data[k] = layout.split(values, starts)
+            if not batched:
+                data = {k: v[0] for k, v in data.items()}
+        return _transformers().BatchEncoding(data, tensor_type=return_tensors)
 
-    def _pad_dict(self, out: dict[str, list], target: int, multiple: int | None) -> dict[str, list]:
-        if multiple:
-            target = -(-target // multiple) * multiple
-        zero = (0,) * self.num_flags
-        padded = {}
-        for k, seqs in out.items():
-            fill = zero if k == "flags" else self._PAD_VALUES.get(k, 0)
-            if k == "flag_labels":
-                fill = (-100,) * self.num_flags
-            padded[k] = [list(s) + [fill] * (target - len(s)) for s in seqs]
-        return padded
+    def _pad_value(self, key: str):
+        return self.pad_token_id if key == "input_ids" else layout.PAD_VALUES.get(key, 0)
 
     def pad(self, features, *, padding: PaddingArg = True, max_length: int | None = None,
             pad_to_multiple_of: int | None = None, return_tensors: str | None = "pt", **_: Any):
         """Pad already-encoded features (a list of dicts, or a dict of lists), like HF ``tokenizer.pad``.
 
         ``input_ids`` pad with ``<pad>``, ``attention_mask`` with 0, ``flags`` with all-zero rows, ``labels``
-        with -100; other per-row keys with 0; scalar keys (e.g. a sequence-level ``labels``) pass through.
-        Works as the ``collate_fn`` of a PyTorch ``DataLoader`` and inside ``DataCollatorWithPadding``.
+        and ``flag_labels`` with -100, other per-row keys with 0; per-example keys (e.g. a sequence-level
+        ``label``) pass through. Works as the ``collate_fn`` of a PyTorch ``DataLoader`` and inside
+        ``DataCollatorWithPadding``.
+
+        Returns:
+            A ``transformers.BatchEncoding`` (int64 tensors; float per-example values as float32).
+
+        Raises:
+            ValueError: no features, no ``input_ids``, or a per-row key whose rows do not match ``input_ids``.
         """
         if isinstance(features, Mapping):
-            out = {k: list(v) for k, v in features.items()}
+            columns = dict(features)
         else:
             features = list(features)
             if not features:
                 raise ValueError("pad() got no features")
-            out = {k: [_tolist(f[k]) for f in features] for k in features[0]}
-        out = {k: [_tolist(x) for x in v] for k, v in out.items()}
-        seq_keys = [k for k, v in out.items() if v and isinstance(v[0], list)]
+            columns = {k: [f[k] for f in features] for k in features[0].keys()}
+        if "input_ids" not in columns:
+            raise ValueError(f"pad() needs 'input_ids' in every feature, got keys {sorted(columns)}")
         padding = _padding_strategy(padding)
-        lengths = [len(s) for s in out["input_ids"]]
-        if padding == "max_length":
-            if max_length is None:
-                raise ValueError("padding='max_length' needs max_length")
-            target = max_length
-        elif padding == "do_not_pad":
-            target = None
-        else:
-            target = max(lengths, default=0)
-        if target is not None:
-            padded = self._pad_dict({k: out[k] for k in seq_keys}, target, pad_to_multiple_of)
-            out.update(padded)
-        if "attention_mask" not in out:
-            t = len(out["input_ids"][0]) if out["input_ids"] else 0
-            out["attention_mask"] = [[1] * n + [0] * (t - n) for n in lengths]
-        return _batch_encoding(out, return_tensors, self.num_flags)
+        _check_tensors(return_tensors)
+        _, starts = flatten_batch(columns["input_ids"], "input_ids", ndim=1)
+        rows: dict[str, np.ndarray] = {}
+        examples: dict[str, Any] = {}
+        for k, v in columns.items():
+            if not _per_row(v):
+                examples[k] = v
+                continue
+            flat, key_starts = flatten_batch(v, k)
+            if not np.array_equal(key_starts, starts):
+                if k in _ROW_KEYS:
+                    raise ValueError(f"pad(): {k!r} has {np.diff(key_starts).tolist()} rows per example, "
+                                     f"input_ids {np.diff(starts).tolist()}")
+                examples[k] = v
+                continue
+            rows[k] = flat
+        length = None
+        if padding != "do_not_pad":
+            length = layout.padded_length(np.diff(starts), padding, max_length, pad_to_multiple_of)
+        out = self._batch_encoding(rows, starts, length, return_tensors, batched=True,
+                                   attention_mask="attention_mask" not in rows)
+        for k, v in examples.items():
+            if return_tensors is not None:
+                v = np.asarray(flatten_batch([v], k)[0] if hasattr(v, "shape") else v)
+                v = v.astype(np.float32) if v.dtype.kind == "f" else v
+                out[k] = v if return_tensors == "np" else _torch().from_numpy(np.ascontiguousarray(v))
+            else:
+                out[k] = v
+        return out
 
     # ------------------------------------------------------------------------------------------ decoding
-    @staticmethod
-    def _bytes_of(token: str) -> bytes:
-        if token in SPECIAL_TOKENS or token == MASK_TOKEN:
-            return token.encode()
-        table = unicode_to_bytes()
-        body = token[1:] if token.startswith(WORD_START) else token
-        return bytes(table[c] for c in body if c in table)
-
     def decode(self, ids, flags=None, *, skip_special_tokens: bool = True) -> str:
-        """Ids + flags -> text. Exact inverse of encoding; total on any ids and flags a model may produce.
+        """Ids + flags -> text. Exact inverse of encoding; total on any ids and valid flags a model may produce.
 
         Args:
             ids: (T,) token ids (list, numpy or torch). Ids outside the vocabulary decode as ``<unk>``.
-            flags: (T, F) flag values, a flag is on when >= 0.5; ``None`` means all off.
+            flags: (T, F) flags as 0/1 (bools or integers) or as probabilities in [0, 1] (a flag is on when its
+                probability is >= 0.5), e.g. a model's ``flag_probs`` or ``torch.sigmoid(flag_logits)``;
+                ``None`` means all off. A word takes the flags of its first row.
             skip_special_tokens: drop special and padding rows (otherwise they are written as ``<s>`` etc.).
+
+        Raises:
+            ValueError: flags outside [0, 1] (raw logits), NaN, or a shape that does not match ``ids``.
+            TypeError: ids that are not integers, flags that are not numbers.
         """
-        with _no_gc():
-            return self._decode(ids, flags, skip_special_tokens)
-
-    def _decode(self, ids, flags, skip_special_tokens: bool) -> str:
-        ids = _tolist(ids)
-        if ids and not all(type(i) is int for i in ids):
-            ids = [int(i) for i in ids]
-        if flags is None:
-            flags = [self._zero_row] * len(ids)
-        else:
-            flags = _tolist(flags)
-            if len(flags) != len(ids):
-                raise ValueError(f"decode got {len(ids)} ids but {len(flags)} flag rows")
-        kind, cache, size = self._kind, self._word_cache, self.vocab_size
-        out: list[str] = []
-        i, n = 0, len(ids)
-        while i < n:
-            t = ids[i]
-            if not 0 <= t < size or kind[t] == 2:  # special, padding or out of range: its own row, no word
-                if not skip_special_tokens:
-                    out.append(self._id_to_token[t] if 0 <= t < size else "<unk>")
-                i += 1
-                continue
-            j = i + 1
-            while j < n and 0 <= ids[j] < size and kind[ids[j]] == 0:
-                j += 1
-            # subtle: a word takes the flags of its first row (a model may predict different ones per row)
-            key = (tuple(ids[i:j]), tuple(flags[i]))
-            text = cache.get(key)
-            if text is None:
-                text = self._join_word([self._token_bytes[x] for x in ids[i:j]], flags[i])
-                if len(cache) >= _CACHE_LIMIT:
-                    cache.clear()
-                cache[key] = text
-            out.append(text)
-            i = j
-        return "".join(out)
-
-    def _join_word(self, parts: list[bytes], flags) -> str:
-        raw = b"".join(parts)
-        try:
-            root = raw.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:  # a model's ids may spell invalid UTF-8: never raise on model output
-            root = raw.decode("utf-8", "replace")
-        return self.deconstructor.join(root, flags)
+        return self.core.decode(ids, flags, skip_special_tokens=skip_special_tokens)
 
     def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True) -> list[str]:
-        """Decode a batch: (B, T) ids and (B, T, F) flags; padding rows are dropped."""
-        ids_batch = _tolist(ids_batch)
-        flags_batch = [None] * len(ids_batch) if flags_batch is None else _tolist(flags_batch)
-        with _no_gc():
-            return [self._decode(i, f, skip_special_tokens) for i, f in zip(ids_batch, flags_batch)]
+        """Decode a batch: (B, T) ids and (B, T, F) flags (or lists of different lengths); see :meth:`decode`."""
+        return self.core.decode_batch(ids_batch, flags_batch, skip_special_tokens=skip_special_tokens)
 
     # ------------------------------------------------------------------------------------------ save / load
     def save_pretrained(self, directory: str | os.PathLike) -> list[str]:
-        """Write the tokenizer to a folder: ``r2d_tokenizer.json`` (versioned settings and flag schema),
-        ``bpe.json`` (the BPE, ``tokenizers`` format) and ``deconstruction.tsv`` (the list).
+        """Write the tokenizer to a folder (see :mod:`r2d.tokenizer.files` for the format).
 
         Returns:
             The paths written.
         """
-        d = Path(directory)
-        d.mkdir(parents=True, exist_ok=True)
-        config = {
-            "format": FORMAT_NAME,
-            "version": FORMAT_VERSION,
-            "flag_names": list(self.flag_names),
-            "word_start_marker": WORD_START,
-            "special_tokens": self.special_tokens,
-            "model_max_length": self.model_max_length,
-            "vocab_size": self.vocab_size,
-            "bpe_file": BPE_FILE,
-            "deconstruction_list": LIST_FILE,
-        }
-        (d / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        self._bpe.save(str(d / BPE_FILE), pretty=True)
-        self.deconstructor.list.write(d / LIST_FILE, header="r2d deconstruction list (tilde format)")
-        return [str(d / CONFIG_FILE), str(d / BPE_FILE), str(d / LIST_FILE)]
+        return files.write_folder(directory, bpe=self._bpe, deconstruction_list=self.deconstructor.list,
+                                  flag_names=self.flag_names, special_tokens=self.special_tokens,
+                                  model_max_length=self.model_max_length)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "r2d-en", **overrides: Any) -> "R2DTokenizer":
         """Load ``"r2d-en"`` (bundled, no network) or a folder written by :meth:`save_pretrained`.
 
+        Args:
+            name_or_path: a bundled name or a folder.
+            overrides: constructor arguments that replace the saved ones (e.g. ``cache_size``).
+
         Raises:
             FileNotFoundError: no such bundled name or folder.
             ValueError: the folder is not an r2d tokenizer, or its version is newer than this r2d.
         """
-        path = Path(name_or_path)
-        if str(name_or_path) in BUNDLED and not path.exists():
-            path = bundled_path(str(name_or_path))
-        cfg_path = path / CONFIG_FILE
-        if not cfg_path.is_file():
-            raise FileNotFoundError(
-                f"no r2d tokenizer at {str(name_or_path)!r}: expected a folder with {CONFIG_FILE} "
-                f"or one of the bundled names {sorted(BUNDLED)}")
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-        if cfg.get("format") != FORMAT_NAME:
-            raise ValueError(f"{cfg_path}: 'format' is {cfg.get('format')!r}, expected {FORMAT_NAME!r}")
-        if int(cfg.get("version", 0)) > FORMAT_VERSION:
-            raise ValueError(f"{cfg_path}: format version {cfg['version']} is newer than this r2d "
-                             f"({FORMAT_VERSION}); upgrade r2d")
-        from tokenizers import Tokenizer
-
-        bpe = Tokenizer.from_file(str(path / cfg.get("bpe_file", BPE_FILE)))
-        list_path = path / cfg.get("deconstruction_list", LIST_FILE)
-        lst = DeconstructionList.read(list_path, check_spelling=False) if list_path.is_file() else None
-        kwargs = dict(bpe=bpe, deconstruction_list=lst, flag_names=cfg["flag_names"],
-                      model_max_length=cfg.get("model_max_length", 512))
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        return cls(**{**files.read_folder(name_or_path), **overrides})
 
     # ------------------------------------------------------------------------------------------ training
     @classmethod
@@ -565,87 +415,39 @@ class R2DTokenizer:
             flag_names: the flag schema (default: the seven flags; add ``Suffix_ly`` etc. to split more).
             min_frequency: merges seen fewer times than this are not learned.
         """
-        from r2d.text.corpus import count_texts, iter_corpus_lines, load_word_counts
-
         lst = load_list(deconstruction_list)
         schema = FlagSchema(tuple(flag_names)) if flag_names is not None else FlagSchema.default()
-        decon = Deconstructor(lst, schema)
-        if vocab_size < len(SPECIAL_TOKENS) + 1 + 257:
-            raise ValueError(f"vocab_size={vocab_size} is too small: 4 specials + 257 base symbols + <mask> "
-                             f"need at least {len(SPECIAL_TOKENS) + 258}")
-        counts: Counter[str] = Counter()
-        if files is not None:
-            counts.update(count_texts(iter_corpus_lines(files, show_progress=show_progress)))
-        if texts is not None:
-            counts.update(count_texts(texts))
-        if word_counts is not None:
-            counts.update(load_word_counts(word_counts))
-        if not counts:
-            raise ValueError("train() needs files, texts or word_counts with at least one word")
-        root_counts: Counter[str] = Counter()
-        for piece, c in counts.items():
-            root_counts[decon.split(piece)[0]] += c
-        bpe = _train_bpe(root_counts, vocab_size, min_frequency, show_progress)
+        check_vocab_size(vocab_size)
+        roots = count_roots(Deconstructor(lst, schema), files=files, texts=texts, word_counts=word_counts,
+                            show_progress=show_progress)
+        bpe = train_bpe(roots, vocab_size, min_frequency, show_progress)
         return cls(bpe=bpe, deconstruction_list=lst, flag_names=schema.names, model_max_length=model_max_length)
 
 
-@contextlib.contextmanager
-def _no_gc():
-    """Pause the cyclic garbage collector while encoding: the output is millions of small lists and tuples that
-    hold no cycles, and every collection would also walk all the (large) data the caller keeps alive."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def bundled_path(name: str) -> Path:
-    """Folder of a bundled tokenizer inside the package."""
-    return Path(__file__).resolve().parents[1] / "data" / BUNDLED[name]
-
-
-def load_list(spec: DeconstructionList | str | os.PathLike | None) -> DeconstructionList | None:
-    """``"en"`` -> the bundled English list; a path -> that file (validated); a list or ``None`` as is."""
-    if spec is None or isinstance(spec, DeconstructionList):
-        return spec
-    if str(spec) == "en":
-        spec = Path(__file__).resolve().parents[1] / "data" / "en.tsv"
-    return DeconstructionList.read(spec)
-
-
-def _train_bpe(root_counts: Mapping[str, int], vocab_size: int, min_frequency: int, show_progress: bool):
-    from tokenizers import Tokenizer, pre_tokenizers, trainers
-    from tokenizers.models import BPE
-
-    alphabet = sorted(set(bytes_to_unicode().values())) + [WORD_START]
-    tok = Tokenizer(BPE())
-    # The training text is "▁word ▁word ..." (no real spaces occur: bytes are mapped to printable characters),
-    # so whitespace splitting gives back the roots, each with its count, without one Python string per use.
-    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size - 1, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
-        initial_alphabet=alphabet, show_progress=show_progress, limit_alphabet=len(alphabet),
-    )
-
-    def chunks() -> Iterator[str]:
-        for root, c in root_counts.items():
-            sym = root_to_symbols(root)
-            c = int(c)
-            while c > 0:
-                k = min(c, 4096)
-                yield " ".join([sym] * k)
-                c -= k
-
-    tok.train_from_iterator(chunks(), trainer=trainer)
-    tok.pre_tokenizer = None
-    tok.add_special_tokens([MASK_TOKEN])
-    return tok
-
-
 # ---------------------------------------------------------------------------------------------- helpers
+# Keys that hold one value per row and must have as many rows as input_ids.
+_ROW_KEYS = ("input_ids", "attention_mask", "flags", "flag_labels", "special_tokens_mask", "offset_mapping",
+             "token_type_ids")
+
+
+@functools.cache
+def _transformers():
+    """What this wrapper takes from ``transformers`` (imported on first use: it is slow to import)."""
+    from types import SimpleNamespace
+
+    from transformers.tokenization_utils_base import BatchEncoding, TruncationStrategy
+    from transformers.utils import PaddingStrategy
+
+    return SimpleNamespace(BatchEncoding=BatchEncoding, PaddingStrategy=PaddingStrategy,
+                           TruncationStrategy=TruncationStrategy)
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
 def _check_text(x: Any, what: str) -> None:
     if not isinstance(x, str):
         raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(x).__name__}")
@@ -662,94 +464,37 @@ def _as_batch(x: Any, what: str) -> list[str]:
     return list(x)
 
 
+def _per_row(values: Any) -> bool:
+    """Does a feature column hold a sequence per example (rather than one value per example)?"""
+    if hasattr(values, "ndim"):
+        return values.ndim >= 2
+    first = values[0] if len(values) else None
+    return isinstance(first, (list, tuple)) or getattr(first, "ndim", 0) >= 1
+
+
 def _padding_strategy(padding: PaddingArg) -> str:
-    if padding is True or padding == "longest":
+    if padding is True:
         return "longest"
-    if padding is False or padding == "do_not_pad" or padding is None:
+    if padding is False or padding is None:
         return "do_not_pad"
-    if padding == "max_length":
-        return "max_length"
-    raise ValueError(f"padding={padding!r}: expected False, True, 'longest', 'max_length' or 'do_not_pad'")
+    try:
+        return _transformers().PaddingStrategy(padding).value
+    except ValueError:
+        raise ValueError(f"padding={padding!r}: expected False, True, 'longest', 'max_length' or 'do_not_pad'") from None
 
 
 def _truncation_strategy(truncation: TruncationArg) -> str:
-    if truncation is True or truncation == "longest_first":
+    if truncation is True:
         return "longest_first"
-    if truncation is False or truncation is None or truncation == "do_not_truncate":
+    if truncation is False or truncation is None:
         return "do_not_truncate"
-    if truncation in ("only_first", "only_second"):
-        return truncation
-    raise ValueError(f"truncation={truncation!r}: expected False, True, 'longest_first', 'only_first' or 'only_second'")
+    try:
+        return _transformers().TruncationStrategy(truncation).value
+    except ValueError:
+        raise ValueError(f"truncation={truncation!r}: expected False, True, 'longest_first', 'only_first' or "
+                         f"'only_second'") from None
 
 
-def _cut(seq, n: int):
-    ids, flags, offs = seq
-    return ids[:n], flags[:n], None if offs is None else offs[:n]
-
-
-def _truncate(a, b, room: int, strategy: str):
-    """Cut (ids, flags, offsets) triples so that they fit ``room`` rows together."""
-    la, lb = len(a[0]), len(b[0]) if b is not None else 0
-    if la + lb <= room:
-        return a, b
-    if b is None or strategy == "only_first":
-        keep = room - lb
-        if keep < 0:
-            raise ValueError(f"truncation='only_first' cannot fit: the second text alone has {lb} rows, room is {room}")
-        return _cut(a, keep), b
-    if strategy == "only_second":
-        keep = room - la
-        if keep < 0:
-            raise ValueError(f"truncation='only_second' cannot fit: the first text alone has {la} rows, room is {room}")
-        return a, _cut(b, keep)
-    # longest_first: take rows from the longer one, one at a time (ties: from the first)
-    while la + lb > room:
-        if la >= lb:
-            la -= 1
-        else:
-            lb -= 1
-    return _cut(a, la), _cut(b, lb)
-
-
-def _tolist(x: Any):
-    if hasattr(x, "tolist"):
-        return x.tolist()
-    if isinstance(x, tuple):
-        return list(x)
-    return x
-
-
-class BatchEncoding(dict):
-    """The encoder's output: a ``dict`` of model inputs (so ``datasets``, ``DataLoader`` and the HF ``Trainer``
-    take it as is) with attribute access and ``.to(device)``, like ``transformers.BatchEncoding``."""
-
-    def __getattr__(self, key: str):
-        try:
-            return self[key]
-        except KeyError:
-            raise AttributeError(key) from None
-
-    def to(self, device) -> "BatchEncoding":
-        """Move every tensor to ``device`` (other values are kept)."""
-        return BatchEncoding({k: v.to(device) if hasattr(v, "to") else v for k, v in self.items()})
-
-
-def _batch_encoding(data: dict, return_tensors: str | None, num_flags: int) -> BatchEncoding:
-    if return_tensors is None:
-        return BatchEncoding(data)
-    if return_tensors not in ("np", "pt"):
+def _check_tensors(return_tensors: str | None) -> None:
+    if return_tensors not in (None, "np", "pt"):
         raise ValueError(f"return_tensors={return_tensors!r}: expected None, 'np' or 'pt'")
-    arrays = {}
-    for k, v in data.items():
-        try:
-            arr = np.asarray(v, dtype=np.int64)
-        except ValueError as err:
-            raise ValueError(f"cannot make a tensor of {k!r}: sequences differ in length; use padding=True") from err
-        if k == "flags" and arr.size == 0 and (arr.ndim == 1 or arr.shape[-1] != num_flags):
-            arr = arr.reshape(*arr.shape, num_flags)  # subtle: no rows at all still has F columns
-        arrays[k] = arr
-    if return_tensors == "pt":
-        import torch
-
-        arrays = {k: torch.from_numpy(v) for k, v in arrays.items()}
-    return BatchEncoding(arrays)

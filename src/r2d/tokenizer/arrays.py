@@ -1,0 +1,115 @@
+"""Array plumbing of the tokenizer core: growable columns, ragged gathers, and the checks on decode's input.
+
+Stage 4 of the pipeline, below :mod:`r2d.tokenizer.core`: numpy helpers with no knowledge of text or BPE.
+:func:`flag_bits` is where the decoder says what flags it takes (0/1 or probabilities in [0, 1], never logits).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class Column:
+    """A growable 1-D numpy array (amortised doubling), for the piece and row tables."""
+
+    def __init__(self, dtype):
+        self._a = np.zeros(1024, dtype=dtype)
+        self.n = 0
+
+    def extend(self, values: np.ndarray) -> int:
+        """Append ``values``; returns the index of the first one."""
+        start, end = self.n, self.n + len(values)
+        if end > len(self._a):
+            grown = np.zeros(max(end, 2 * len(self._a)), dtype=self._a.dtype)
+            grown[:start] = self._a[:start]
+            self._a = grown
+        self._a[start:end] = values
+        self.n = end
+        return start
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._a  # subtle: longer than n; callers index it only with valid indices
+
+
+def ragged(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Indices ``starts[0]:ends[0]``, ``starts[1]:ends[1]``, ... as one array."""
+    lengths = ends - starts
+    total = np.cumsum(lengths)
+    return np.repeat(starts - (total - lengths), lengths) + np.arange(int(total[-1]) if len(total) else 0)
+
+
+def flag_bits(flags: Any, num_flags: int) -> np.ndarray:
+    """Flags as a model or the encoder gives them -> (N, F) bool: on where the value is 1 or >= 0.5.
+
+    Accepted: 0/1 as bools or integers, or probabilities in [0, 1] (e.g. ``torch.sigmoid(logits)`` or a
+    model's calibrated ``flag_probs``), thresholded at 0.5.
+
+    Raises:
+        ValueError: values outside [0, 1] (raw logits are the usual cause), NaN, or the wrong number of columns.
+        TypeError: values that are not numbers.
+    """
+    f = _to_numpy(flags)
+    if f.ndim != 2 or f.shape[1] != num_flags:
+        raise ValueError(f"flags must have shape (rows, {num_flags}) (one column per flag), got {tuple(f.shape)}")
+    if f.dtype == bool:
+        return f
+    if f.dtype.kind not in "iuf":
+        raise TypeError(f"flags must be 0/1 or probabilities in [0, 1], got dtype {f.dtype}")
+    if f.size and not ((f >= 0) & (f <= 1)).all():
+        bad = f[~((f >= 0) & (f <= 1))]
+        raise ValueError(
+            f"flags must be 0/1 or probabilities in [0, 1], got {bad.size} value(s) outside, e.g. {bad.flat[0].item()}: "
+            f"to decode logits pass torch.sigmoid(logits) (or the model's flag_probs)")
+    return f >= 0.5 if f.dtype.kind == "f" else f.astype(bool)
+
+
+def _to_numpy(x: Any) -> np.ndarray:
+    if hasattr(x, "detach"):  # a torch tensor, maybe on a GPU, maybe bfloat16
+        x = x.detach().cpu()
+        if x.is_floating_point():
+            x = x.float()
+        return x.numpy()
+    return np.asarray(x)
+
+
+def as_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids as int64; Python integers too big for int64 become -1 (outside the vocabulary, like any bad id).
+
+    Raises:
+        TypeError: the ids are not integers.
+    """
+    if ids.dtype.kind in "iub" or ids.size == 0:
+        return ids.astype(np.int64, copy=False)
+    if ids.dtype == object and all(isinstance(i, int) for i in ids.tolist()):  # Python ints too big for int64
+        return np.array([i if -2**62 < i < 2**62 else -1 for i in ids.tolist()], dtype=np.int64)
+    raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
+
+
+def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A batch -> (the rows of all its items, one after the other; (B + 1,) int64 item boundaries).
+
+    Args:
+        x: one array or tensor with a batch axis ((B, T) or (B, T, F)), or a sequence of B items (lists,
+            arrays or tensors) of different lengths.
+        what: the argument's name, for error messages.
+        ndim: dimensions of one item (1 for ids, 2 for flags); ``None``: taken from the first item.
+    """
+    if hasattr(x, "shape"):
+        a = _to_numpy(x)
+        if ndim is not None and a.ndim != ndim + 1:
+            raise ValueError(f"{what} must have {ndim + 1} dimensions for a batch, got shape {tuple(a.shape)}")
+        return a.reshape(-1, *a.shape[2:]), np.arange(a.shape[0] + 1, dtype=np.int64) * a.shape[1]
+    items = [_to_numpy(i) for i in x]
+    if ndim is None:
+        ndim = max((a.ndim for a in items), default=1)
+    for k, a in enumerate(items):
+        if a.ndim != ndim and a.size:
+            raise ValueError(f"{what}[{k}] must have {ndim} dimension(s), got shape {tuple(a.shape)}")
+    starts = np.concatenate(([0], np.cumsum([len(a) for a in items], dtype=np.int64)))
+    full = [a for a in items if a.size]
+    if not full:
+        return np.zeros((0,) * ndim, dtype=np.int64), starts
+    return np.concatenate(full), starts

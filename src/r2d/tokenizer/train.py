@@ -1,0 +1,84 @@
+"""Training the root BPE of a 2D tokenizer: count the roots of a corpus, learn the merges.
+
+Stage 4 of the pipeline, offline: corpus text is split into pieces and through step 1 into roots
+(:mod:`r2d.text.transform`), and a byte-level BPE (``tokenizers``, Rust) is trained on the roots only, so that
+``riding`` counts for ``ride`` and ``Dogs`` for ``dog``. The result is a ``tokenizers.Tokenizer`` in RoBERTa's
+special-token layout; :meth:`r2d.tokenizer.hf.R2DTokenizer.train` wraps it. This module does not encode or
+decode (see :mod:`r2d.tokenizer.core`) and does not build deconstruction lists (see :mod:`r2d.lists`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Iterable, Iterator, Mapping
+
+from r2d.text.transform import Deconstructor
+from r2d.tokenizer.alphabet import MASK_TOKEN, SPECIAL_TOKENS, WORD_START, bytes_to_unicode, root_to_symbols
+
+
+def count_roots(decon: Deconstructor, *, files: Iterable[str | os.PathLike] | None = None,
+                texts: Iterable[str] | None = None, word_counts: Mapping[str, float] | str | None = None,
+                show_progress: bool = False) -> Counter[str]:
+    """Count the roots of every piece in ``files``, ``texts`` and ``word_counts`` (see ``R2DTokenizer.train``).
+
+    Raises:
+        ValueError: no word at all was given.
+    """
+    from r2d.text.corpus import count_texts, iter_corpus_lines, load_word_counts
+
+    counts: Counter[str] = Counter()
+    if files is not None:
+        counts.update(count_texts(iter_corpus_lines(files, show_progress=show_progress)))
+    if texts is not None:
+        counts.update(count_texts(texts))
+    if word_counts is not None:
+        counts.update(load_word_counts(word_counts))
+    if not counts:
+        raise ValueError("train() needs files, texts or word_counts with at least one word")
+    roots: Counter[str] = Counter()
+    for piece, c in counts.items():
+        roots[decon.split(piece)[0]] += c
+    return roots
+
+
+def check_vocab_size(vocab_size: int) -> None:
+    """Raises ``ValueError`` when ``vocab_size`` cannot hold the specials, the 257 base symbols and ``<mask>``."""
+    if vocab_size < len(SPECIAL_TOKENS) + 1 + 257:
+        raise ValueError(f"vocab_size={vocab_size} is too small: 4 specials + 257 base symbols + <mask> "
+                         f"need at least {len(SPECIAL_TOKENS) + 258}")
+
+
+def train_bpe(root_counts: Mapping[str, int], vocab_size: int, min_frequency: int = 2, show_progress: bool = False):
+    """Train the byte-level BPE over roots: 4 specials, BPE tokens, ``<mask>`` last (``vocab_size`` in all).
+
+    Returns:
+        A ``tokenizers.Tokenizer`` (no pre-tokenizer: r2d pre-tokenizes in Python).
+    """
+    from tokenizers import Tokenizer, pre_tokenizers, trainers
+    from tokenizers.models import BPE
+
+    check_vocab_size(vocab_size)
+    alphabet = sorted(set(bytes_to_unicode().values())) + [WORD_START]
+    tok = Tokenizer(BPE())
+    # The training text is "▁word ▁word ..." (no real spaces occur: bytes are mapped to printable characters),
+    # so whitespace splitting gives back the roots, each with its count, without one Python string per use.
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size - 1, min_frequency=min_frequency, special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=alphabet, show_progress=show_progress, limit_alphabet=len(alphabet),
+    )
+
+    def chunks() -> Iterator[str]:
+        for root, c in root_counts.items():
+            sym = root_to_symbols(root)
+            c = int(c)
+            while c > 0:
+                k = min(c, 4096)
+                yield " ".join([sym] * k)
+                c -= k
+
+    tok.train_from_iterator(chunks(), trainer=trainer)
+    tok.pre_tokenizer = None
+    tok.add_special_tokens([MASK_TOKEN])
+    return tok
