@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from r2d.tokenizer.hf import R2DTokenizer
-from tests.test_transform import ARTICLE
+from conftest import TINY_TEXTS  # subtle: tests/ is on sys.path under pytest and python -m pytest alike
+from test_transform import ARTICLE
 
 SENTENCE = "I enjoyed riding in Australia's parks."
 FLAGS = ("NoSpace", "FirstCap", "AllCaps", "Suffix_s", "Suffix_ed", "Suffix_ing", "Contraction_s")
@@ -76,10 +77,12 @@ def test_exact_ids_of_a_tiny_trained_bpe(tiny_tok):
     # Known answer: the tiny BPE is trained deterministically from conftest's texts.
     assert tiny_tok.vocab_size == 300
     enc = tiny_tok("dogs riding", add_special_tokens=False)
-    tokens = tiny_tok.convert_ids_to_tokens(enc["input_ids"])
-    assert tokens == ["▁dog", "▁ride"]
+    assert enc["input_ids"] == [287, 269]
+    assert tiny_tok.convert_ids_to_tokens(enc["input_ids"]) == ["▁dog", "▁ride"]
+    # a root the BPE never saw: the marker, then one byte symbol per byte (the sorted alphabet: ids 4-259, ▁ 260)
+    assert tiny_tok(" ZEBRAS", add_special_tokens=False)["input_ids"] == [260, 93, 72, 69, 85, 68, 86]
     assert [list(f) for f in enc["flags"]] == [[1, 0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 1, 0]]
-    again = R2DTokenizer.train(texts=__import__("tests.conftest", fromlist=["x"]).TINY_TEXTS, vocab_size=300,
+    again = R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300,
                                deconstruction_list=tiny_tok.deconstructor.list, min_frequency=1)
     assert again.get_vocab() == tiny_tok.get_vocab()
 
@@ -433,7 +436,6 @@ def test_encoding_and_decoding_leave_the_garbage_collector_alone(tiny_tok, monke
 def wide_tok(request, tiny_list):
     # more flags than the decoder's dense table (16) or an int64 flag code (56) hold take other code paths
     from r2d.flags import FlagSchema
-    from tests.conftest import TINY_TEXTS
 
     affixes = [f"~{a}{b}" for a in "abcdefghij" for b in "klmnopq"][:request.param - 7]
     names = FlagSchema.with_affixes(affixes).names

@@ -6,6 +6,7 @@ Stage 4 of the pipeline, below :mod:`r2d.tokenizer.core`: numpy helpers with no 
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -102,14 +103,40 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarra
         if ndim is not None and a.ndim != ndim + 1:
             raise ValueError(f"{what} must have {ndim + 1} dimensions for a batch, got shape {tuple(a.shape)}")
         return a.reshape(-1, *a.shape[2:]), np.arange(a.shape[0] + 1, dtype=np.int64) * a.shape[1]
+    x = list(x)
+    starts = np.concatenate(([0], np.cumsum([len(i) for i in x], dtype=np.int64)))
+    if all(type(i) in (list, tuple) for i in x):  # Python lists: one conversion for the whole batch
+        rows = list(chain.from_iterable(x))
+        flat = _rows_to_array(rows, what) if rows else np.zeros((0,) * (ndim or 1), dtype=np.int64)
+        if ndim is not None and rows and flat.ndim != ndim:
+            raise ValueError(f"{what} must hold {ndim}-dimensional items, got rows of shape {tuple(flat.shape[1:])}")
+        return flat, starts
     items = [_to_numpy(i) for i in x]
     if ndim is None:
         ndim = max((a.ndim for a in items), default=1)
     for k, a in enumerate(items):
         if a.ndim != ndim and a.size:
             raise ValueError(f"{what}[{k}] must have {ndim} dimension(s), got shape {tuple(a.shape)}")
-    starts = np.concatenate(([0], np.cumsum([len(a) for a in items], dtype=np.int64)))
     full = [a for a in items if a.size]
     if not full:
         return np.zeros((0,) * ndim, dtype=np.int64), starts
     return np.concatenate(full), starts
+
+
+def _rows_to_array(rows: list, what: str) -> np.ndarray:
+    """Python values (numbers, or rows of numbers) -> an array; repeated row tuples are converted once."""
+    if isinstance(rows[0], tuple):
+        try:
+            index = {r: i for i, r in enumerate(dict.fromkeys(rows))}  # the tokenizer's rows are shared tuples
+        except TypeError:
+            index = None
+        if index is not None:
+            return _array(list(index), what)[np.fromiter(map(index.__getitem__, rows), dtype=np.int64, count=len(rows))]
+    return _array(rows, what)
+
+
+def _array(values: list, what: str) -> np.ndarray:
+    try:
+        return np.array(values)
+    except ValueError:
+        raise ValueError(f"{what}: its rows have different lengths") from None
