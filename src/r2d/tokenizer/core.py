@@ -146,7 +146,10 @@ class TokenizerCore:
     # ------------------------------------------------------------------------------------------ caches
     def _clear_pieces(self) -> None:
         self._piece_index: dict[str, int] = {}  # piece -> its number in the tables below
-        self._root_index: dict[str, tuple[int, int]] = {}  # root -> (first row in _rows, number of rows)
+        # subtle: tables of numbers, never a Python tuple per entry: the garbage collector would walk them all
+        self._root_index: dict[str, int] = {}  # root -> its number in the two columns below
+        self._r_first = Column(np.int64)  # per root: its first row in _rows
+        self._r_nrows = Column(np.int64)  # per root: its number of rows
         self._rows = Column(np.int32)  # the BPE ids of every cached root, one root after the other
         self._p_first = Column(np.int64)  # per piece: first row of its root in _rows
         self._p_nrows = Column(np.int64)  # per piece: number of rows
@@ -191,12 +194,12 @@ class TokenizerCore:
             self._add_roots(missing)
         for row in set(rows).difference(self._flag_index):
             self._add_flag_row(row)
-        first, nrows = zip(*map(self._root_index.__getitem__, roots))
+        root_no = np.fromiter(map(self._root_index.__getitem__, roots), dtype=np.int64, count=len(pieces))
         flags = np.fromiter(map(self._flag_index.__getitem__, rows), dtype=np.int32, count=len(pieces))
         spaced = np.fromiter(map(str.startswith, pieces, repeat(" ")), dtype=bool, count=len(pieces))
         space = spaced & (self.flag_table[flags, self._space_col] == 0)
-        base = self._p_first.extend(np.asarray(first, dtype=np.int64))
-        self._p_nrows.extend(np.asarray(nrows, dtype=np.int64))
+        base = self._p_first.extend(self._r_first.array[root_no])
+        self._p_nrows.extend(self._r_nrows.array[root_no])
         self._p_flags.extend(flags)
         self._p_space.extend(space.astype(np.int64))
         self._piece_index.update(zip(pieces, range(base, base + len(pieces))))
@@ -212,8 +215,9 @@ class TokenizerCore:
             raise ValueError(f"the BPE split {len(roots)} roots into {len(starts)} words: its alphabet must hold "
                              f"the word-start marker {WORD_START!r} and all 256 byte symbols")
         base = self._rows.extend(ids)
-        counts = np.diff(starts, append=len(ids))
-        self._root_index.update(zip(roots, zip((starts + base).tolist(), counts.tolist())))
+        self._r_nrows.extend(np.diff(starts, append=len(ids)))
+        first = self._r_first.extend(starts + base)
+        self._root_index.update(zip(roots, range(first, first + len(roots))))
 
     # ------------------------------------------------------------------------------------------ encoding
     def encode_batch(self, texts: Sequence[str], *, offsets: bool = False) -> Encoded:
