@@ -22,16 +22,12 @@ def test_every_subcommand_has_help_with_an_example(sub, capsys):
     assert "example:" in capsys.readouterr().out
 
 
-def test_all_table_entries_point_at_functions():
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_every_table_entry_points_at_a_function(name):
     import importlib
 
-    for name, (target, _) in COMMANDS.items():
-        module, func = target.split(":")
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError:
-            continue  # a subcommand whose module is not written yet is hidden from --help
-        assert callable(getattr(mod, func)), name
+    module, func = COMMANDS[name][0].split(":")
+    assert callable(getattr(importlib.import_module(module), func)), name
 
 
 def test_tokenize_table_and_compare(capsys):
@@ -122,6 +118,8 @@ COMMANDS_READING_FILES = {
     "train-tokenizer --corpus": ["train-tokenizer", "--corpus", "{bad}", "--vocab-size", "300", "--out", "{out}"],
     "train-tokenizer --word-counts": ["train-tokenizer", "--word-counts", "{bad}", "--vocab-size", "300",
                                       "--out", "{out}"],
+    "train-tokenizer --list": ["train-tokenizer", "--word-counts", "{good_words}", "--list", "{bad}",
+                               "--vocab-size", "300", "--out", "{out}"],
     "build-list --exceptions": ["build-list", "--exceptions", "{bad}", "--words", "50", "--out", "{out}"],
     "list check": ["list", "check", "{bad}"],
     "list stats": ["list", "stats", "{bad}"],

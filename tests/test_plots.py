@@ -73,3 +73,31 @@ def test_plots_never_import_torch():
     code = "import sys, r2d.analysis.plots as p; p._plt(); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_charts_draw_the_numbers_they_are_given(tmp_path: Path, monkeypatch):
+    """What is on each chart, line by line (the PNG test above only shows that a file is written)."""
+    from r2d.analysis import plots
+
+    drawn = {}
+    finish = plots._finish
+
+    def spy(fig, ax, out, *args):
+        drawn[Path(out).stem] = {ln.get_label(): (ln.get_xdata().tolist(), ln.get_ydata().tolist())
+                                 for ln in ax.get_lines()}
+        return finish(fig, ax, out, *args)
+
+    monkeypatch.setattr(plots, "_finish", spy)
+    r2d = [{"step": 10, "loss": 3.0, "mlm_loss": 2.0}, {"step": 20, "loss": 2.0, "mlm_loss": 1.5}]
+    rob = [{"step": 10, "loss": 4.0}, {"step": 20, "loss": 3.5}]
+    plot_pretrain_loss({"r2d": r2d, "roberta": rob}, tmp_path / "loss.png", keys=("loss", "mlm_loss"))
+    assert drawn["loss"] == {"r2d loss": ([10, 20], [3.0, 2.0]), "r2d mlm_loss": ([10, 20], [2.0, 1.5]),
+                             "roberta loss": ([10, 20], [4.0, 3.5])}
+    f1 = [{"step": 5, "eval_f1_NoSpace": 0.5, "eval_f1_Suffix_s": 0.1, "eval_flag_f1_macro": 0.3}]
+    plot_flag_f1(f1, tmp_path / "f1.png", flag_names=["Suffix_s", "NoSpace"])
+    assert drawn["f1"] == {"Suffix_s": ([5], [0.1]), "NoSpace": ([5], [0.5]), "macro mean": ([5], [0.3])}
+    seeds = [[{"step": 1, "eval_accuracy": 0.5}, {"step": 2, "eval_accuracy": 0.7}],
+             [{"step": 1, "eval_accuracy": 0.6}, {"step": 2, "eval_accuracy": 0.9}]]
+    plot_task("rte", {"r2d": seeds}, "eval_accuracy", tmp_path / "rte.png")
+    (x, y), = drawn["rte"].values()
+    assert x == [1, 2] and y == pytest.approx([0.55, 0.8])  # the mean over seeds

@@ -60,7 +60,10 @@ def test_registry_fields():
     assert TASKS["stsb"].metrics == ("pearson", "spearmanr") and TASKS["mrpc"].metrics == ("f1", "accuracy")
     assert TASKS["rte"].metrics == ("accuracy",)
     for t in TASKS.values():
-        assert t.is_regression or len(t.label_names) == t.num_labels
+        if t.is_regression:
+            assert (t.num_labels, t.label_names) == (1, ())
+        else:
+            assert len(t.label_names) == t.num_labels >= 2
     with pytest.raises(KeyError, match="known tasks"):
         get_task("glue")
 

@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         _check_has_text(args.word_counts, "--word-counts")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from r2d.flags import FlagSchema
+    from r2d.lists.deconstruct import DeconstructionList
     from r2d.tokenizer.hf import R2DTokenizer
+
+    lst = args.list if args.list in ("en", "none") else DeconstructionList.read(args.list)  # checked before counting
 
     try:
         schema = FlagSchema.with_affixes(args.affixes)
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tok = R2DTokenizer.train(
             args.corpus, word_counts=args.word_counts, vocab_size=args.vocab_size,
-            deconstruction_list=None if args.list == "none" else args.list, flag_names=schema.names,
+            deconstruction_list=None if lst == "none" else lst, flag_names=schema.names,
             min_frequency=args.min_frequency, model_max_length=args.max_length, show_progress=True,
         )
     except InputError:
