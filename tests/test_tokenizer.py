@@ -171,6 +171,15 @@ def test_decode_never_raises_on_model_output(tiny_tok, ids, data):
                                skip_special_tokens=skip) == want
 
 
+def test_decode_with_every_flag_row_at_once(tiny_tok):
+    # 128 distinct flag rows on one-row words: more than the decoder's (flag row, id) table has rows for
+    ids = tiny_tok("dogs ride park", add_special_tokens=False)["input_ids"] * 128
+    flags = [[(k >> j) & 1 for j in range(7)] for k in range(128) for _ in range(3)]
+    want = reference_decode(tiny_tok, ids, flags)
+    assert tiny_tok.decode(ids, flags) == want
+    assert tiny_tok.decode(ids, flags) == want  # again, from the cache
+
+
 def test_decode_reads_probabilities_and_refuses_logits(en_tok):
     import torch
 

@@ -43,7 +43,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_CACHE_SIZE = 1_000_000
 _UNK_TEXT = "<unk>"  # how an id outside the vocabulary is written when special rows are kept
 _ROOTS_PER_CALL = 4096  # new roots per BPE string: several strings let `tokenizers` use its threads
-_MAX_CODE_ROWS = 256  # distinct flag rows the one-row-word table holds before the decoding cache is emptied
+_MAX_CODE_ROWS = 64  # distinct flag rows with a row in the one-row-word table (each row: 4 bytes per id); others: a dict
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -230,9 +230,17 @@ class TokenizerCore:
         Returns:
             An :class:`Encoded` batch: ``ids`` (N,) int32, ``flags`` (N, F) uint8, ``starts`` (B + 1,).
         """
-        pieces = list(map(split_pieces, texts))
-        flat = list(chain.from_iterable(pieces))
-        per_text = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        counts: list[int] = []
+
+        def pieces_of(text: str) -> list[str]:
+            pieces = split_pieces(text)
+            counts.append(len(pieces))
+            return pieces
+
+        # subtle: each text's list of pieces is freed as soon as it is read, so a batch does not make a thousand
+        # live lists for the garbage collector to count and walk
+        flat = list(chain.from_iterable(map(pieces_of, texts)))
+        per_text = np.array(counts, dtype=np.int64)
         numbers = self._piece_numbers(flat)  # (P,)
         nrows = self._p_nrows.array[numbers]  # (P,)
         ends = np.cumsum(nrows)  # (P,) row after each piece
@@ -305,8 +313,8 @@ class TokenizerCore:
         self._e_chars = Column(np.int64)  # per entry: its length in characters
         self._code_rows: dict[int, int] = {}  # a word's flag row (as a number) -> its row in _slots
         self._row_of_code = np.full(1 << self.num_flags, -1, dtype=np.int64) if self.num_flags <= 16 else None
-        self._slots = np.full((0, vocab), -1, dtype=np.int32)  # (codes seen, V): entry of a one-row word
-        self._multi: dict[tuple, int] = {}  # (code, id, id, ...) -> entry of a word of several rows
+        self._slots = np.full((0, vocab), -1, dtype=np.int32)  # (flag rows, V): entry of a one-row word
+        self._multi: dict[bytes | tuple, int] = {}  # _word_keys key -> entry of a word outside the table
         texts = [_UNK_TEXT] + [self.id_to_token[i] for i in self.special_ids]
         first = self._add_entries(texts)
         self._special_entry = np.full(vocab, first, dtype=np.int64)  # special rows as written (not skipped)
@@ -361,68 +369,74 @@ class TokenizerCore:
         if bits is None:
             return np.zeros(len(ws), dtype=np.int64)
         packed = np.packbits(bits[ws], axis=1, bitorder="little")  # (W, ceil(F / 8)) uint8
+        if packed.shape[1] == 1:  # up to 8 flags (the default schema has 7)
+            return packed[:, 0].astype(np.int64)
         if packed.shape[1] <= 7:
-            wide = np.zeros((len(ws), 8), dtype=np.uint8)
-            wide[:, :packed.shape[1]] = packed
-            return wide.view("<u8")[:, 0].astype(np.int64)
+            return packed.astype(np.int64) @ np.left_shift(1, 8 * np.arange(packed.shape[1], dtype=np.int64))
         return np.array([int.from_bytes(r.tobytes(), "little") for r in packed], dtype=object)  # > 56 flags
 
     def _word_entries(self, ids: np.ndarray, code: np.ndarray, ws: np.ndarray, we: np.ndarray) -> np.ndarray:
-        """(W,) the arena entry of every word (rows ``ws[k]:we[k]``, flag row ``code[k]``), spelling new ones."""
-        single = we - ws == 1  # one-row words (most): a table lookup by (flag row, id)
-        several = np.flatnonzero(~single)  # the others: a dict lookup by (flag row, ids)
-        flat = ids[ragged(ws[several], we[several])].tolist()
-        offs = np.concatenate(([0], np.cumsum((we - ws)[several]))).tolist()
-        keys = [(c, *flat[a:b]) for c, a, b in zip(code[several].tolist(), offs[:-1], offs[1:])]
+        """(W,) the arena entry of every word (rows ``ws[k]:we[k]``, flag row ``code[k]``), spelling new ones.
+
+        One-row words (most) are found in a (flag row, id) table; words of several rows, and one-row words
+        whose flag row has no table row (more than ``_MAX_CODE_ROWS`` distinct rows), in a dict.
+        """
+        single = we - ws == 1
         first_ids = ids[ws]
-        entries, miss = self._lookup_words(first_ids, code, single, keys)
+        for attempt in range(2):
+            rows = self._table_rows(code, single)  # (W,) the word's row in the table, -1: in the dict
+            table = np.flatnonzero(rows >= 0)
+            listed = np.flatnonzero(rows < 0)
+            keys = _word_keys(ids, code[listed], ws[listed], we[listed])
+            entries = np.empty(len(ws), dtype=np.int64)
+            entries[table] = self._slots[rows[table], first_ids[table]]
+            entries[listed] = np.fromiter(map(self._multi.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
+            miss = np.flatnonzero(entries < 0)
+            if attempt == 0 and self.cached_words + len(miss) > self.cache_size:
+                # subtle: emptied *before* this call's words go in, so none of them can go missing
+                self._clear_words()
+                continue
+            break
         if not len(miss):
             return entries
-        new_codes = set(code[single].tolist()).difference(self._code_rows)
-        if (self.cached_words + len(miss) > self.cache_size
-                or len(self._code_rows) + len(new_codes) > _MAX_CODE_ROWS):
-            # subtle: emptied *before* this call's words go in, so none of them can go missing
-            self._clear_words()
-            new_codes = set(code[single].tolist())
-            miss = np.arange(len(ws))
-        if new_codes:
-            for c in new_codes:
+        m1 = miss[rows[miss] >= 0]  # table words not cached: one entry per distinct (flag row, id)
+        if len(m1):
+            vocab = self._slots.shape[1]
+            pair, first = np.unique(rows[m1] * vocab + first_ids[m1], return_index=True)
+            self._slots[pair // vocab, pair % vocab] = self._spell(
+                code[m1[first]], [self.token_bytes[i] for i in first_ids[m1[first]].tolist()])
+            entries[m1] = self._slots[rows[m1], first_ids[m1]]
+        m2 = np.searchsorted(listed, miss[rows[miss] < 0])  # dict words not cached, as key numbers
+        if len(m2):
+            missing_keys = list(map(keys.__getitem__, m2.tolist()))
+            fresh = list(dict.fromkeys(missing_keys))
+            tb = self.token_bytes
+            words = [_key_numbers(k) for k in fresh]  # [code, id, id, ...] each
+            spelled = self._spell(np.array([w[0] for w in words], dtype=code.dtype),
+                                  [b"".join([tb[i] for i in w[1:]]) for w in words])
+            self._multi.update(zip(fresh, spelled.tolist()))
+            entries[listed[m2]] = np.fromiter(map(self._multi.__getitem__, missing_keys), dtype=np.int64,
+                                              count=len(m2))
+        return entries
+
+    def _table_rows(self, code: np.ndarray, single: np.ndarray) -> np.ndarray:
+        """(W,) each one-row word's row in the (flag row, id) table, giving new flag rows a row while there is
+        room; -1 for words of several rows and for flag rows left out."""
+        rows = self._rows_of(code)
+        new = single & (rows < 0)
+        room = _MAX_CODE_ROWS - len(self._code_rows)
+        if new.any() and room > 0:
+            fresh = np.unique(code[new])[:room].tolist()
+            for c in fresh:
                 self._code_rows[c] = len(self._code_rows)
                 if self._row_of_code is not None:
                     self._row_of_code[c] = self._code_rows[c]
             grown = np.full((len(self._code_rows), self._slots.shape[1]), -1, dtype=np.int32)
             grown[:len(self._slots)] = self._slots
             self._slots = grown
-        m1 = miss[single[miss]]  # one-row words not cached: one entry per distinct (flag row, id)
-        if len(m1):
-            vocab = self._slots.shape[1]
-            pair, first = np.unique(self._rows_of(code[m1]) * vocab + first_ids[m1], return_index=True)
-            self._slots[pair // vocab, pair % vocab] = self._spell(
-                code[m1[first]], [self.token_bytes[i] for i in first_ids[m1[first]].tolist()])
-        m2 = np.searchsorted(several, miss[~single[miss]])  # words of several rows not cached, as key numbers
-        if len(m2):
-            fresh = list(dict.fromkeys(map(keys.__getitem__, m2.tolist())))
-            tb = self.token_bytes
-            spelled = self._spell(np.array([k[0] for k in fresh], dtype=code.dtype),
-                                  [b"".join([tb[i] for i in k[1:]]) for k in fresh])
-            self._multi.update(zip(fresh, spelled.tolist()))
-        return self._lookup_words(first_ids, code, single, keys)[0]
-
-    def _lookup_words(self, first_ids: np.ndarray, code: np.ndarray, single: np.ndarray, keys: list[tuple]
-                      ) -> tuple[np.ndarray, np.ndarray]:
-        """(W,) entries of the words (-1 where not cached) and the positions of the -1s.
-
-        Args:
-            first_ids, code: (W,) each word's first id and flag row number.
-            single: (W,) bool, the word has one row; keys: a ``(code, id, id, ...)`` key per other word.
-        """
-        entries = np.full(len(first_ids), -1, dtype=np.int64)
-        one = np.flatnonzero(single)
-        rows = self._rows_of(code[one])
-        known = rows >= 0
-        entries[one[known]] = self._slots[rows[known], first_ids[one[known]]]
-        entries[~single] = np.fromiter(map(self._multi.get, keys, repeat(-1)), dtype=np.int64, count=len(keys))
-        return entries, np.flatnonzero(entries < 0)
+            rows = self._rows_of(code)
+        rows[~single] = -1
+        return rows
 
     def _rows_of(self, code: np.ndarray) -> np.ndarray:
         """(K,) the row of each flag code in the one-row-word table, -1 where it has none yet."""
@@ -445,6 +459,32 @@ class TokenizerCore:
                 texts[i] = t
         first = self._add_entries(texts)
         return np.arange(first, first + len(texts), dtype=np.int64)
+
+
+def _word_keys(ids: np.ndarray, code: np.ndarray, ws: np.ndarray, we: np.ndarray) -> list:
+    """One hashable key per word (rows ``ws[k]:we[k]``): its flag code and ids, as the bytes of int64 numbers.
+
+    Bytes, not tuples: bytes objects are not tracked by the garbage collector. Codes too big for int64 (over 56
+    flags) make tuples instead.
+    """
+    if code.dtype == object:
+        flat = ids[ragged(ws, we)].tolist()
+        offs = np.concatenate(([0], np.cumsum(we - ws))).tolist()
+        return [(c, *flat[a:b]) for c, a, b in zip(code.tolist(), offs[:-1], offs[1:])]
+    size = we - ws + 1  # (K,) numbers per key: the code, then the ids
+    end = np.cumsum(size)
+    numbers = np.empty(int(end[-1]) if len(end) else 0, dtype=np.int64)
+    is_code = np.zeros(len(numbers), dtype=bool)
+    is_code[end - size] = True
+    numbers[is_code] = code
+    numbers[~is_code] = ids[ragged(ws, we)]
+    buf, bounds = numbers.tobytes(), (np.concatenate(([0], end)) * 8).tolist()
+    return [buf[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _key_numbers(key) -> list[int]:
+    """Inverse of :func:`_word_keys` for one key: ``[code, id, id, ...]``."""
+    return list(key) if isinstance(key, tuple) else np.frombuffer(key, dtype=np.int64).tolist()
 
 
 def _utf8(raw: bytes) -> str:
