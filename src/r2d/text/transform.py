@@ -25,7 +25,7 @@ fallback), so decoding model output never raises. This module does not split tex
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from r2d.lists.deconstruct import DeconstructionList, spell
 from r2d.flags import ALL_CAPS, CONTRACTION_S, FIRST_CAP, INFERRED_FLAGS, NO_SPACE, FlagSchema, flag_to_affix
@@ -72,16 +72,32 @@ class Deconstructor:
         Args:
             piece: a piece from :func:`r2d.text.pretokenize.split_pieces` (any non-empty string works).
         """
-        w = piece[1:]
-        if piece[:1] == " " and w.isalpha():
-            if w.islower():  # fast path: " word", the most common piece
-                hit = self._split.get(w)
-                return (w, self._zero) if hit is None else (hit[0], hit[2])
-            if w.isascii() and w[1:].islower():  # fast path: " Word" (ASCII re-cases exactly)
-                low = w.lower()
-                hit = self._split.get(low)
-                return (low, self._first_cap) if hit is None else (hit[0], hit[3])
-        return self.split_by_rules(piece)
+        roots, rows = self.split_many([piece])
+        return roots[0], rows[0]
+
+    def split_many(self, pieces: Iterable[str]) -> tuple[list[str], list[tuple[int, ...]]]:
+        """:meth:`split` for many pieces: ``(roots, flag rows)``, without a tuple per piece."""
+        roots: list[str] = []
+        rows: list[tuple[int, ...]] = []
+        add_root, add_row, table = roots.append, rows.append, self._split
+        for piece in pieces:
+            w = piece[1:]
+            if piece[:1] == " " and w.isalpha():
+                if w.islower():  # fast path: " word", the most common piece
+                    hit = table.get(w)
+                    add_root(w if hit is None else hit[0])
+                    add_row(self._zero if hit is None else hit[2])
+                    continue
+                if w.isascii() and w[1:].islower():  # fast path: " Word" (ASCII re-cases exactly)
+                    low = w.lower()
+                    hit = table.get(low)
+                    add_root(low if hit is None else hit[0])
+                    add_row(self._first_cap if hit is None else hit[3])
+                    continue
+            root, row = self.split_by_rules(piece)
+            add_root(root)
+            add_row(row)
+        return roots, rows
 
     def split_by_rules(self, piece: str) -> tuple[str, tuple[int, ...]]:
         """:meth:`split` by the general rules only, without its shortcuts (the reference they are tested against)."""

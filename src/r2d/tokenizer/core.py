@@ -188,7 +188,7 @@ class TokenizerCore:
         return numbers
 
     def _add_pieces(self, pieces: list[str]) -> None:
-        roots, rows = zip(*map(self.deconstructor.split, pieces))
+        roots, rows = self.deconstructor.split_many(pieces)
         missing = list(set(roots).difference(self._root_index))
         if missing:
             self._add_roots(missing)
