@@ -1,5 +1,6 @@
-"""Tests for r2d experiment: a ``smoke`` run end to end (interrupted once, then continued), its report's
-files and numbers, resumability, and CLI errors. Needs ../shared/data (skipped otherwise).
+"""Tests for r2d experiment: a ``smoke`` run end to end (interrupted once, then continued), the numbers of its
+summary against the stage files they come from, equal compute within each pair, resumability after ``kill -9``,
+and CLI errors. Needs ../shared/data (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
-
-from r2d.analysis.plots import read_jsonl, series
-from r2d.training.tasks import get_task
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 if not SHARED.is_dir():
@@ -27,17 +26,21 @@ class Interrupted(RuntimeError):
     pass
 
 
+def _argv(out: Path, *extra: str) -> list[str]:
+    return ["experiment", "--preset", "smoke", "--data-dir", str(SHARED), "--out", str(out), "--no-progress",
+            "--threads", "1", *extra]
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     """The smoke experiment, stopped by a failure at its first fine-tuning run, then continued.
 
-    Returns (out dir, pretraining stage markers after the first invocation).
+    Returns (out dir, stage files after the first invocation).
     """
     import r2d.training.finetune as ft
     from r2d.cli import main
 
     out = tmp_path_factory.mktemp("exp") / "smoke"
-    argv = ["experiment", "--preset", "smoke", "--data-dir", str(SHARED), "--out", str(out), "--no-progress"]
     real = ft.finetune
 
     def boom(*a, **k):
@@ -46,77 +49,115 @@ def smoke_run(tmp_path_factory):
     ft.finetune = boom
     try:
         with pytest.raises(Interrupted):
-            main(argv)
+            main(_argv(out))
     finally:
         ft.finetune = real
     first = {p.name: p.read_text() for p in (out / "stages").glob("*.json")}
-    mtimes = {m: (out / "pretrain" / m / "metrics.jsonl").stat().st_mtime_ns for m in ("r2d", "roberta")}
-    assert main(argv) == 0
-    return out, first, mtimes
+    assert main(_argv(out)) == 0
+    return out, first
+
+
+def _stage(out: Path, name: str) -> dict:
+    return json.loads((out / "stages" / (name.replace("/", "__") + ".json")).read_text())
 
 
 @needs_data
 def test_interrupted_run_continues_without_redoing_stages(smoke_run):
-    out, first, mtimes = smoke_run
-    assert set(first) == {"corpus.json", "tokenizers.json", "pretrain-r2d.json", "pretrain-roberta.json"}
+    out, first = smoke_run
+    assert {"corpus.json", "tokenizers.json", "pretrain__clm-r2d__seed1.json", "pretrain__mlm-roberta__seed0.json",
+            "eval__blimp__clm-bpe-untrained__seed0.json", "eval__flags__mlm-r2d__seed0.json"} <= set(first)
+    assert not any(n.startswith("finetune") for n in first)
     for name, text in first.items():
         assert (out / "stages" / name).read_text() == text  # finished stages were not rerun
-    for m, t in mtimes.items():
-        assert (out / "pretrain" / m / "metrics.jsonl").stat().st_mtime_ns == t
     stages = {p.name for p in (out / "stages").glob("*.json")}
-    assert {"report.json", "finetune__rte__r2d__seed0.json", "finetune__stsb__roberta__seed0.json"} <= stages
+    assert {"report.json", "finetune__stsb__mlm-r2d-untrained__seed1.json",
+            "finetune__stsb__mlm-r2d-lora2__seed0.json"} <= stages
 
 
 @needs_data
-def test_report_files_and_numbers(smoke_run):
-    out, _, _ = smoke_run
-    from r2d.analysis.experiment import PRESETS
+def test_pairs_see_the_same_rows_and_snapshots(smoke_run):
+    from r2d.analysis.experiment import PRESETS, snapshot_steps
+    from r2d.training.pretrain import snapshots
 
-    preset = PRESETS["smoke"]
+    out, _ = smoke_run
+    p = PRESETS["smoke"]
+    for seed in p.causal_seeds:
+        snaps = {k: snapshots(out / "pretrain" / f"clm-{k}" / f"seed{seed}") for k in ("r2d", "bpe")}
+        assert [s["step"] for s in snaps["r2d"]] == snapshot_steps(p.causal_steps, p.curve_points)
+        assert [(s["step"], s["rows_seen"]) for s in snaps["r2d"]] == [(s["step"], s["rows_seen"]) for s in snaps["bpe"]]
+        assert snaps["r2d"][-1]["rows_seen"] == p.causal_steps * p.batch_size * p.max_length  # packed: no padding
+    sizes = _stage(out, "tokenizers")["vocab_size"]
+    assert sizes["r2d"] == sizes["bpe"] == p.vocab_size
+    from transformers import AutoConfig
+
+    import r2d.modeling.causal  # noqa: F401
+    configs = [AutoConfig.from_pretrained(out / "pretrain" / f"clm-{k}" / "seed0" / "model") for k in ("r2d", "bpe")]
+    assert [(c.hidden_size, c.num_hidden_layers, c.intermediate_size) for c in configs][0] == \
+        [(c.hidden_size, c.num_hidden_layers, c.intermediate_size) for c in configs][1]
+
+
+@needs_data
+def test_summary_numbers_come_from_the_stage_files(smoke_run):
+    from r2d.analysis.experiment import PRESETS
+    from r2d.training.metrics import compute_task_metrics
+
+    out, _ = smoke_run
+    p = PRESETS["smoke"]
     summary = json.loads((out / "summary.json").read_text())
     assert (out / "report.html").stat().st_size > 10_000
     for rel in summary["charts"]:
         assert (out / rel).read_bytes().startswith(b"\x89PNG")
-    expected = {(t, s) for t in preset.tasks for s in get_task(t).eval_splits}
-    assert {(r["task"], r["split"]) for r in summary["results"]} == expected
-    for r in summary["results"]:
-        assert set(r["models"]) == {"r2d", "roberta"}
-        means = {}
-        for m, v in r["models"].items():
-            assert v["seeds"] == list(preset.seeds)
-            # the summary's final value is the last evaluation in that run's metrics.jsonl
-            for seed, value in zip(v["seeds"], v["values"]):
-                rows = read_jsonl(out / "finetune" / r["task"] / m / f"seed{seed}" / "metrics.jsonl")
-                steps, vals = series(rows, r["key"])
-                assert steps[-1] == preset.finetune_steps and value == pytest.approx(vals[-1])
-            means[m] = v["mean"]
-            assert v["mean"] == pytest.approx(sum(v["values"]) / len(v["values"]))
-        assert r["difference"] == pytest.approx(means["r2d"] - means["roberta"])
-    pre = summary["pretrain"]
-    assert pre["r2d"]["step"] == pre["roberta"]["step"] == preset.pretrain_steps
-    assert {"mlm_loss", "flag_loss"} <= set(pre["r2d"]) and set(pre["r2d"]["flag_f1"]) >= {"NoSpace", "FirstCap"}
-    s = summary["settings"]
-    assert s["preset"] == "smoke" and s["tokenizers"]["vocab_size"] == {"r2d": 512, "roberta": 512}
+    # "bpb": {RUN: {DATASET: x}}: the mean over seeds of sum(bits) / sum(bytes) at the last (or first) snapshot
+    assert set(summary["bpb"]) == {"clm-r2d", "clm-bpe", "clm-r2d-untrained", "clm-bpe-untrained"}
+    for run, step in (("clm-r2d", p.causal_steps), ("clm-bpe-untrained", 0)):
+        for ds in ("wikipedia_heldout", "wikitext2"):
+            vals = []
+            for seed in p.causal_seeds:
+                d = _stage(out, f"eval/bpb/{run.removesuffix('-untrained')}/seed{seed}/step-{step}")[ds]
+                vals.append(sum(d["bits"]) / sum(d["bytes"]))
+            assert summary["bpb"][run][ds] == pytest.approx(np.mean(vals))
+    # "blimp": {RUN: {"overall": x, FIELD: x}}
+    assert {"clm-r2d", "clm-bpe-untrained", "mlm-roberta", "mlm-r2d-untrained"} <= set(summary["blimp"])
+    rights = [_stage(out, f"eval/blimp/clm-bpe/seed{s}")["right"] for s in p.causal_seeds]
+    assert summary["blimp"]["clm-bpe"]["overall"] == pytest.approx(np.mean([r.count("1") / len(r) for r in rights]))
+    assert {"overall", "morphology", "syntax"} <= set(summary["blimp"]["clm-bpe"])
+    # fine-tuning: every row, untrained ones included, is the metric of its saved test predictions
+    ft = summary["finetune"]["stsb"]
+    assert set(ft) == {"mlm-r2d", "mlm-roberta", "mlm-r2d-untrained", "mlm-roberta-untrained", "mlm-r2d-lora2"}
+    for run, row in ft.items():
+        vals = []
+        for seed in p.seeds:
+            pred = json.loads((out / "finetune" / "stsb" / run / f"seed{seed}" / "predictions.json").read_text())
+            v = pred["validation"]
+            vals.append(compute_task_metrics("stsb", np.array(v["predictions"]), np.array(v["labels"]))["pearson"])
+        assert row["pearson"]["values"] == pytest.approx(vals, nan_ok=True)
+    # the verdict is one line per comparison plus the signal lines, computed from those numbers
+    comps = summary["comparisons"]
+    assert len(summary["verdict"]) == len(comps) + len(summary["signal"]["checks"]) + 1
+    c = next(c for c in comps if c["what"] == "bits per byte, wikitext2" and c["b"] == "clm-bpe")
+    assert c["difference"] == pytest.approx(summary["bpb"]["clm-r2d"]["wikitext2"] - summary["bpb"]["clm-bpe"]["wikitext2"])
+    assert c["low"] <= c["difference"] <= c["high"]
     md = (out / "summary.md").read_text()
-    assert md.count("\n| rte |") + md.count("\n| stsb |") == 3  # rte accuracy, stsb pearson + spearmanr
+    assert "## Verdict (computed from the numbers)" in md and "## Protocol" in md
 
 
 @needs_data
 def test_rerun_of_finished_experiment_skips_everything(smoke_run, capsys):
     from r2d.cli import main
 
-    out, _, _ = smoke_run
+    out, _ = smoke_run
     before = {p.name: p.stat().st_mtime_ns for p in (out / "stages").glob("*.json")}
-    assert main(["experiment", "--preset", "smoke", "--data-dir", str(SHARED), "--out", str(out), "--no-progress"]) == 0
+    assert main(_argv(out)) == 0
     assert {p.name: p.stat().st_mtime_ns for p in (out / "stages").glob("*.json")} == before
-    assert "| rte | validation | accuracy |" in capsys.readouterr().out
+    assert "## Verdict" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv,msg", [
     (["--preset", "smoke", "--out", "x", "--data-dir", "/nonexistent/d"], "--data-dir /nonexistent/d: not a folder"),
     (["--preset", "smoke", "--out", "x"], "give --data-dir DIR"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--tasks", "rte", "glue"], "unknown task(s) glue"),
-    (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--pretrain-steps", "0"], "--pretrain-steps 0: must be >= 1"),
+    (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--causal-steps", "0"], "--causal-steps 0: must be >= 1"),
+    (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--threads", "0"], "--threads 0: must be >= 1"),
     (["--preset", "smoke", "--out", "x", "--corpus", "missing.txt"], "--corpus missing.txt: no such file"),
     (["--preset", "huge", "--out", "x", "--data-dir", "."], "invalid choice: 'huge'"),
 ])
@@ -140,7 +181,19 @@ def test_cli_presets_match_the_library():
 
     from r2d.analysis.experiment import PRESETS, ExperimentArgs
 
-    assert typing.get_args(typing.get_type_hints(ExperimentArgs)["preset"]) == tuple(PRESETS)
+    assert typing.get_args(typing.get_type_hints(ExperimentArgs)["preset"]) == tuple(PRESETS) == ("smoke", "cpu", "gpu")
+
+
+def test_presets_keep_the_protocol():
+    """Every preset: >= 3 causal seeds and fine-tuning seeds outside smoke, early stopping on a dev set."""
+    from r2d.analysis.experiment import PRESETS
+    from r2d.training.tasks import TASKS
+
+    for name, p in PRESETS.items():
+        assert p.dev_size > 0 and p.patience >= 1 and all(t in TASKS for t in p.tasks)
+        if name != "smoke":
+            assert len(p.causal_seeds) >= 3 and len(p.seeds) >= 3 and p.left_out
+    assert set(PRESETS["gpu"].tasks) == {"stsb", "sst2", "imdb", "cola", "mrpc", "rte"}
 
 
 def test_missing_corpus_shards_exit_2(tmp_path: Path, capsys):
@@ -164,21 +217,34 @@ def test_stage_markers(tmp_path: Path):
     assert st.done("c") is None
 
 
+def test_wikitext_articles_split_at_titles(tmp_path: Path):
+    from r2d.analysis.experiment import wikitext_articles
+
+    f = tmp_path / "wiki.test.raw"
+    f.write_text(" \n = A = \n \n text a \n = = Sub = = \n more a \n \n = B = \n \n text b \n", encoding="utf-8")
+    arts = wikitext_articles(f, 10**6)
+    assert len(arts) == 2 and arts[0].startswith(" = A =") and "Sub" in arts[0] and arts[1].startswith(" = B =")
+    assert wikitext_articles(f, 1) == arts[:1]
+
+
 @needs_data
 def test_kill_9_during_pretraining_then_continue(tmp_path: Path):
     out = tmp_path / "smoke"
-    cmd = [sys.executable, "-m", "r2d.cli", "experiment", "--preset", "smoke", "--data-dir", str(SHARED),
-           "--out", str(out), "--no-progress", "--pretrain-steps", "16", "--tasks", "rte"]
+    cmd = [sys.executable, "-m", "r2d.cli", *_argv(out, "--causal-steps", "24", "--causal-seeds", "0")]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 900
-    ckpt = out / "pretrain" / "r2d"
-    while time.time() < deadline and not any(ckpt.glob("checkpoint-*/trainer_state.json")):
-        time.sleep(0.5)
+    run = out / "pretrain" / "clm-r2d" / "seed0"
+    while time.time() < deadline and not any(run.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (out / "stages" / "pretrain-r2d.json").exists()
+    assert not (out / "stages" / "pretrain__clm-r2d__seed0.json").exists()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
-    args = json.loads((ckpt / "args.json").read_text())
+    args = json.loads((run / "args.json").read_text())
     assert args.get("resumed")  # the pretraining continued from its checkpoint
-    assert json.loads((out / "summary.json").read_text())["pretrain"]["r2d"]["step"] == 16
+    summary = json.loads((out / "summary.json").read_text())
+    steps = [p["step"] for p in summary["curves"]["clm-r2d"]["0"]]
+    assert steps[0] == 0 and steps[-1] == 24
+    seconds = [p["train_seconds"] for p in summary["curves"]["clm-r2d"]["0"]]
+    assert seconds == sorted(seconds)  # the training clock continued across the kill

@@ -139,6 +139,8 @@ def test_roberta_stsb_regression(tmp_path: Path, data_dir: Path, checkpoints):
     (["--task", "glue"], "--task 'glue': is unknown"),
     (["--task", "rte", "--data-dir", "/nonexistent/x"], "--data-dir /nonexistent/x: not a folder"),
     (["--task", "rte", "--max-length", "0"], "--max-length 0: must be >= 1"),
+    (["--task", "rte", "--patience", "2"], "--patience 2: must be >= 1 and needs --dev-size N"),
+    (["--task", "rte", "--lora-r", "-1"], "--lora-r -1: must be >= 0"),
 ])
 def test_cli_bad_input_exit_2(tmp_path: Path, capsys, argv, msg):
     from r2d.cli import main
@@ -181,3 +183,57 @@ def test_help_is_generated_from_the_dataclass(capsys):
         if name != "extra":
             assert f"--{name.replace('_', '-')}" in text and doc in text, name
     assert "example: r2d finetune --task rte" in text and "--extra" not in text
+
+
+def test_best_dev_callback_keeps_the_best_weights_and_stops_after_patience():
+    import torch
+    from transformers import TrainerControl, TrainerState
+
+    from r2d.training.finetune import best_dev_callback
+
+    cb = best_dev_callback("eval_pearson", patience=2)
+    model, state, control = torch.nn.Linear(1, 1), TrainerState(), TrainerControl()
+    for step, value in enumerate([0.1, 0.3, 0.2, float("nan"), 0.9], start=1):
+        state.global_step = step
+        with torch.no_grad():
+            model.weight.fill_(step)
+        cb.on_evaluate(None, state, control, metrics={"eval_pearson": value}, model=model)
+        if control.should_training_stop:
+            break
+    assert step == 4 and control.should_training_stop  # 0.2 and NaN: two evaluations without a better score
+    assert (cb.best, cb.best_step) == (0.3, 2) and cb.state["weight"].item() == 2.0
+
+
+def test_dev_selection_scores_the_test_split_once_with_the_best_weights(tmp_path: Path, data_dir: Path, checkpoints):
+    """--dev-size: evaluations during training are on dev; the final numbers are the test split's predictions."""
+    import numpy as np
+
+    from r2d.training.finetune import FinetuneArgs, finetune
+    from r2d.training.metrics import compute_task_metrics
+
+    res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints["r2d"]), out=str(tmp_path / "r2d"),
+                                data_dir=str(data_dir), max_steps=6, eval_steps=2, batch_size=8, max_length=32,
+                                dev_size=8, patience=5, lr=1e-3, progress=False, save=False, logging_steps=1))
+    assert res["dev_examples"] == 8 and res["train_examples"] == 32 - 8
+    assert res["best_step"] in (0, 2, 4, 6) and res["stopped_at"] == 6
+    pred = json.loads((tmp_path / "r2d" / "predictions.json").read_text())["validation"]
+    assert len(pred["labels"]) == 12  # the whole validation split, scored once
+    expected = compute_task_metrics("stsb", np.array(pred["predictions"]), np.array(pred["labels"]))
+    assert res["final"]["eval_pearson"] == pytest.approx(expected["pearson"])
+    dev_rows = [r for r in _rows(tmp_path / "r2d" / "metrics.jsonl") if "eval_pearson" in r]
+    assert max(r["eval_pearson"] for r in dev_rows) == pytest.approx(res["best_dev"])
+
+
+@pytest.mark.parametrize("kind", ["r2d", "roberta"])
+def test_lora_trains_adapters_and_the_head_only(tmp_path: Path, data_dir: Path, checkpoints, kind):
+    from safetensors.torch import load_file
+
+    from r2d.training.finetune import FinetuneArgs, finetune
+
+    res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints[kind]), out=str(tmp_path / kind),
+                                data_dir=str(data_dir), max_steps=2, eval_steps=2, batch_size=8, max_length=32,
+                                lora_r=2, lr=1e-2, progress=False, save=True, logging_steps=1))
+    assert 0 < res["trainable_parameters"] < 0.2 * res["num_parameters"]
+    saved = load_file(str(tmp_path / kind / "model" / "adapter_model.safetensors"))
+    assert any("lora_A" in k for k in saved) and any("classifier" in k for k in saved)
+    assert not any("word_embeddings" in k for k in saved)  # the base weights stay as they were

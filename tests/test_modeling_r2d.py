@@ -312,3 +312,39 @@ def test_tiny_model_learns_the_flags_end_to_end():
     # roots; held-out F1 well above predicting "on" everywhere means the model learnt them, not the sentences
     for name, floor in (("NoSpace", 0.9), ("AllCaps", 0.7)):
         assert m[f"f1_{name}"] >= floor and m[f"f1_{name}"] > m[f"always_on_f1_{name}"] + 0.3, m
+
+
+@pytest.mark.parametrize("kind", ["r2d", "roberta"])
+def test_labelled_rows_only_gives_the_same_loss_and_gradients(kind):
+    """The training forward that projects only labelled rows (issue 10) equals the full projection."""
+    from transformers import RobertaConfig
+
+    from r2d.modeling.encoder import RobertaForMaskedLMLabelledRows
+
+    ids, att, flags = batch()
+    labels, flag_labels = mlm_labels(ids, flags, [(0, 1), (0, 3), (1, 2), (2, 1)])
+
+    def run(sparse: bool):
+        torch.manual_seed(0)
+        if kind == "r2d":
+            model = R2DForMaskedLM(tiny_config())
+            model.labelled_rows_only = sparse
+            kw = dict(flags=flags, labels=labels, flag_labels=flag_labels)
+        else:
+            cfg = RobertaConfig(**{k: v for k, v in tiny_config().to_dict().items()
+                                   if k in RobertaConfig().to_dict() and k not in ("model_type", "architectures")})
+            model = RobertaForMaskedLMLabelledRows(cfg)
+            model.train(sparse)  # eval mode (no dropout here) takes RoBERTa's own full-projection path
+            kw = dict(labels=labels)
+        out = model(input_ids=ids, attention_mask=att, **kw)
+        out.loss.backward()
+        return out, {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+    full, g_full = run(False)
+    sparse, g_sparse = run(True)
+    assert full.logits.shape == (3, 9, V) and sparse.logits.shape == (4, V)  # 4 labelled rows
+    assert torch.allclose(sparse.logits, full.logits[labels != -100], atol=1e-5)
+    assert sparse.loss.item() == pytest.approx(full.loss.item(), rel=1e-5)
+    assert g_sparse.keys() == g_full.keys()
+    for n in g_full:
+        assert torch.allclose(g_sparse[n], g_full[n], atol=1e-6), n

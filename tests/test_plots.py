@@ -101,3 +101,28 @@ def test_charts_draw_the_numbers_they_are_given(tmp_path: Path, monkeypatch):
     plot_task("rte", {"r2d": seeds}, "eval_accuracy", tmp_path / "rte.png")
     (x, y), = drawn["rte"].values()
     assert x == [1, 2] and y == pytest.approx([0.55, 0.8])  # the mean over seeds
+
+
+def test_comparison_charts_draw_the_numbers_they_are_given(tmp_path: Path, monkeypatch):
+    """plot_curves: mean over seeds at each point; plot_bars: one bar per run and group, reference lines."""
+    from r2d.analysis import plots
+
+    drawn = {}
+    finish = plots._finish
+
+    def spy(fig, ax, out, *args):
+        drawn[Path(out).stem] = {
+            "lines": {ln.get_label(): (np.asarray(ln.get_xdata()).tolist(), np.asarray(ln.get_ydata()).tolist())
+                      for ln in ax.get_lines()},
+            "bars": [round(b.get_height(), 6) for b in ax.patches]}
+        return finish(fig, ax, out, *args)
+
+    monkeypatch.setattr(plots, "_finish", spy)
+    curves = {"clm-r2d": [[(0, 9.0), (10, 4.0), (100, 2.0)], [(0, 9.0), (10, 6.0), (100, 3.0)]]}
+    assert plots.plot_curves(curves, tmp_path / "c.png", title="t", xlabel="x", ylabel="y").read_bytes()[:8] == PNG_MAGIC
+    (label, (x, y)), = drawn["c"]["lines"].items()
+    assert x == [10, 100] and y == pytest.approx([5.0, 2.5]) and "2 seeds" in label  # x = 0 left out on a log axis
+    plots.plot_bars(["overall", "syntax"], {"clm-r2d": [(0.6, 0.01), (0.7, 0.02)], "clm-bpe": [(0.5, 0.0), (0.4, 0.0)]},
+                    tmp_path / "b.png", title="t", ylabel="acc", references={"GPT-2": 0.83})
+    assert drawn["b"]["bars"] == [0.6, 0.7, 0.5, 0.4]
+    assert drawn["b"]["lines"]["GPT-2"][1] == [0.83, 0.83]

@@ -1,4 +1,5 @@
-"""Tests for r2d.analysis.report: numbers in summary.json, self-contained HTML, and a real headless-browser load.
+"""Tests for r2d.analysis.report: summary.json numbers from stage files (bits per byte, BLiMP, fine-tuning, flags),
+a verdict that follows the numbers, self-contained HTML, and a real headless-browser load.
 
 The browser test needs Debian's chromium (``apt-get install -y chromium``); it is skipped, with that
 reason, where no chromium binary is on PATH.
@@ -20,62 +21,105 @@ from r2d.analysis.report import build_report, summary_markdown
 CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
 
-
-def _ft(final: float, key: str, steps=(5, 10)) -> list[dict]:
-    rows = [{"step": 1, "loss": 1.0}]
-    for i, s in enumerate(steps):
-        rows.append({"step": s, key: final - 0.1 * (len(steps) - 1 - i)})
-    return rows
+FIELDS = ("morphology", "syntax")
 
 
-@pytest.fixture()
-def experiment_metrics():
-    pretrain = {
-        "r2d": [{"step": s, "loss": 9.0 / s, "mlm_loss": 7.0 / s, "flag_loss": 2.0 / s} for s in (1, 2, 4)]
-        + [{"step": 4, "eval_loss": 2.5, "eval_f1_NoSpace": 0.9, "eval_f1_Suffix_s": 0.2, "eval_flag_f1_macro": 0.55}],
-        "roberta": [{"step": s, "loss": 10.0 / s} for s in (1, 2, 4)],
-    }
-    finetune = {
-        "rte": {"r2d": {0: _ft(0.60, "eval_accuracy"), 1: _ft(0.64, "eval_accuracy")},
-                "roberta": {0: _ft(0.55, "eval_accuracy"), 1: _ft(0.57, "eval_accuracy")}},
-        "mnli": {m: {0: _ft(v, "eval_validation_matched_accuracy") + _ft(v - 0.02, "eval_validation_mismatched_accuracy")}
-                 for m, v in (("r2d", 0.40), ("roberta", 0.45))},
-    }
-    return pretrain, finetune
+def _write(out: Path, name: str, data: dict) -> None:
+    d = out / "stages"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / (name.replace("/", "__") + ".json")).write_text(json.dumps(data))
 
 
-def test_summary_numbers(tmp_path: Path, experiment_metrics):
-    page, summary = build_report(*experiment_metrics, tmp_path, settings={"preset": "unit"})
-    saved = json.loads((tmp_path / "summary.json").read_text())
-    assert saved["settings"] == {"preset": "unit"} and saved["results"] == summary["results"]
-    rows = {(r["task"], r["split"], r["metric"]): r for r in saved["results"]}
-    assert set(rows) == {("rte", "validation", "accuracy"), ("mnli", "validation_matched", "accuracy"),
-                         ("mnli", "validation_mismatched", "accuracy")}
-    rte = rows["rte", "validation", "accuracy"]
-    assert rte["models"]["r2d"]["values"] == pytest.approx([0.60, 0.64])
-    assert rte["models"]["r2d"]["mean"] == pytest.approx(0.62)
-    assert rte["models"]["r2d"]["std"] == pytest.approx(np.std([0.60, 0.64], ddof=1))
-    assert rte["models"]["roberta"]["mean"] == pytest.approx(0.56)
-    assert rte["difference"] == pytest.approx(0.06)
-    assert rte["models"]["r2d"]["step"] == 10
-    assert rows["mnli", "validation_mismatched", "accuracy"]["difference"] == pytest.approx(-0.05)
-    assert saved["pretrain"]["r2d"]["flag_f1"] == {"NoSpace": 0.9, "Suffix_s": 0.2}
-    assert saved["pretrain"]["r2d"]["loss"] == pytest.approx(9.0 / 4) and saved["pretrain"]["roberta"]["step"] == 4
+def make_run(out: Path, *, r2d_bits: float = 1.0, r2d_right: float = 0.8, r2d_noise: float = 0.1) -> Path:
+    """A run folder as r2d experiment leaves it: 2 causal seeds x 2 kinds, BLiMP, STS-B with 3 seeds, flags."""
+    rng = np.random.default_rng(0)
+    nbytes = [100 + 10 * i for i in range(20)]
+    for seed in (0, 1):
+        for kind, bits in (("r2d", r2d_bits), ("bpe", 1.2)):
+            for step, scale in ((0, 8.0), (5, 2.0), (10, 1.0)):
+                per_doc = [b * bits * scale * (1 + 0.01 * seed) for b in nbytes]
+                _write(out, f"eval/bpb/clm-{kind}/seed{seed}/step-{step}", {
+                    "wikipedia_heldout": {"bits": per_doc, "bytes": nbytes},
+                    "snapshot": {"step": step, "rows_seen": step * 64, "train_seconds": step * (1.5 if kind == "r2d" else 1.0)}})
+            for untrained, p in (("-untrained", 0.5), ("", r2d_right if kind == "r2d" else 0.7)):
+                right = (rng.random(200) < p).astype(int)
+                right[:100] = (rng.random(100) < p)  # fields: first 100 pairs morphology, the rest syntax
+                acc = {"overall": right.mean(), "morphology": right[:100].mean(), "syntax": right[100:].mean()}
+                _write(out, f"eval/blimp/clm-{kind}{untrained}/seed{seed}",
+                       {**acc, "paradigms": {}, "pairs": 200, "rule": "causal", "right": "".join(map(str, right))})
+    labels = np.linspace(0, 5, 60)
+    for kind, noise in (("r2d", r2d_noise), ("roberta", 1.0), ("r2d-untrained", 3.0), ("roberta-untrained", 3.0)):
+        for seed in (0, 1, 2):
+            pred = labels + np.random.default_rng(seed).normal(0, noise, 60)
+            run = out / "finetune" / "stsb" / f"mlm-{kind}" / f"seed{seed}"
+            run.mkdir(parents=True)
+            (run / "predictions.json").write_text(json.dumps(
+                {"validation": {"predictions": pred.tolist(), "labels": labels.tolist()}}))
+            _write(out, f"finetune/stsb/mlm-{kind}/seed{seed}", {
+                "final": {"eval_pearson": float(np.corrcoef(pred, labels)[0, 1])}, "best_step": 10 * (seed + 1),
+                "stopped_at": 40, "train_seconds": 3.0, "trainable_parameters": 1000})
+    ci = {"difference": 0.2, "low": 0.1, "high": 0.3, "level": 0.95, "excludes_zero": True}
+    _write(out, "eval/flags/mlm-r2d/seed0", {"rows": 500, "flags": {
+        "NoSpace": {"f1": 0.9, "always_on_f1": 0.4, "positives": 120, "rate": 0.24, "difference_ci": ci}}})
+    return out
+
+
+def test_summary_numbers(tmp_path: Path):
+    out = make_run(tmp_path / "run")
+    _, summary = build_report(out, settings={"preset": "unit", "sizes": {"curve_docs": 10}}, n_boot=200)
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["settings"]["preset"] == "unit" and saved["bpb"] == summary["bpb"]
+    # "bpb": {RUN: {DATASET: x}}: last step for the model, step 0 for its untrained row, mean over seeds
+    assert saved["bpb"]["clm-r2d"]["wikipedia_heldout"] == pytest.approx(1.0 * 1.005)
+    assert saved["bpb"]["clm-bpe-untrained"]["wikipedia_heldout"] == pytest.approx(1.2 * 8 * 1.005)
+    assert saved["bpb_seeds"]["clm-r2d"]["wikipedia_heldout"]["values"] == pytest.approx([1.0, 1.01])
+    # learning curve points use only the first curve_docs documents
+    pts = saved["curves"]["clm-r2d"]["0"]
+    assert [p["rows_seen"] for p in pts] == [0, 320, 640] and pts[1]["bits_per_byte"] == pytest.approx(2.0)
+    # "blimp": {RUN: {"overall": x, FIELD: x}}
+    right = [json.loads((out / "stages" / f"eval__blimp__clm-bpe__seed{s}.json").read_text())["right"] for s in (0, 1)]
+    assert saved["blimp"]["clm-bpe"]["overall"] == pytest.approx(np.mean([r.count("1") / 200 for r in right]))
+    assert set(saved["blimp"]["clm-r2d-untrained"]) >= {"overall", *FIELDS}
+    # fine-tuning: seed values from the stage files; untrained rows present
+    ft = saved["finetune"]["stsb"]
+    assert set(ft) == {"mlm-r2d", "mlm-roberta", "mlm-r2d-untrained", "mlm-roberta-untrained"}
+    assert ft["mlm-r2d"]["pearson"]["n"] == 3 and ft["mlm-r2d"]["best_step"] == [10, 20, 30]
     for rel in saved["charts"]:
-        assert (tmp_path / rel).read_bytes().startswith(b"\x89PNG")
-    assert len(saved["charts"]) == 5  # loss, r2d flag F1, rte, mnli matched, mnli mismatched
+        assert (out / rel).read_bytes().startswith(b"\x89PNG")
+    assert len(saved["charts"]) == 6  # 2 curves, bpb, blimp, stsb, flags of mlm-r2d
     md = summary_markdown(saved)
-    assert "| rte | validation | accuracy | 0.6200 ± 0.0283 (2) | 0.5600 ± 0.0141 (2) | +0.0600 |" in md
+    assert "| mlm-r2d | NoSpace | 24.000% | 120 | 0.900 | 0.400 | +0.200 [+0.100, +0.300] |" in md
 
 
-def test_html_self_contained(tmp_path: Path, experiment_metrics):
-    page, summary = build_report(*experiment_metrics, tmp_path)
+def _comparison(summary: dict, what: str, a: str, b: str) -> dict:
+    return next(c for c in summary["comparisons"] if c["what"] == what and (c["a"], c["b"]) == (a, b))
+
+
+def test_verdict_follows_the_numbers(tmp_path: Path):
+    """The same run with R2D better, then worse: the computed verdict changes with it."""
+    _, good = build_report(make_run(tmp_path / "a", r2d_bits=1.0, r2d_right=0.9, r2d_noise=0.1), n_boot=200)
+    _, bad = build_report(make_run(tmp_path / "b", r2d_bits=1.5, r2d_right=0.5, r2d_noise=3.0), n_boot=200)
+    bpb = "bits per byte, wikipedia_heldout"
+    assert _comparison(good, bpb, "clm-r2d", "clm-bpe")["difference"] < 0
+    assert _comparison(bad, bpb, "clm-r2d", "clm-bpe")["difference"] > 0
+    line = next(v for v in good["verdict"] if v.startswith(bpb) and "clm-r2d 1.0050 vs clm-bpe" in v)
+    assert "clm-r2d ahead by" in line and "excludes zero" in line
+    line = next(v for v in bad["verdict"] if v.startswith(bpb) and "vs clm-bpe " in v)
+    assert "clm-bpe ahead by" in line
+    stsb = _comparison(good, "stsb pearson (validation)", "mlm-r2d", "mlm-r2d-untrained")
+    assert stsb["excludes_zero"] and stsb["low"] > 0
+    assert good["signal"]["shown"] and good["verdict"][-1] == "Signal shown: yes."
+    assert not bad["signal"]["shown"] and bad["verdict"][-1] == "Signal shown: no."
+
+
+def test_html_self_contained(tmp_path: Path):
+    page, summary = build_report(make_run(tmp_path / "run"), n_boot=100)
     text = page.read_text()
     srcs = re.findall(r'(?:src|href)="([^"]*)"', text)
     assert srcs and all(s.startswith("data:") for s in srcs)
     assert text.count("data:image/png;base64,") == len(summary["charts"])
     assert "<script" not in text
-    assert "+0.0600" in text and "-0.0500" in text
+    assert 'id="verdict"' in text and 'id="protocol"' in text and "published: GPT-2" in text
 
 
 def browser_load(page: Path, png: Path) -> tuple[int, list[str]]:
@@ -97,8 +141,8 @@ def _non_blank(png: Path) -> bool:
 
 
 @needs_chromium
-def test_report_opens_in_headless_chromium(tmp_path: Path, experiment_metrics):
-    page, _ = build_report(*experiment_metrics, tmp_path / "run")
+def test_report_opens_in_headless_chromium(tmp_path: Path):
+    page, _ = build_report(make_run(tmp_path / "run"), n_boot=100)
     shot = tmp_path / "screenshot.png"
     rc, console = browser_load(page, shot)
     assert rc == 0
@@ -113,17 +157,3 @@ def test_console_error_detection_works(tmp_path: Path):
     bad.write_text("<html><body>x<script>console.error('boom'); notAFunction();</script></body></html>")
     _, console = browser_load(bad, tmp_path / "bad.png")
     assert any("boom" in c for c in console) and any("notAFunction" in c for c in console)
-
-
-def test_summary_rows_follow_the_tasks_own_metrics(monkeypatch):
-    import dataclasses
-
-    from r2d.analysis.report import summarize
-    from r2d.training.tasks import TASKS
-
-    monkeypatch.setitem(TASKS, "rte", dataclasses.replace(TASKS["rte"], metrics=("f1", "accuracy")))
-    finetune = {"rte": {"r2d": {0: [{"step": 5, "eval_f1": 0.7, "eval_accuracy": 0.6}]},
-                        "roberta": {0: [{"step": 5, "eval_f1": 0.5, "eval_accuracy": 0.55}]}}}
-    rows = summarize({}, finetune)["results"]
-    assert [(r["metric"], r["key"]) for r in rows] == [("f1", "eval_f1"), ("accuracy", "eval_accuracy")]
-    assert [r["difference"] for r in rows] == [pytest.approx(0.2), pytest.approx(0.05)]

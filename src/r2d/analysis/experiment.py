@@ -31,11 +31,17 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from r2d.io import InputError, check_file
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("r2d", "roberta")
+"""the MLM pair (R2D and the RoBERTa baseline)"""
+CAUSAL = ("r2d", "bpe")
+"""the causal pair (R2D and its 1D twin on a byte-level BPE)"""
+UNTRAINED = "untrained"
 
 
 @dataclass(frozen=True)
@@ -43,29 +49,51 @@ class ExperimentPreset:
     """Sizes of one experiment; every field is recorded in ``summary.json``."""
 
     corpus_bytes: int
-    """bytes of Wikipedia text for tokenizers and pretraining (train sample)"""
-    valid_bytes: int
-    """bytes of held-out text (the last shard) for pretraining evaluation"""
-    vocab_size: int | None
-    """vocabulary size of both trained tokenizers; None = bundled r2d-en and the RoBERTa baseline (50k)"""
+    """bytes of Wikipedia text (all shards but the last) for both tokenizers and all pretraining"""
+    heldout_docs: int
+    """held-out Wikipedia documents (paragraphs of the last shard, never trained on) for bits per byte and flags"""
+    curve_docs: int
+    """the first N held-out documents score every learning-curve snapshot (all of them score the final models)"""
+    wikitext_bytes: int
+    """bytes of wikitext-2-raw's test split (whole articles) for bits per byte"""
+    vocab_size: int
+    """vocabulary size of both tokenizers (R2D and byte-level BPE, trained on the same text)"""
     model_preset: str
-    """model size preset of r2d.training.trainer.PRESETS (tiny / small / base)"""
-    pretrain_steps: int
-    """optimizer steps of each pretraining run (same for both models)"""
-    pretrain_batch_size: int
+    """model size of r2d.training.trainer.PRESETS for every model (tiny / mini / small / base)"""
+    causal_steps: int
+    """optimizer steps of each causal pretraining run (the same rows for both models: packed blocks)"""
+    causal_seeds: tuple[int, ...]
+    """pretraining seeds of the causal pair (bits per byte, BLiMP, learning curves)"""
+    curve_points: int
+    """log-spaced snapshots per causal run (plus step 0 = the untrained model)"""
+    mlm_steps: int
+    """optimizer steps of each MLM pretraining run; 0 = no MLM pair"""
+    mlm_seeds: tuple[int, ...]
+    """pretraining seeds of the MLM pair (the first one is fine-tuned)"""
+    batch_size: int
     """pretraining batch size (sequences)"""
     max_length: int
-    """pretraining sequence length (rows / tokens)"""
+    """pretraining rows per sequence (packed: every sequence full)"""
+    lr: float
+    """pretraining peak learning rate"""
+    blimp_limit: int | None
+    """pairs per BLiMP paradigm (None = all)"""
+    blimp_mlm: bool
+    """also score the MLM pair on BLiMP by pseudo-log-likelihood (one forward pass per row: slow on a CPU)"""
+    flag_eval_docs: int
+    """held-out documents for per-flag F1 of the R2D MLM (masked rows)"""
     tasks: tuple[str, ...]
-    """fine-tuning tasks"""
+    """fine-tuning tasks (MLM pair and its untrained rows)"""
     seeds: tuple[int, ...]
     """fine-tuning seeds per task and model"""
-    finetune_steps: int
-    """optimizer steps of each fine-tuning run (-1 = finetune_epochs)"""
     finetune_epochs: float
-    """epochs when finetune_steps is -1"""
+    """at most this many epochs (early stopping on dev usually ends sooner)"""
     finetune_eval_steps: int
-    """evaluate fine-tuning runs every N steps"""
+    """evaluate on dev every N steps"""
+    patience: int
+    """stop after N dev evaluations without improvement"""
+    dev_size: int
+    """training examples held out as the dev set (model selection); the task's validation split is the test"""
     finetune_batch_size: int
     """fine-tuning batch size"""
     finetune_lr: float
@@ -73,37 +101,63 @@ class ExperimentPreset:
     finetune_max_length: int
     """fine-tuning truncation length"""
     max_train_samples: int | None
-    """cap on fine-tuning training examples (None = all)"""
+    """cap on fine-tuning training examples (None = the full training set)"""
     max_eval_samples: int | None
     """cap on examples per evaluation split (None = all)"""
-    pretrain_eval_steps: int
-    """evaluate pretraining (loss, per-flag F1) every N steps"""
+    lora_r: int
+    """LoRA rank of the one LoRA-vs-full comparison (first task, pretrained R2D, every seed); 0 = none"""
+    lora_lr: float
+    """LoRA learning rate"""
+    lora_seeds: tuple[int, ...] = (0,)
+    """fine-tuning seeds of the LoRA runs"""
+    left_out: str = ""
+    """what this preset leaves out and why (written into the report)"""
 
 
 PRESETS: dict[str, ExperimentPreset] = {
-    # CI: tiny tokenizer on a 300 kB sample, tiny models, a few steps, 2 small tasks, 1 seed
+    # CI: a minute or two; every stage runs once at toy size
     "smoke": ExperimentPreset(
-        corpus_bytes=300_000, valid_bytes=30_000, vocab_size=512, model_preset="tiny", pretrain_steps=12,
-        pretrain_batch_size=8, max_length=64, tasks=("rte", "stsb"), seeds=(0,), finetune_steps=6,
-        finetune_epochs=1.0, finetune_eval_steps=3, finetune_batch_size=8, finetune_lr=1e-3,
-        finetune_max_length=64, max_train_samples=48, max_eval_samples=48, pretrain_eval_steps=6),
-    # this CPU, under an hour even when shared: 8k vocabularies, hidden 256 x 4 layers, 300 steps of 16 x 64
-    # rows, the article's four tasks, 2 seeds of 80 fine-tuning steps each
-    "small": ExperimentPreset(
-        corpus_bytes=12_000_000, valid_bytes=400_000, vocab_size=8192, model_preset="small",
-        pretrain_steps=300, pretrain_batch_size=16, max_length=64,
-        tasks=("cola", "stsb", "mnli", "yelp_polarity"), seeds=(0, 1), finetune_steps=80, finetune_epochs=1.0,
-        finetune_eval_steps=20, finetune_batch_size=16, finetune_lr=1e-4, finetune_max_length=64,
-        max_train_samples=None, max_eval_samples=300, pretrain_eval_steps=50),
-    # the article's scale, on GPUs: 50k vocabularies, RoBERTa-base, all tasks, 3 seeds, 3 epochs
-    "base": ExperimentPreset(
-        corpus_bytes=10**12, valid_bytes=5_000_000, vocab_size=None, model_preset="base",
-        pretrain_steps=100_000, pretrain_batch_size=32, max_length=512,
-        tasks=("cola", "sst2", "mrpc", "stsb", "qnli", "rte", "mnli", "yelp_polarity", "imdb"), seeds=(0, 1, 2),
-        finetune_steps=-1, finetune_epochs=3.0, finetune_eval_steps=500, finetune_batch_size=32,
-        finetune_lr=2e-5, finetune_max_length=256, max_train_samples=None, max_eval_samples=None,
-        pretrain_eval_steps=2000),
+        corpus_bytes=200_000, heldout_docs=24, curve_docs=8, wikitext_bytes=8_000, vocab_size=400,
+        model_preset="tiny", causal_steps=8, causal_seeds=(0, 1), curve_points=2, mlm_steps=6, mlm_seeds=(0,),
+        batch_size=4, max_length=64, lr=1e-3, blimp_limit=4, blimp_mlm=True, flag_eval_docs=16,
+        tasks=("stsb",), seeds=(0, 1), finetune_epochs=1.0, finetune_eval_steps=3, patience=2, dev_size=8,
+        finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
+        lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), left_out="everything but the plumbing: toy sizes"),
+    # this CPU, about 70 minutes on 2 shared cores
+    "cpu": ExperimentPreset(
+        corpus_bytes=6_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
+        model_preset="mini", causal_steps=500, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=800,
+        mlm_seeds=(0,), batch_size=16, max_length=128, lr=2e-3, blimp_limit=None, blimp_mlm=False,
+        flag_eval_docs=400, tasks=("stsb",), seeds=(0, 1, 2), finetune_epochs=2.0, finetune_eval_steps=50,
+        patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=2e-4, finetune_max_length=128,
+        max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
+        left_out="SST-2, IMDB, CoLA, MRPC and RTE fine-tuning (about 25 minutes per task for 4 model rows x 3 seeds "
+                  "on these cores); BLiMP of the MLM pair (pseudo-log-likelihood costs one forward pass per row); "
+                  "more than one MLM pretraining seed; LoRA with more than one seed; fine-tuning beyond 2 epochs; "
+                  "models larger than 1M non-embedding parameters"),
+    # one H100 in bf16, about 10 minutes (sized, not run here)
+    "gpu": ExperimentPreset(
+        corpus_bytes=60_000_000, heldout_docs=2000, curve_docs=300, wikitext_bytes=1_300_000, vocab_size=8192,
+        model_preset="small", causal_steps=3000, causal_seeds=(0, 1, 2), curve_points=8, mlm_steps=3000,
+        mlm_seeds=(0,), batch_size=64, max_length=256, lr=1e-3, blimp_limit=None, blimp_mlm=True,
+        flag_eval_docs=2000, tasks=("stsb", "sst2", "imdb", "cola", "mrpc", "rte"), seeds=(0, 1, 2),
+        finetune_epochs=3.0, finetune_eval_steps=200, patience=3, dev_size=1000, finetune_batch_size=32,
+        finetune_lr=1e-4, finetune_max_length=256, max_train_samples=20_000, max_eval_samples=None, lora_r=8,
+        lora_lr=1e-3, lora_seeds=(0, 1, 2), left_out="training sets above 20,000 examples are capped (SST-2, IMDB)"),
 }
+
+
+def snapshot_steps(steps: int, points: int) -> list[int]:
+    """Step 0 and ``points`` log-spaced steps ending at ``steps`` (the learning curve's fixed amounts of text).
+
+    >>> snapshot_steps(200, 5)
+    [0, 12, 24, 49, 99, 200]
+    """
+    if points < 1 or steps < 1:
+        return [0, max(steps, 0)]
+    first = max(1, steps // 16)
+    grid = np.geomspace(first, steps, points) if points > 1 else np.array([steps])
+    return sorted({0, *(int(round(x)) for x in grid), steps})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,18 +221,40 @@ def _take(lines, budget: int) -> list[str]:
     return out
 
 
-def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | None, preset: ExperimentPreset) -> dict:
-    """Write ``OUT/corpus/train.txt`` and ``valid.txt`` (one paragraph per line).
+def _shards(data_dir: Path) -> list[Path]:
+    return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
 
-    Local data: train from the first Wikipedia shards, validation from the last shard (``enwiki_AB_*``, as
-    its SOURCE.md suggests). ``corpus`` files: the first ``valid_bytes`` held out, the rest for training.
+
+def wikitext_articles(path: Path, budget: int) -> list[str]:
+    """Whole articles of a wikitext-2-raw file (split at the `` = Title = `` lines), up to ``budget`` bytes."""
+    import re
+
+    text = path.read_text(encoding="utf-8")
+    parts = re.split(r"\n(?= = [^=].* = \n)", "\n" + text)
+    articles, n = [], 0
+    for a in parts:
+        a = a.strip("\n")
+        if not a.strip():
+            continue
+        if n >= budget:
+            break
+        articles.append(a)
+        n += len(a.encode("utf-8"))
+    return articles
+
+
+def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | None, preset: ExperimentPreset) -> dict:
+    """Write ``OUT/corpus/train.txt``, ``heldout.txt`` (one paragraph per line) and ``wikitext.json`` (articles).
+
+    Local data: train from the first Wikipedia shards, held-out documents from the last shard (never read for
+    training or tokenizers); ``corpus`` files: the first ``heldout_docs`` paragraphs held out, the rest train.
     """
     d = out / "corpus"
     d.mkdir(parents=True, exist_ok=True)
     if corpus:
         files = [check_file(c, what="--corpus") for c in corpus]
         lines = _plain_lines(files)
-        valid = _take(lines, preset.valid_bytes)
+        heldout = [next(lines) for _ in range(preset.heldout_docs)]
         train = _take(lines, preset.corpus_bytes)
         source = [str(f) for f in files]
     else:
@@ -186,121 +262,205 @@ def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | Non
         if len(shards) < 2:
             raise InputError(data_dir / "wikipedia_en", "expected enwiki_*.txt.gz shards (see SOURCE.md)")
         train = _take(_plain_lines(shards[:-1]), preset.corpus_bytes)
-        valid = _take(_plain_lines(shards[-1:]), preset.valid_bytes)
+        lines = _plain_lines(shards[-1:])
+        heldout = [line for _, line in zip(range(preset.heldout_docs), (x for x in lines if len(x) > 200))]
         source = [str(s) for s in shards]
-    for name, lines in (("train.txt", train), ("valid.txt", valid)):
-        (d / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return {"source": source, "train_file": str(d / "train.txt"), "valid_file": str(d / "valid.txt"),
-            "train_lines": len(train), "train_bytes": (d / "train.txt").stat().st_size,
-            "valid_lines": len(valid), "valid_bytes": (d / "valid.txt").stat().st_size}
+    wikitext: list[str] = []
+    wt = data_dir / "wikitext-2-raw" / "wiki.test.raw" if data_dir else None
+    if wt is not None and wt.is_file():
+        wikitext = wikitext_articles(wt, preset.wikitext_bytes)
+    (d / "train.txt").write_text("\n".join(train) + "\n", encoding="utf-8")
+    (d / "heldout.txt").write_text("\n".join(heldout) + "\n", encoding="utf-8")
+    (d / "wikitext.json").write_text(json.dumps(wikitext), encoding="utf-8")
+    return {"source": source, "train_file": str(d / "train.txt"), "heldout_file": str(d / "heldout.txt"),
+            "wikitext_file": str(d / "wikitext.json"), "train_lines": len(train),
+            "train_bytes": (d / "train.txt").stat().st_size, "heldout_docs": len(heldout),
+            "heldout_bytes": sum(len(x.encode("utf-8")) for x in heldout), "wikitext_articles": len(wikitext),
+            "wikitext_bytes": sum(len(x.encode("utf-8")) for x in wikitext)}
 
 
-def _shards(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
+def heldout_docs(corpus_info: dict) -> list[str]:
+    return Path(corpus_info["heldout_file"]).read_text(encoding="utf-8").splitlines()
 
 
-def train_roberta_bpe(files: Sequence[str], vocab_size: int):
-    """A RoBERTa-style byte-level BPE trained on ``files``: same pre-tokenizer and special layout as the
-    baseline (``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, ..., ``<mask>`` last), ``vocab_size`` in all.
-
-    Returns:
-        a ``transformers.PreTrainedTokenizerFast``.
-    """
-    from tokenizers import Tokenizer, decoders, pre_tokenizers, processors, trainers
-    from tokenizers.models import BPE
-    from transformers import PreTrainedTokenizerFast
-
-    from r2d.tokenizer.baseline import MASK, SPECIALS
-
-    tok = Tokenizer(BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size - 1, min_frequency=2, special_tokens=list(SPECIALS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train([str(f) for f in files], trainer)
-    tok.add_special_tokens([MASK])
-    tok.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), add_prefix_space=False)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", sep_token="</s>", cls_token="<s>",
-        unk_token="<unk>", pad_token="<pad>", mask_token=MASK, model_max_length=512)
+def eval_sets(corpus_info: dict) -> dict[str, list[str]]:
+    """Bits-per-byte datasets: ``wikipedia_heldout`` and (when present) ``wikitext2``, one document each."""
+    sets = {"wikipedia_heldout": heldout_docs(corpus_info)}
+    wikitext = json.loads(Path(corpus_info["wikitext_file"]).read_text(encoding="utf-8"))
+    if wikitext:
+        sets["wikitext2"] = wikitext
+    return sets
 
 
 def prepare_tokenizers(out: Path, corpus_info: dict, preset: ExperimentPreset) -> dict:
-    """Save both tokenizers under ``OUT/tokenizers/{r2d,roberta}``; report their sizes and rows per 1000 bytes."""
-    from r2d.tokenizer.baseline import roberta_tokenizer
+    """An R2D tokenizer and a byte-level BPE of the same size, trained on the same text (``OUT/tokenizers``)."""
+    from r2d.tokenizer.baseline import train_byte_level_bpe
     from r2d.tokenizer.hf import R2DTokenizer
 
     d = out / "tokenizers"
     train_file = corpus_info["train_file"]
-    if preset.vocab_size is None:
-        r2d_tok, rob_tok = R2DTokenizer.from_pretrained("r2d-en"), roberta_tokenizer()
-    else:
-        r2d_tok = R2DTokenizer.train([train_file], vocab_size=preset.vocab_size, model_max_length=preset.max_length)
-        rob_tok = train_roberta_bpe([train_file], preset.vocab_size)
+    r2d_tok = R2DTokenizer.train([train_file], vocab_size=preset.vocab_size, model_max_length=preset.max_length)
+    bpe_tok = train_byte_level_bpe(Path(train_file).read_text(encoding="utf-8").splitlines(), preset.vocab_size)
     r2d_tok.save_pretrained(d / "r2d")
-    rob_tok.save_pretrained(str(d / "roberta"))
-    sample = Path(corpus_info["valid_file"]).read_text(encoding="utf-8").splitlines()[:200]
+    bpe_tok.save_pretrained(str(d / "bpe"))
+    sample = heldout_docs(corpus_info)[:200]
     nbytes = sum(len(s.encode("utf-8")) for s in sample) or 1
     rows_r2d = sum(len(x) for x in r2d_tok(sample, add_special_tokens=False)["input_ids"])
-    rows_rob = sum(len(x) for x in rob_tok(sample, add_special_tokens=False)["input_ids"])
-    return {"r2d": str(d / "r2d"), "roberta": str(d / "roberta"),
-            "vocab_size": {"r2d": len(r2d_tok), "roberta": len(rob_tok)},
-            "rows_per_1000_bytes_valid": {"r2d": round(1000 * rows_r2d / nbytes, 2),
-                                          "roberta": round(1000 * rows_rob / nbytes, 2)}}
+    rows_bpe = sum(len(x) for x in bpe_tok(sample, add_special_tokens=False)["input_ids"])
+    return {"r2d": str(d / "r2d"), "bpe": str(d / "bpe"), "roberta": str(d / "bpe"),
+            "vocab_size": {"r2d": len(r2d_tok), "bpe": len(bpe_tok)},
+            "rows_per_1000_bytes_heldout": {"r2d": round(1000 * rows_r2d / nbytes, 2),
+                                            "bpe": round(1000 * rows_bpe / nbytes, 2)}}
 
 
-def run_pretrain(kind: str, out_dir: Path, tokenizer_dir: str, corpus_info: dict, preset: ExperimentPreset,
-                 *, seed: int, progress: bool) -> dict:
-    """Pretrain one model with :func:`r2d.training.pretrain.pretrain` (in-process); a killed run resumes.
+def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, corpus_info: dict,
+                 preset: ExperimentPreset, *, seed: int, progress: bool) -> dict:
+    """Pretrain one model with :func:`r2d.training.pretrain.pretrain` (in-process; a killed run resumes).
 
-    Both models read ``[train.txt, valid.txt]`` with ``eval_fraction`` set so that exactly the held-out
-    ``valid.txt`` paragraphs (one document per line) are the evaluation documents.
+    Every model reads ``train.txt`` packed into full ``max_length`` blocks, for the same steps and batch: the same
+    rows for both models of a pair. Snapshots at :func:`snapshot_steps` (step 0 = the untrained row).
     """
     from r2d.training.pretrain import METRICS_FILE, PretrainArgs, pretrain
 
-    n_train, n_valid = corpus_info["train_lines"], corpus_info["valid_lines"]
+    steps = preset.causal_steps if objective == "clm" else preset.mlm_steps
+    points = preset.curve_points if objective == "clm" else 1
     args = PretrainArgs(
-        corpus=[corpus_info["train_file"], corpus_info["valid_file"]], out=str(out_dir), model=kind,
-        preset=preset.model_preset, tokenizer=tokenizer_dir, max_steps=preset.pretrain_steps,
-        batch_size=preset.pretrain_batch_size, max_length=preset.max_length, eval_fraction=n_valid / (n_train + n_valid),
-        eval_steps=preset.pretrain_eval_steps, save_steps=max(preset.pretrain_eval_steps, preset.pretrain_steps // 4),
-        seed=seed, resume=(out_dir / METRICS_FILE).exists(), progress=progress)
+        corpus=[corpus_info["train_file"]], out=str(out_dir), model=kind, objective=objective,
+        preset=preset.model_preset, tokenizer=tokenizer_dir, max_steps=steps, batch_size=preset.batch_size,
+        max_length=preset.max_length, pack=True, lr=preset.lr, warmup_steps=max(1, steps // 10),
+        eval_fraction=0.01, eval_size=64, eval_steps=max(1, steps // 2), logging_steps=max(1, steps // 20),
+        save_steps=max(1, steps // 4), seed=seed, bf16=_bf16(), snapshot_steps=snapshot_steps(steps, points),
+        resume=(out_dir / METRICS_FILE).exists(), progress=progress)
     summary = pretrain(args, argv=["r2d", "experiment", "(pretrain stage)"])
     return {"summary": summary, "args": dataclasses.asdict(args)}
 
 
-def _checkpoint_dir(pretrain_out: Path) -> Path:
-    """The final model folder of a pretraining run (``final/`` if present, else the run folder)."""
-    for cand in (pretrain_out / "final", pretrain_out / "model", pretrain_out):
-        if (cand / "config.json").is_file():
-            return cand
-    raise FileNotFoundError(f"{pretrain_out}: no config.json of a finished pretraining run")
+def _bf16() -> bool:
+    from r2d.training.clm import bf16_available
+
+    return bf16_available()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# evaluations of one model folder (each a stage: per-item numbers for the paired bootstrap)
+
+
+def eval_bpb(model_dir: str, sets: dict[str, list[str]], *, limit: int | None = None) -> dict:
+    """Bits per byte of a causal model on each dataset, with every document's bits and bytes."""
+    from r2d.evaluation.bpb import bits_per_byte
+    from r2d.modeling.causal_data import RowCodec, load_causal_lm
+
+    model, codec = load_causal_lm(model_dir)
+    codec = codec if isinstance(codec, RowCodec) else RowCodec(codec)
+    out = {}
+    for name, docs in sets.items():
+        docs = docs[:limit] if limit else docs
+        bits, nbytes = [], []
+        for doc in docs:
+            r = bits_per_byte(model, codec, [doc], batch_size=16)
+            bits.append(r.bits)
+            nbytes.append(r.bytes)
+        out[name] = {"bits_per_byte": sum(bits) / max(1, sum(nbytes)), "bits": bits, "bytes": nbytes}
+    return out
+
+
+def eval_blimp(model_dir: str, pairs) -> dict:
+    """BLiMP accuracy overall, per field and per paradigm, and every pair's right/wrong as a 0/1 string."""
+    from r2d.evaluation.blimp import aggregate
+    from r2d.evaluation.scoring import load_scorer
+
+    scorer, rule = load_scorer(model_dir, batch_size=64)
+    right: list[bool] = []
+    for start in range(0, len(pairs), 256):
+        chunk = pairs[start:start + 256]
+        scores = list(scorer([p.good for p in chunk] + [p.bad for p in chunk]))
+        right.extend(g > b for g, b in zip(scores[:len(chunk)], scores[len(chunk):]))
+    return {**aggregate(pairs, right).to_dict(), "rule": rule, "right": "".join("1" if r else "0" for r in right)}
+
+
+def eval_flags(model_dir: str, docs: list[str], *, max_length: int, seed: int = 0) -> dict:
+    """Per-flag F1 of an R2D MLM on masked held-out rows: calibrated ``flag_probs`` at 0.5 against always "on"
+    (F1 = 2p / (1 + p) at positive rate p), with a bootstrap interval of the difference over the masked rows."""
+    import torch
+    from transformers import AutoModelForMaskedLM
+
+    import r2d.modeling.encoder  # noqa: F401  (registers model_type "r2d")
+    from r2d.evaluation.bootstrap import paired_bootstrap
+    from r2d.modeling.collator import R2DDataCollatorForMLM
+    from r2d.modeling.mlm_batches import MLMBatches
+    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.training.data import SequenceDataset, tokenize_documents
+
+    tok = R2DTokenizer.from_pretrained(model_dir)
+    model = AutoModelForMaskedLM.from_pretrained(model_dir).eval()
+    ts = tokenize_documents(docs, tok, max_length=max_length, pack=True, with_flags=True, num_flags=tok.num_flags)
+    batches = MLMBatches(R2DDataCollatorForMLM(tok, mlm_probability=0.15), seed, tok.pad_token_id, tok.num_flags)
+    examples = batches.premask(SequenceDataset(ts))
+    probs, labels = [], []
+    with torch.inference_mode():
+        for start in range(0, len(examples), 32):
+            batch = batches.pad(examples[start:start + 32])
+            fl = batch.pop("flag_labels")
+            batch.pop("labels", None)
+            res = model(**batch)
+            sel = fl[..., 0].ne(-100)  # (B, T) masked rows
+            probs.append(res.flag_probs[sel].float().numpy())
+            labels.append(fl[sel].numpy())
+    p, y = np.concatenate(probs), np.concatenate(labels)  # (N, F) each
+    pred = p >= 0.5
+
+    def f1(yy: np.ndarray, pp: np.ndarray) -> float:
+        tp = float((yy & pp).sum())
+        return 2 * tp / max(1.0, float(yy.sum() + pp.sum()))
+
+    flags = {}
+    for j, name in enumerate(tok.flag_names):
+        yj, pj = y[:, j].astype(bool), pred[:, j]
+        always = np.ones_like(yj)
+        ci = paired_bootstrap(lambda idx: f1(yj[idx], pj[idx]), lambda idx: f1(yj[idx], always[idx]), len(yj),
+                              n_boot=500)
+        flags[name] = {"f1": f1(yj, pj), "always_on_f1": f1(yj, always), "positives": int(yj.sum()),
+                       "rate": float(yj.mean()), "difference_ci": ci}
+    return {"rows": int(len(y)), "flags": flags}
 
 
 # ---------------------------------------------------------------------------------------------------------
 # the experiment
 
 
+def _run_name(objective: str, kind: str, untrained: bool = False) -> str:
+    """``clm-r2d``, ``mlm-roberta-untrained``, ...: the model kind and objective (summary.json's RUN)."""
+    return f"{objective}-{kind}" + (f"-{UNTRAINED}" if untrained else "")
+
+
 def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str | Path | None = None,
-                   corpus: Sequence[str] | None = None, preset_name: str = "custom", seed: int = 0,
+                   corpus: Sequence[str] | None = None, preset_name: str = "custom", threads: int | None = None,
                    progress: bool = True) -> tuple[Path, dict]:
-    """Run (or continue) the whole experiment.
+    """Run (or continue) the whole experiment (module docstring); every unit is a stage, skipped once done.
 
     Args:
         preset: the sizes.
         out: output folder (stages, runs, report).
-        data_dir: local data in the layout of ``shared/data``; None = Hub (tasks) and ``corpus`` files.
+        data_dir: local data in the layout of ``shared/data`` (Wikipedia, wikitext-2-raw, BLiMP, tasks).
         corpus: pretraining text files instead of ``data_dir``'s Wikipedia shards.
         preset_name: recorded in the settings.
-        seed: pretraining seed (fine-tuning uses ``preset.seeds``).
+        threads: torch threads for the whole run (None: leave torch's setting).
         progress: show progress bars.
 
     Returns:
         (path of ``report.html``, the summary dict).
     """
-    from r2d.analysis.plots import read_jsonl
-    from r2d.training.finetune import FinetuneArgs, finetune
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    # subtle: import every stage's code now, so that a long run uses one version of it throughout
     from r2d.analysis.report import build_report
+    from r2d.evaluation import bootstrap as _bootstrap  # noqa: F401
+    from r2d.evaluation.blimp import read_pairs
+    from r2d.training import clm as _clm  # noqa: F401
+    from r2d.training.finetune import FinetuneArgs, finetune
+    from r2d.training.pretrain import snapshots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -312,49 +472,87 @@ def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str |
 
     corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset))
     toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset))
-    pre_out = {m: out / "pretrain" / m for m in MODELS}
-    pre_info = {}
-    for m in MODELS:
-        pre_info[m] = stages.run(f"pretrain-{m}", lambda m=m: run_pretrain(
-            m, pre_out[m], toks[m], corpus_info, preset, seed=seed, progress=progress))
-    ckpt = {m: _checkpoint_dir(pre_out[m]) for m in MODELS}
+    sets = eval_sets(corpus_info)
+    blimp_dir = data_dir / "blimp" if data_dir else None
+    pairs = read_pairs(blimp_dir, limit_per_paradigm=preset.blimp_limit) if blimp_dir and blimp_dir.is_dir() else []
 
-    ft_out = out / "finetune"
-    for task in preset.tasks:
-        for s in preset.seeds:
-            for m in MODELS:
-                run_dir = ft_out / task / m / f"seed{s}"
+    # 1. causal pair: pretraining (seeds), then bits per byte at every snapshot and BLiMP at step 0 and the end
+    units: list[tuple[str, str, int]] = [("clm", k, s) for s in preset.causal_seeds for k in CAUSAL]
+    if preset.mlm_steps:
+        units += [("mlm", k, s) for s in preset.mlm_seeds for k in MODELS]
+    runs: dict[tuple[str, str, int], dict] = {}
+    for objective, kind, seed in units:
+        run_dir = out / "pretrain" / _run_name(objective, kind) / f"seed{seed}"
+        stages.run(f"pretrain/{_run_name(objective, kind)}/seed{seed}", lambda o=objective, k=kind, s=seed, d=run_dir:
+                   run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress))
+        snaps = snapshots(run_dir)
+        runs[objective, kind, seed] = {"dir": run_dir, "snapshots": snaps,
+                                       "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
+        if objective != "clm":
+            continue
+        last = snaps[-1]["step"]
+        for snap in snaps:
+            whole = snap["step"] in (0, last)
+            stages.run(f"eval/bpb/{_run_name(objective, kind)}/seed{seed}/step-{snap['step']}",
+                       lambda snap=snap, whole=whole: {**eval_bpb(
+                           snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
+                           limit=None if whole else preset.curve_docs), "snapshot": {k: v for k, v in snap.items()
+                                                                                     if k != "path"}})
+        if pairs:
+            for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model"))):
+                stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained')}/seed{seed}",
+                           lambda path=path: eval_blimp(path, pairs))
 
-                def job(task=task, s=s, m=m, run_dir=run_dir) -> dict:
-                    res = finetune(FinetuneArgs(
-                        task=task, model=str(ckpt[m]), out=str(run_dir),
-                        data_dir=str(data_dir) if data_dir else None, seed=s, max_steps=preset.finetune_steps,
-                        epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
-                        logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
-                        lr=preset.finetune_lr, max_length=preset.finetune_max_length,
-                        max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
-                        save=False, progress=progress), argv=["r2d", "experiment"])
-                    return {k: res[k] for k in ("final", "steps", "train_seconds", "train_examples", "num_parameters")}
+    # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
+    if preset.mlm_steps:
+        s0 = preset.mlm_seeds[0]
+        for untrained in (False, True):
+            r = runs["mlm", "r2d", s0]
+            stages.run(f"eval/flags/{_run_name('mlm', 'r2d', untrained)}/seed{s0}", lambda r=r, u=untrained: eval_flags(
+                r["untrained"] if u else r["final"], heldout_docs(corpus_info)[:preset.flag_eval_docs],
+                max_length=preset.max_length))
+            if preset.blimp_mlm and pairs:
+                for kind in MODELS:
+                    r = runs["mlm", kind, s0]
+                    stages.run(f"eval/blimp/{_run_name('mlm', kind, untrained)}/seed{s0}",
+                               lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
+        jobs = [(task, kind, u, s, 0) for task in preset.tasks for s in preset.seeds for u in (False, True)
+                for kind in MODELS]
+        if preset.lora_r and preset.tasks:
+            jobs += [(preset.tasks[0], "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+        for task, kind, untrained, s, lora in jobs:
+            name = _run_name("mlm", kind, untrained) + (f"-lora{lora}" if lora else "")
+            run_dir = out / "finetune" / task / name / f"seed{s}"
+            src = runs["mlm", kind, s0]["untrained" if untrained else "final"]
 
-                stages.run(f"finetune/{task}/{m}/seed{s}", job)
+            def job(task=task, s=s, run_dir=run_dir, src=src, lora=lora) -> dict:
+                import shutil
+
+                shutil.rmtree(run_dir, ignore_errors=True)  # subtle: a killed fine-tuning run starts over
+                res = finetune(FinetuneArgs(
+                    task=task, model=str(src), out=str(run_dir), data_dir=str(data_dir) if data_dir else None,
+                    seed=s, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
+                    logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
+                    lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
+                    max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
+                    dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
+                    save=False, progress=progress, extra={"bf16": _bf16()}), argv=["r2d", "experiment"])
+                return {k: res.get(k) for k in ("final", "steps", "best_step", "best_dev", "stopped_at",
+                                                "train_seconds", "train_examples", "num_parameters",
+                                                "trainable_parameters")}
+
+            stages.run(f"finetune/{task}/{name}/seed{s}", job)
 
     def report() -> dict:
-        pretrain_rows = {m: read_jsonl(pre_out[m] / "metrics.jsonl") for m in MODELS}
-        finetune_rows = {t: {m: {s: read_jsonl(ft_out / t / m / f"seed{s}" / "metrics.jsonl") for s in preset.seeds}
-                             for m in MODELS} for t in preset.tasks}
         settings = {
             "preset": preset_name, "sizes": asdict(preset), "data_dir": str(data_dir) if data_dir else None,
             "corpus": corpus_info, "tokenizers": toks,
-            "pretrain": {m: pre_info[m] for m in MODELS},
-            "pretrain_seed": seed, "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "versions": _versions(),
+            "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
             "task_data": {t: _task_note(t, data_dir) for t in preset.tasks},
-            "fairness": "both models: same preset size, pretraining steps, batch size, sequence length and "
-                        "corpus sample; tokenizers of the same vocabulary size trained on the same sample",
+            "blimp_pairs": len(pairs),
         }
-        flag_names = _flag_names(toks["r2d"])
-        page, summary = build_report(pretrain_rows, finetune_rows, out, settings=settings, flag_names=flag_names)
-        return {"report": str(page), "results": len(summary["results"])}
+        page, summary = build_report(out, settings=settings)
+        return {"report": str(page)}
 
     if stages.done("report") is not None and not (out / "report.html").is_file():
         (stages.dir / "report.json").unlink()  # the report was deleted: draw it again
@@ -362,13 +560,6 @@ def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str |
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")
     return out / "report.html", summary
-
-
-def _flag_names(tokenizer_dir: str) -> list[str] | None:
-    try:
-        return list(json.loads((Path(tokenizer_dir) / "r2d_tokenizer.json").read_text(encoding="utf-8"))["flag_names"])
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _task_note(task: str, data_dir: Path | None) -> str:
@@ -398,24 +589,26 @@ def _versions() -> dict[str, Any]:
 class ExperimentArgs:
     """Arguments of ``r2d experiment`` (each attribute docstring is its ``--help`` text)."""
 
-    preset: Literal["smoke", "small", "base"]
+    preset: Literal["smoke", "cpu", "gpu"]
     """experiment size (see the presets below)"""
     out: str
-    """output folder (resumable: the same command continues a killed run)"""
+    """output folder (resumable: the same command continues a killed run, finished units are skipped)"""
     data_dir: str | None = None
-    """local data in the layout of shared/data (default: the Hub for tasks, --corpus for text)"""
+    """local data in the layout of shared/data (Wikipedia shards, wikitext-2-raw, blimp, GLUE, imdb)"""
     corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE"})
     """pretraining text files instead of --data-dir's Wikipedia shards"""
     tasks: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "TASK"})
     """override the preset's fine-tuning tasks"""
     seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
     """override the preset's fine-tuning seeds"""
-    pretrain_steps: int | None = None
-    """override the preset's pretraining steps"""
-    finetune_steps: int | None = None
-    """override the preset's fine-tuning steps"""
-    seed: int = 0
-    """pretraining seed"""
+    causal_seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
+    """override the preset's causal pretraining seeds"""
+    causal_steps: int | None = None
+    """override the preset's causal pretraining steps"""
+    mlm_steps: int | None = None
+    """override the preset's MLM pretraining steps"""
+    threads: int | None = None
+    """torch threads (default: torch's own choice; on a shared, busy machine 1 thread is often faster than 2)"""
     progress: bool = True
     """show progress bars"""
 
@@ -439,8 +632,14 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
         preset = replace(preset, tasks=tuple(args.tasks))
     if args.seeds:
         preset = replace(preset, seeds=tuple(args.seeds))
-    for name in ("pretrain_steps", "finetune_steps"):
+    if args.causal_seeds:
+        preset = replace(preset, causal_seeds=tuple(args.causal_seeds))
+    for name in ("causal_steps", "mlm_steps", "threads"):
         v = getattr(args, name)
+        if name == "threads" and v is not None and v < 1:
+            raise InputError(f"--threads {v}", "must be >= 1")
+        if name == "threads":
+            continue
         if v is not None:
             if v < 1:
                 raise InputError(f"--{name.replace('_', '-')} {v}", "must be >= 1")
@@ -459,7 +658,7 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
 
 
 def presets_table() -> str:
-    """One line per preset: model size, vocabulary, steps, tasks, seeds."""
-    return "\n".join(f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size or '50k (bundled)'}, {p.pretrain_steps} "
-                     f"pretraining steps, tasks {', '.join(p.tasks)}, seeds {list(p.seeds)}"
-                     for n, p in PRESETS.items())
+    """One line per preset: model size, vocabulary, steps, seeds, tasks."""
+    return "\n".join(f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size}, causal pair {p.causal_steps} steps x "
+                     f"{len(p.causal_seeds)} seeds, MLM pair {p.mlm_steps} steps, fine-tuning {', '.join(p.tasks)} x "
+                     f"{len(p.seeds)} seeds" for n, p in PRESETS.items())

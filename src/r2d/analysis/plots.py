@@ -191,3 +191,68 @@ def plot_task(task: str, runs: Mapping[str, Sequence[Sequence[Mapping]]], key: s
         if len(seeds) > 1:
             ax.fill_between(x, lo, hi, color=c, alpha=0.2, linewidth=0)
     return _finish(fig, ax, out, f"{task}: R2D vs RoBERTa", "fine-tuning step", ylabel or key)
+
+
+# ------------------------------------------------------------------------------- the comparison's charts
+
+
+def _kind_color(run: str, i: int) -> str:
+    """Colour of a run name such as ``clm-r2d`` or ``mlm-roberta-untrained``: its model kind's, grey if untrained."""
+    if "untrained" in run:
+        return "#7f7f7f" if "r2d" in run else "#bdbdbd"
+    kind = run.split("-")[1] if "-" in run else run
+    return {"r2d": COLORS["r2d"], "bpe": COLORS["roberta"], "roberta": COLORS["roberta"]}.get(kind, _color(kind, i))
+
+
+def plot_curves(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], out: str | Path, *, title: str,
+                xlabel: str, ylabel: str, logx: bool = True) -> Path:
+    """Learning curves: per run, the mean over seeds of y at each x (points where every seed has one), with the
+    min-max band over seeds.
+
+    Args:
+        curves: run name -> one list of (x, y) points per seed.
+        out: PNG path. title, xlabel, ylabel: text. logx: log-scaled x axis (x <= 0 points are then left out).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for i, (name, seeds) in enumerate(curves.items()):
+        pts = [sorted((float(x), float(y)) for x, y in s if not logx or x > 0) for s in seeds]
+        pts = [p for p in pts if p]
+        if not pts:
+            continue
+        n = min(len(p) for p in pts)
+        xs = np.array([[p[j][0] for j in range(n)] for p in pts]).mean(0)  # (n,) x varies a little across seeds
+        ys = np.array([[p[j][1] for j in range(n)] for p in pts])  # (seeds, n)
+        c = _kind_color(name, i)
+        ax.plot(xs, ys.mean(0), color=c, marker="o", label=f"{name} (mean of {len(pts)} seed{'s' if len(pts) != 1 else ''})")
+        if len(pts) > 1:
+            ax.fill_between(xs, ys.min(0), ys.max(0), color=c, alpha=0.2, linewidth=0)
+    if logx:
+        ax.set_xscale("log")
+    return _finish(fig, ax, out, title, xlabel, ylabel)
+
+
+def plot_bars(groups: Sequence[str], runs: Mapping[str, Sequence[tuple[float, float]]], out: str | Path, *,
+              title: str, ylabel: str, references: Mapping[str, float] | None = None) -> Path:
+    """Grouped bars: for each group (a BLiMP field, a task, a flag), one bar per run with its error bar.
+
+    Args:
+        groups: x-axis groups in order.
+        runs: run name -> one (value, error) per group (NaN value: no bar).
+        out: PNG path. title, ylabel: text.
+        references: label -> y of a horizontal reference line (e.g. published BLiMP overall accuracies).
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(groups) + 2), 4.2))
+    width = 0.8 / max(1, len(runs))
+    x = np.arange(len(groups))
+    for i, (name, vals) in enumerate(runs.items()):
+        v = np.array([a for a, _ in vals], dtype=float)
+        e = np.array([b for _, b in vals], dtype=float)
+        ax.bar(x + (i - (len(runs) - 1) / 2) * width, v, width, yerr=e, capsize=2, label=name,
+               color=_kind_color(name, i))
+    for j, (label, y) in enumerate((references or {}).items()):
+        ax.axhline(y, color=_FALLBACK[j % len(_FALLBACK)], linestyle="--", linewidth=1, label=label)
+    ax.set_xticks(x)
+    ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=8)
+    return _finish(fig, ax, out, title, "", ylabel)

@@ -1,209 +1,363 @@
-"""The experiment report: metrics in, ``summary.json`` + PNG charts + one self-contained ``report.html`` out.
+"""The experiment report: stage results in, ``summary.json`` + PNG charts + one self-contained ``report.html`` out.
 
-Pipeline stage: the last step of ``r2d experiment``. :func:`summarize` reduces the runs' metrics rows to
-final numbers (per task, evaluation split, metric and model: each seed's last evaluation, their mean,
-standard deviation, and the R2D - RoBERTa difference of means); :func:`make_charts` draws the charts with
-:mod:`r2d.analysis.plots`; :func:`write_report` writes ``summary.json`` and ``report.html`` with every chart embedded
-as base64, so the page opens anywhere with no other file and no network. No JavaScript, no torch.
+Pipeline stage: the last step of ``r2d experiment``. :func:`summarize` reads the finished units of a run folder
+(``OUT/stages/*.json`` and the fine-tuning predictions) and reduces them to the numbers of the comparison: bits per
+byte per run and dataset (``"bpb": {RUN: {DATASET: x}}``), BLiMP (``"blimp": {RUN: {"overall": x, FIELD: x}}``),
+learning curves, fine-tuning and per-flag F1, each with mean +- std over seeds, and the paired bootstrap intervals
+of the differences (:mod:`r2d.evaluation.bootstrap`); RUN names the objective and model kind (``clm-r2d``,
+``clm-bpe``, ``mlm-roberta``) and ends in ``-untrained`` for the untrained rows. :func:`make_charts` draws the
+charts with :mod:`r2d.analysis.plots`; :func:`write_report` writes ``summary.json``, ``summary.md`` and
+``report.html`` (charts embedded as base64: opens anywhere, no network, no JavaScript). The protocol, the signal
+check and the verdict are computed by :mod:`r2d.analysis.protocol`.
 
-It does not train or evaluate anything and never invents a number: every figure comes from a
-``metrics.jsonl`` row.
+It trains and evaluates nothing and never invents a number: every figure comes from a stage file.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as _dt
 import html
 import json
 import logging
-import statistics
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from r2d.analysis import plots
-from r2d.training.metrics import eval_key
-from r2d.training.tasks import get_task
+from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
+from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("r2d", "roberta")
-"""Model names in report order; the difference is always ``r2d - roberta``."""
+N_BOOT = 1000
+NAMES = {"clm-r2d": "R2D (causal)", "clm-bpe": "BPE twin (causal)", "mlm-r2d": "R2D (MLM)",
+         "mlm-roberta": "RoBERTa (MLM)"}
 
 
-def _last(rows: Sequence[Mapping], key: str) -> tuple[float, float] | None:
-    """(step, value) of the last row holding ``key``."""
-    x, y = plots.series(rows, key)
-    return (float(x[-1]), float(y[-1])) if len(x) else None
+def _stages(out: Path) -> dict[str, dict]:
+    """Every finished stage of a run folder: name (``eval/bpb/clm-r2d/seed0/step-0``) -> its result."""
+    found = {}
+    for f in sorted((out / "stages").glob("*.json")):
+        try:
+            found[f.stem.replace("__", "/")] = json.loads(f.read_text(encoding="utf-8"))
+        except ValueError:
+            continue
+    return found
 
 
-def summarize(pretrain: Mapping[str, Sequence[Mapping]], finetune: Mapping[str, Mapping[str, Mapping[int, Sequence[Mapping]]]],
-              settings: Mapping | None = None) -> dict:
-    """Final numbers of an experiment.
-
-    Args:
-        pretrain: model name -> metrics rows of its pretraining run.
-        finetune: task -> model -> seed -> metrics rows of that fine-tuning run.
-        settings: anything JSON-serialisable describing the run (preset, sizes, steps, data...).
-
-    Returns:
-        dict with ``settings``, ``pretrain`` (per model: last step, last ``loss``/``mlm_loss``/
-        ``flag_loss``/``eval_loss`` and last per-flag F1) and ``results``: a list of rows
-        ``{task, split, metric, key, models: {name: {seeds, values, mean, std, step}}, difference}``.
-    """
-    pre = {}
-    for name, rows in pretrain.items():
-        entry: dict = {}
-        for key in ("loss", "mlm_loss", "flag_loss", "eval_loss", "eval_mlm_loss", "eval_flag_loss"):
-            last = _last(rows, key)
-            if last:
-                entry[key] = last[1]
-                entry["step"] = max(entry.get("step", 0), last[0])
-        f1 = {flag: _last(rows, key) for flag, key in plots.flag_f1_keys(rows).items()}
-        if any(f1.values()):
-            entry["flag_f1"] = {flag: v[1] for flag, v in f1.items() if v}
-        pre[name] = entry
-    results = []
-    for task_name, by_model in finetune.items():
-        task = get_task(task_name)
-        for split in task.eval_splits:
-            for metric in task.metrics:  # the task's own metrics, headline first
-                key = eval_key(task, split, metric, n_eval_splits=len(task.eval_splits))
-                row = {"task": task_name, "split": split, "metric": metric, "key": key, "models": {}}
-                for model, seeds in by_model.items():
-                    finals = {s: _last(r, key) for s, r in sorted(seeds.items())}
-                    finals = {s: v for s, v in finals.items() if v}
-                    if not finals:
-                        continue
-                    vals = [v[1] for v in finals.values()]
-                    row["models"][model] = {
-                        "seeds": list(finals), "values": vals, "mean": statistics.fmean(vals),
-                        "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                        "step": max(v[0] for v in finals.values()),
-                    }
-                m = row["models"]
-                row["difference"] = m["r2d"]["mean"] - m["roberta"]["mean"] if "r2d" in m and "roberta" in m else None
-                results.append(row)
-    return {"settings": dict(settings or {}), "pretrain": pre, "results": results}
+def _seed(name: str) -> int:
+    return int(name.rsplit("seed", 1)[1].split("/")[0])
 
 
-def make_charts(pretrain: Mapping[str, Sequence[Mapping]],
-                finetune: Mapping[str, Mapping[str, Mapping[int, Sequence[Mapping]]]],
-                out_dir: str | Path, *, flag_names: Sequence[str] | None = None) -> list[tuple[str, Path]]:
-    """Draw every chart of the report into ``out_dir``.
+def _base(run: str) -> str:
+    return run.removesuffix("-untrained")
 
-    Returns:
-        list of (caption, PNG path): pretraining loss, per-flag F1 of each run that logs it, and one chart
-        per task and evaluation split (the task's headline metric).
-    """
+
+def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int = N_BOOT) -> dict:
+    """The numbers of the comparison from the finished stages of ``out`` (module docstring)."""
+    from r2d.training.metrics import compute_task_metrics
+    from r2d.training.tasks import get_task
+
+    out = Path(out)
+    st = _stages(out)
+    settings = dict(settings or {})
+    curve_docs = settings.get("sizes", {}).get("curve_docs")
+    summary: dict = {"settings": settings, "protocol": protocol_lines(settings), "bpb": {}, "bpb_seeds": {},
+                     "blimp": {}, "blimp_seeds": {}, "blimp_reference": BLIMP_REFERENCE, "curves": {},
+                     "finetune": {}, "flags": {}, "comparisons": []}
+
+    # bits per byte: step 0 = untrained row, the last step = the pretrained model; every step = a curve point
+    bpb_items: dict[str, dict[str, dict[int, tuple[list, list]]]] = defaultdict(lambda: defaultdict(dict))
+    steps: dict[tuple[str, int], list[tuple[int, dict]]] = defaultdict(list)
+    for name, res in st.items():
+        if name.startswith("eval/bpb/"):
+            _, _, run, seed, step = name.split("/")
+            steps[run, int(seed[4:])].append((int(step[5:]), res))
+    for (run, seed), evals in sorted(steps.items()):
+        evals.sort(key=lambda e: e[0])
+        points = []
+        for step, res in evals:
+            d = res["wikipedia_heldout"]
+            n = curve_docs or len(d["bits"])
+            snap = res.get("snapshot", {})
+            points.append({"step": step, "rows_seen": snap.get("rows_seen", 0), "train_seconds": snap.get("train_seconds", 0.0),
+                           "bits_per_byte": sum(d["bits"][:n]) / max(1, sum(d["bytes"][:n]))})
+        summary["curves"].setdefault(run, {})[str(seed)] = points
+        for label, (step, res) in (("-untrained", evals[0]), ("", evals[-1])):
+            if label == "" and step == 0:
+                continue
+            for ds, d in res.items():
+                if isinstance(d, dict) and "bits" in d:
+                    bpb_items[run + label][ds][seed] = (d["bits"], d["bytes"])
+    for run, by_ds in sorted(bpb_items.items()):
+        for ds, seeds in sorted(by_ds.items()):
+            vals = [sum(b) / max(1, sum(n)) for b, n in seeds.values()]
+            summary["bpb_seeds"].setdefault(run, {})[ds] = seed_summary(vals)
+            summary["bpb"].setdefault(run, {})[ds] = float(np.mean(vals))
+
+    # BLiMP
+    blimp_right: dict[str, dict[int, np.ndarray]] = defaultdict(dict)
+    blimp_rows: dict[str, list[dict]] = defaultdict(list)
+    for name, res in st.items():
+        if name.startswith("eval/blimp/"):
+            run = name.split("/")[2]
+            blimp_right[run][_seed(name)] = np.frombuffer(res["right"].encode(), dtype=np.uint8) - ord("0")
+            blimp_rows[run].append(res)
+    for run, rows in sorted(blimp_rows.items()):
+        keys = [k for k, v in rows[0].items() if isinstance(v, float)]
+        summary["blimp_seeds"][run] = {k: seed_summary([r[k] for r in rows]) for k in keys}
+        summary["blimp"][run] = {k: summary["blimp_seeds"][run][k]["mean"] for k in keys}
+        summary["blimp"][run]["pairs"] = rows[0].get("pairs")
+
+    # fine-tuning: headline metric on the test split of each seed, and the predictions for the bootstrap
+    preds: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
+    ft_rows: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for name, res in st.items():
+        if name.startswith("finetune/"):
+            _, task, run, seed = name.split("/")
+            ft_rows[task, run].append(res)
+            p = out / "finetune" / task / run / seed / "predictions.json"
+            if p.is_file():
+                preds[task, run][int(seed[4:])] = json.loads(p.read_text(encoding="utf-8"))
+    for (task, run), rows in sorted(ft_rows.items()):
+        t = get_task(task)
+        split = t.eval_splits[0]
+        key = f"eval_{t.metric}" if len(t.eval_splits) == 1 else f"eval_{split}_{t.metric}"
+        entry = {"headline": t.metric, "split": split,
+                 t.metric: seed_summary([r["final"].get(key, float("nan")) for r in rows]),
+                 "best_step": [r.get("best_step") for r in rows], "stopped_at": [r.get("stopped_at") for r in rows],
+                 "train_seconds": seed_summary([r.get("train_seconds") or 0.0 for r in rows]),
+                 "trainable_parameters": rows[0].get("trainable_parameters")}
+        summary["finetune"].setdefault(task, {})[run] = entry
+
+    # per-flag F1
+    for name, res in st.items():
+        if name.startswith("eval/flags/"):
+            summary["flags"][name.split("/")[2]] = res
+
+    # paired comparisons
+    comps = summary["comparisons"]
+
+    def add(what: str, a: str, b: str, stat_a, stat_b, n: int, higher: bool, a_mean: float, b_mean: float) -> None:
+        c = paired_bootstrap(stat_a, stat_b, n, n_boot=n_boot)
+        comps.append({"what": what, "a": a, "b": b, "a_mean": a_mean, "b_mean": b_mean, "higher_is_better": higher, **c})
+
+    def bpb_pair(a: str, b: str, ds: str, paired_seeds: bool) -> None:
+        sa, sb = bpb_items.get(a, {}).get(ds), bpb_items.get(b, {}).get(ds)
+        if not sa or not sb:
+            return
+        ka, kb = sorted(sa), sorted(sb)
+        if paired_seeds:
+            ka = kb = sorted(set(ka) & set(kb))
+        stat_a = ratio_stat([sa[k][0] for k in ka], [sa[k][1] for k in ka])
+        stat_b = ratio_stat([sb[k][0] for k in kb], [sb[k][1] for k in kb])
+        n = len(sa[ka[0]][0])
+        add(f"bits per byte, {ds}", a, b, stat_a, stat_b, n, False, summary["bpb"][a][ds], summary["bpb"][b][ds])
+
+    for ds in sorted({d for r in bpb_items.values() for d in r}):
+        bpb_pair("clm-r2d", "clm-bpe", ds, False)
+        for run in ("clm-r2d", "clm-bpe"):
+            bpb_pair(run, f"{run}-untrained", ds, True)
+
+    def blimp_pair(a: str, b: str) -> None:
+        ra, rb = blimp_right.get(a), blimp_right.get(b)
+        if not ra or not rb:
+            return
+        add("BLiMP overall accuracy", a, b, mean_stat([ra[k] for k in sorted(ra)]), mean_stat([rb[k] for k in sorted(rb)]),
+            len(next(iter(ra.values()))), True, summary["blimp"][a]["overall"], summary["blimp"][b]["overall"])
+
+    for obj, kinds in (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta"))):
+        blimp_pair(f"{obj}-{kinds[0]}", f"{obj}-{kinds[1]}")
+        for k in kinds:
+            blimp_pair(f"{obj}-{k}", f"{obj}-{k}-untrained")
+
+    def ft_pair(task: str, a: str, b: str) -> None:
+        pa, pb = preds.get((task, a)), preds.get((task, b))
+        if not pa or not pb:
+            return
+        t = get_task(task)
+        split = t.eval_splits[0]
+        labels = np.asarray(next(iter(pa.values()))[split]["labels"])
+
+        def stat(p):
+            arrays = [np.asarray(x[split]["predictions"]) for x in p.values()]
+            return metric_stat(lambda y, q: compute_task_metrics(t, q, y)[t.metric], arrays, labels)
+
+        fa, fb = summary["finetune"][task][a], summary["finetune"][task][b]
+        add(f"{task} {t.metric} ({split})", a, b, stat(pa), stat(pb), len(labels), True,
+            fa[t.metric]["mean"], fb[t.metric]["mean"])
+
+    for task, runs in summary["finetune"].items():
+        ft_pair(task, "mlm-r2d", "mlm-roberta")
+        for k in ("r2d", "roberta"):
+            ft_pair(task, f"mlm-{k}", f"mlm-{k}-untrained")
+        for run in runs:
+            if "-lora" in run:
+                ft_pair(task, run, run.split("-lora")[0])
+
+    summary["signal"] = signal(summary)
+    summary["verdict"] = verdict(comps) + signal_lines(summary["signal"])
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------------------
+# charts
+
+
+def make_charts(summary: Mapping, out_dir: str | Path) -> list[tuple[str, Path]]:
+    """Draw every chart of the report into ``out_dir``; returns (caption, PNG path) pairs."""
     out_dir = Path(out_dir)
-    charts = [("Pretraining loss (R2D: root-token mlm_loss + flag_loss = loss; RoBERTa: token loss)",
-               plots.plot_pretrain_loss(pretrain, out_dir / "pretrain_loss.png"))]
-    for name, rows in pretrain.items():
-        if plots.flag_f1_keys(rows, flag_names):
-            charts.append((f"{name}: per-flag F1 on masked rows during pretraining",
-                           plots.plot_flag_f1(rows, out_dir / f"flag_f1_{name}.png", flag_names=flag_names)))
-    for task_name, by_model in finetune.items():
-        task = get_task(task_name)
-        metric = task.metric  # its headline metric
-        for split in task.eval_splits:
-            key = eval_key(task, split, metric, n_eval_splits=len(task.eval_splits))
-            seeds = {m: list(s.values()) for m, s in by_model.items()}
-            suffix = "" if len(task.eval_splits) == 1 else f"_{split}"
-            charts.append((f"{task_name} ({split}): {metric}, mean over seeds, shaded min-max",
-                           plots.plot_task(task_name if not suffix else f"{task_name} {split.replace('validation_', '')}", seeds, key,
-                                           out_dir / f"task_{task_name}{suffix}.png", ylabel=metric)))
+    charts = []
+    curves = summary.get("curves", {})
+    if curves:
+        by_rows = {run: [[(p["rows_seen"], p["bits_per_byte"]) for p in pts] for pts in seeds.values()]
+                   for run, seeds in curves.items()}
+        by_time = {run: [[(p["train_seconds"], p["bits_per_byte"]) for p in pts] for pts in seeds.values()]
+                   for run, seeds in curves.items()}
+        charts.append(("Bits per byte on held-out Wikipedia against training rows seen (the same for both models "
+                       "of the pair), mean over seeds, shaded min-max",
+                       plots.plot_curves(by_rows, out_dir / "curve_bpb_rows.png", title="Learning curves: text seen",
+                                         xlabel="training rows seen", ylabel="bits per byte (held-out Wikipedia)")))
+        charts.append(("The same bits per byte against training seconds on this machine",
+                       plots.plot_curves(by_time, out_dir / "curve_bpb_seconds.png", title="Learning curves: wall time",
+                                         xlabel="training seconds", ylabel="bits per byte (held-out Wikipedia)")))
+    bpb = summary.get("bpb_seeds", {})
+    if bpb:
+        sets = sorted({d for r in bpb.values() for d in r})
+        charts.append(("Bits per byte of the final models and their untrained rows (error bar: std over seeds; "
+                       "lower is better)", plots.plot_bars(
+                           sets, {run: [(r[d]["mean"], r[d]["std"]) if d in r else (np.nan, 0) for d in sets]
+                                  for run, r in bpb.items() if "untrained" not in run},
+                           out_dir / "bpb.png", title="Bits per byte (pretrained)", ylabel="bits per byte")))
+    blimp = summary.get("blimp_seeds", {})
+    if blimp:
+        fields = ["overall"] + sorted({k for r in blimp.values() for k in r} - {"overall"})
+        charts.append(("BLiMP accuracy by field (error bar: std over seeds); dashed: published overall accuracy "
+                       "over all 67 paradigms", plots.plot_bars(
+                           fields, {run: [(r[f]["mean"], r[f]["std"]) if f in r else (np.nan, 0) for f in fields]
+                                    for run, r in blimp.items()},
+                           out_dir / "blimp_fields.png", title="BLiMP by field", ylabel="accuracy",
+                           references=summary.get("blimp_reference"))))
+    for task, runs in summary.get("finetune", {}).items():
+        head = next(iter(runs.values()))["headline"]
+        charts.append((f"{task}: {head} on the validation split with the best-dev weights (error bar: std over seeds)",
+                       plots.plot_bars([task], {run: [(r[head]["mean"], r[head]["std"])] for run, r in runs.items()},
+                                       out_dir / f"finetune_{task}.png", title=f"Fine-tuning: {task}", ylabel=head)))
+    for run, res in summary.get("flags", {}).items():
+        names = list(res["flags"])
+        charts.append((f"{run}: per-flag F1 on {res['rows']} masked held-out rows, calibrated probability >= 0.5 "
+                       "against always on", plots.plot_bars(
+                           names, {"model F1": [(res["flags"][n]["f1"], 0) for n in names],
+                                   "always-on F1": [(res["flags"][n]["always_on_f1"], 0) for n in names]},
+                           out_dir / f"flags_{run}.png", title=f"Per-flag F1: {run}", ylabel="F1")))
     return charts
 
 
-def _fmt(v: float | None, digits: int = 4) -> str:
-    return "n/a" if v is None else f"{v:.{digits}f}"
+# ---------------------------------------------------------------------------------------------------------
+# text
 
 
-def summary_markdown(summary: Mapping) -> str:
-    """The summary table as Markdown (for docs and benchmark notes)."""
-    lines = ["| task | split | metric | R2D mean ± std (n) | RoBERTa mean ± std (n) | R2D - RoBERTa |",
-             "|---|---|---|---|---|---|"]
-    for r in summary["results"]:
-        cells = []
-        for model in MODELS:
-            m = r["models"].get(model)
-            cells.append("n/a" if m is None else f"{m['mean']:.4f} ± {m['std']:.4f} ({len(m['values'])})")
-        d = r["difference"]
-        lines.append(f"| {r['task']} | {r['split']} | {r['metric']} | {cells[0]} | {cells[1]} | "
-                     f"{'n/a' if d is None else f'{d:+.4f}'} |")
+def _ms(s: Mapping | None, digits: int = 4) -> str:
+    return "n/a" if not s else f"{s['mean']:.{digits}f} ± {s['std']:.{digits}f} (n={s['n']})"
+
+
+def tables(summary: Mapping) -> dict[str, tuple[list[str], list[list[str]]]]:
+    """The report's tables as (header, rows) of strings: bpb, blimp, finetune, flags, comparisons."""
+    out = {}
+    bpb = summary.get("bpb_seeds", {})
+    sets = sorted({d for r in bpb.values() for d in r})
+    out["bpb"] = (["run", *sets], [[run, *(_ms(r.get(d)) for d in sets)] for run, r in sorted(bpb.items())])
+    blimp = summary.get("blimp_seeds", {})
+    fields = ["overall"] + sorted({k for r in blimp.values() for k in r} - {"overall"})
+    rows = [[run, *(_ms(r.get(f), 3) for f in fields)] for run, r in sorted(blimp.items())]
+    rows += [[f"published: {k} (all 67 paradigms)", f"{v:.3f}", *([""] * (len(fields) - 1))]
+             for k, v in summary.get("blimp_reference", {}).items()] if blimp else []
+    out["blimp"] = (["run", *fields], rows)
+    ft = []
+    for task, runs in summary.get("finetune", {}).items():
+        for run, r in sorted(runs.items()):
+            ft.append([task, run, f"{r['headline']} ({r['split']})", _ms(r[r['headline']]),
+                       ", ".join(str(s) for s in r["best_step"]), str(r.get("trainable_parameters"))])
+    out["finetune"] = (["task", "run", "metric", "mean ± std", "best-dev steps", "trained parameters"], ft)
+    fl = []
+    for run, res in summary.get("flags", {}).items():
+        for name, f in res["flags"].items():
+            ci = f["difference_ci"]
+            fl.append([run, name, f"{f['rate']:.3%}", str(f["positives"]), f"{f['f1']:.3f}", f"{f['always_on_f1']:.3f}",
+                       f"{ci['difference']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"])
+    out["flags"] = (["run", "flag", "rate", "positives", "F1 (p >= 0.5)", "always-on F1", "difference [95%]"], fl)
+    out["comparisons"] = (["comparison", "a", "b", "a", "b", "a - b [95% interval]", "excludes 0"],
+                          [[c["what"], c["a"], c["b"], f"{c['a_mean']:.4f}", f"{c['b_mean']:.4f}",
+                            f"{c['difference']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}]",
+                            "yes" if c["excludes_zero"] else "no"] for c in summary.get("comparisons", [])])
+    return out
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
 
 
+TITLES = {"comparisons": "Paired comparisons", "bpb": "Bits per byte (mean ± std over seeds)",
+          "blimp": "BLiMP accuracy by field", "finetune": "Fine-tuning (untrained rows included)",
+          "flags": "Per-flag F1 against always on"}
+
+
+def summary_markdown(summary: Mapping) -> str:
+    """Verdict, tables and protocol as Markdown (``summary.md``; printed by ``r2d experiment``)."""
+    parts = ["## Verdict (computed from the numbers)", "", *[f"- {v}" for v in summary.get("verdict", [])]]
+    for key, (header, rows) in tables(summary).items():
+        if rows:
+            parts += ["", f"## {TITLES[key]}", "", _md_table(header, rows)]
+    parts += ["", "## Protocol", "", *[f"- {p}" for p in summary.get("protocol", [])]]
+    return "\n".join(parts)
+
+
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em} h2{margin-top:1.8em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:1em 0;font-size:.92em} th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f3f3f3} td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}
-.pos{color:#1a7f37} .neg{color:#b42318} figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
+table{border-collapse:collapse;margin:1em 0;font-size:.88em} th,td{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f3f3f3} td:first-child{text-align:left}
+figure{display:inline-block;margin:.5em;vertical-align:top;max-width:48%}
 figure img{max-width:100%;border:1px solid #eee} figcaption{font-size:.85em;color:#555}
-pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em}
+pre{background:#f7f7f7;padding:1em;overflow:auto;font-size:.85em} li{margin:.3em 0}
 """
 
 
-def render_html(summary: Mapping, charts: Sequence[tuple[str, Path]], *, title: str = "R2D vs RoBERTa") -> str:
-    """The report page: summary table, pretraining figures, charts (base64 PNG) and settings."""
+def render_html(summary: Mapping, charts: Sequence[tuple[str, Path]], *, title: str = "R2D: the comparison") -> str:
+    """The report page: verdict, tables, charts (base64 PNG), protocol and settings."""
     e = html.escape
-    rows = []
-    for r in summary["results"]:
-        cells = [e(r["task"]), e(r["split"]), e(r["metric"])]
-        for model in MODELS:
-            m = r["models"].get(model)
-            cells.append("n/a" if m is None else f"{m['mean']:.4f} ± {m['std']:.4f} <small>(n={len(m['values'])})</small>")
-        d = r["difference"]
-        cls = "" if d is None or d == 0 else (' class="pos"' if d > 0 else ' class="neg"')
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + f"<td{cls}>{'n/a' if d is None else f'{d:+.4f}'}</td></tr>")
-    pre_rows = []
-    for name, p in summary.get("pretrain", {}).items():
-        f1 = p.get("flag_f1") or {}
-        f1s = ", ".join(f"{e(k)} {v:.3f}" for k, v in f1.items()) or "-"
-        pre_rows.append(f"<tr><td>{e(name)}</td><td>{_fmt(p.get('step'), 0)}</td><td>{_fmt(p.get('loss'))}</td>"
-                        f"<td>{_fmt(p.get('mlm_loss'))}</td><td>{_fmt(p.get('flag_loss'))}</td>"
-                        f"<td>{_fmt(p.get('eval_loss'))}</td><td style='text-align:left'>{f1s}</td></tr>")
-    figs = []
+    body = [f"<h1>{e(title)}</h1>", '<h2>Verdict</h2><ul id="verdict">',
+            *[f"<li>{e(v)}</li>" for v in summary.get("verdict", [])], "</ul>"]
+    for key, (header, rows) in tables(summary).items():
+        if not rows:
+            continue
+        body.append(f'<h2>{e(TITLES[key])}</h2><table id="{key}"><thead><tr>'
+                    + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr></thead><tbody>"
+                    + "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+                    + "</tbody></table>")
+    body.append("<h2>Charts</h2>")
     for caption, path in charts:
         data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-        figs.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
+        body.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{data}">'
                     f"<figcaption>{e(caption)}</figcaption></figure>")
+    body += ['<h2>Protocol</h2><ul id="protocol">', *[f"<li>{e(p)}</li>" for p in summary.get("protocol", [])], "</ul>"]
+    left = summary.get("settings", {}).get("sizes", {}).get("left_out")
+    if left:
+        body.append(f"<p><b>Left out of this preset:</b> {e(left)}</p>")
     settings = e(json.dumps(summary.get("settings", {}), indent=2, sort_keys=True, default=str))
-    created = e(str(summary.get("settings", {}).get("finished", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))))
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>
-<link rel="icon" href="data:,">
-<style>{_CSS}</style></head>
-<body>
-<h1>{e(title)}</h1>
-<p>Same corpus and pretraining budget for both models, then fine-tuning on each task with the same settings.
-Final value = metric at the last evaluation of each fine-tuning run; mean ± sample standard deviation over
-seeds; difference = R2D mean - RoBERTa mean (positive: R2D better). Report written {created}.</p>
-<h2>Summary</h2>
-<table id="summary"><thead><tr><th>task</th><th>split</th><th>metric</th><th>R2D</th><th>RoBERTa</th><th>R2D - RoBERTa</th></tr></thead>
-<tbody>{''.join(rows)}</tbody></table>
-<h2>Pretraining</h2>
-<table id="pretrain"><thead><tr><th>model</th><th>steps</th><th>loss</th><th>mlm_loss</th><th>flag_loss</th><th>eval_loss</th><th>final per-flag F1</th></tr></thead>
-<tbody>{''.join(pre_rows)}</tbody></table>
-<p>R2D predicts root tokens and flags, RoBERTa surface tokens: the two token losses are over different
-vocabularies and not directly comparable.</p>
-<h2>Charts</h2>
-{''.join(figs)}
-<h2>Settings</h2>
-<pre id="settings">{settings}</pre>
-</body></html>
-"""
+    body.append(f'<h2>Settings</h2><pre id="settings">{settings}</pre>')
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f'<link rel="icon" href="data:,"><style>{_CSS}</style></head>\n<body>\n' + "\n".join(body)
+            + "\n</body></html>\n")
 
 
 def write_report(out_dir: str | Path, summary: Mapping, charts: Sequence[tuple[str, Path]], *,
-                 title: str = "R2D vs RoBERTa") -> Path:
-    """Write ``summary.json``, ``summary.md`` and the self-contained ``report.html`` into ``out_dir``.
-
-    Returns:
-        path of ``report.html``.
-    """
+                 title: str = "R2D: the comparison") -> Path:
+    """Write ``summary.json``, ``summary.md`` and the self-contained ``report.html`` into ``out_dir``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
@@ -214,12 +368,13 @@ def write_report(out_dir: str | Path, summary: Mapping, charts: Sequence[tuple[s
     return page
 
 
-def build_report(pretrain: Mapping[str, Sequence[Mapping]],
-                 finetune: Mapping[str, Mapping[str, Mapping[int, Sequence[Mapping]]]],
-                 out_dir: str | Path, *, settings: Mapping | None = None,
-                 flag_names: Sequence[str] | None = None) -> tuple[Path, dict]:
-    """:func:`summarize` + :func:`make_charts` + :func:`write_report`; returns (report.html path, summary)."""
-    summary = summarize(pretrain, finetune, settings)
-    charts = make_charts(pretrain, finetune, Path(out_dir) / "charts", flag_names=flag_names)
-    summary["charts"] = [str(p.relative_to(out_dir)) for _, p in charts]
-    return write_report(out_dir, summary, charts), summary
+def build_report(out: str | Path, *, settings: Mapping | None = None, n_boot: int = N_BOOT) -> tuple[Path, dict]:
+    """:func:`summarize` + :func:`make_charts` + :func:`write_report` for the run folder ``out``."""
+    out = Path(out)
+    summary = summarize(out, settings, n_boot=n_boot)
+    charts = make_charts(summary, out / "charts")
+    summary["charts"] = [str(p.relative_to(out)) for _, p in charts]
+    return write_report(out, summary, charts), summary
+
+
+__all__ = ["summarize", "make_charts", "tables", "summary_markdown", "render_html", "write_report", "build_report"]

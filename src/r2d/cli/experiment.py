@@ -13,7 +13,7 @@ import sys
 from r2d.cli.common import guard
 
 PROG = "r2d experiment"
-EXAMPLE = "r2d experiment --preset small --data-dir ../shared/data --out runs/experiment-small"
+EXAMPLE = "r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu"
 
 
 def build_parser():
@@ -23,9 +23,11 @@ def build_parser():
 
     return DataclassArgumentParser(
         ExperimentArgs, prog=PROG, example=EXAMPLE, notes="presets:\n" + presets_table(),
-        description="The R2D-vs-RoBERTa experiment end to end: tokenizers -> pretraining of both models on the "
-                    "same corpus and budget -> fine-tuning on the preset's tasks -> OUT/report.html, "
-                    "OUT/summary.json and charts. Rerunning the same command continues a killed run.")
+        description="The R2D comparison end to end, at equal compute: tokenizers of one size trained on the same "
+                    "text -> a causal pair (R2D, BPE twin; several seeds; bits per byte on held-out Wikipedia and "
+                    "wikitext-2, BLiMP, learning curves) and an MLM pair (R2D, RoBERTa; per-flag F1, fine-tuning "
+                    "with early stopping), each beside its untrained row -> OUT/report.html, OUT/summary.json and "
+                    "charts with paired bootstrap intervals. Rerunning the same command continues a killed run.")
 
 
 @guard(PROG)
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     preset = resolve(args)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     page, summary = run_experiment(preset, args.out, data_dir=args.data_dir, corpus=args.corpus,
-                                   preset_name=args.preset, seed=args.seed, progress=args.progress)
+                                   preset_name=args.preset, threads=args.threads,
+                                   progress=args.progress)
     print(summary_markdown(summary))
     print(f"\nreport: {page}")
     return 0

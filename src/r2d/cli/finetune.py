@@ -24,6 +24,9 @@ def build_parser():
 
     return DataclassArgumentParser(
         FinetuneArgs, prog=PROG, example=EXAMPLE,
+        notes="model selection on a dev set with early stopping, and LoRA (needs peft):\n  r2d finetune --task stsb "
+              "--model runs/r2d-small/model --out runs/ft/stsb-lora --data-dir ../shared/data --dev-size 500 "
+              "--patience 3 --lora-r 8 --lr 1e-3",
         description="Fine-tune an R2D or RoBERTa checkpoint on a GLUE-style task; evaluation every N steps "
                     "into OUT/metrics.jsonl, final numbers into OUT/results.json.")
 

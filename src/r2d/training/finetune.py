@@ -8,6 +8,12 @@ that tokenizer's pair layout, and trains ``AutoModelForSequenceClassification`` 
 ``OUT/metrics.jsonl``; the end result goes to ``OUT/results.json``. R2D and RoBERTa go through exactly the
 same code: only the tokenizer and the padding collator differ.
 
+With ``--dev-size N`` the model is selected on a dev set carved from the training data (seeded): evaluation
+every ``--eval-steps`` runs on it, the best weights are kept in memory, ``--patience K`` stops after K evaluations
+without improvement, and the task's evaluation splits are scored once at the end (``OUT/predictions.json`` keeps
+every example's prediction, for paired comparisons). ``--lora-r R`` trains LoRA adapters through ``peft`` instead of
+every weight.
+
 Bad input (an unknown task, a ``--model`` folder that does not exist or holds no checkpoint, a tokenizer that
 does not fit the model, broken task files) raises :class:`r2d.io.InputError` before anything is written. The
 command line is :mod:`r2d.cli.finetune`. This recipe does not pretrain (``r2d pretrain``) or compare models
@@ -31,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.jsonl"
+PREDICTIONS_FILE = "predictions.json"
 
 
 @dataclass
@@ -75,6 +82,17 @@ class FinetuneArgs:
     """use only the first N examples of each evaluation split"""
     eval_on_start: bool = True
     """evaluate once before training (step 0 of the charts)"""
+    dev_size: int = 0
+    """hold out this many training examples (seeded) as a dev set: every --eval-steps evaluation runs on it, the
+    weights with the best dev score are kept, and the evaluation splits are scored once, at the end, with them
+    (predictions in OUT/predictions.json); 0 = evaluate the evaluation splits during training instead"""
+    patience: int | None = None
+    """early stopping: stop after this many evaluations without a better dev score (needs --dev-size)"""
+    lora_r: int = 0
+    """LoRA rank (through peft, on the attention query and value projections; the task head is trained fully);
+    0 = full fine-tuning"""
+    lora_alpha: float | None = None
+    """LoRA scaling alpha (default 2 x --lora-r)"""
     save: bool = True
     """save the fine-tuned model and tokenizer into OUT/model"""
     progress: bool = True
@@ -117,6 +135,16 @@ def check_args(args: FinetuneArgs) -> None:
             raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)}", "must be >= 1")
     if args.max_steps == 0 or args.max_steps < -1:
         raise InputError(f"--max-steps {args.max_steps}", "must be >= 1 (or -1: run --epochs epochs)")
+    for name in ("dev_size", "lora_r"):
+        if getattr(args, name) < 0:
+            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)}", "must be >= 0")
+    if args.patience is not None and (args.patience < 1 or not args.dev_size):
+        raise InputError(f"--patience {args.patience}", "must be >= 1 and needs --dev-size N (the dev set it watches)")
+    if args.lora_r:
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise InputError(f"--lora-r {args.lora_r}", "needs peft: pip install 'r2d[lora]'") from None
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise InputError(f"--data-dir {args.data_dir}", "not a folder")
     check_model(args.model)
@@ -231,6 +259,55 @@ def make_collator(tokenizer, kind: str):
     return DataCollatorWithPadding(tokenizer)
 
 
+def with_lora(model, r: int, alpha: float | None):
+    """``model`` wrapped by peft with LoRA adapters of rank ``r`` on the attention ``query`` and ``value``
+    projections (RoBERTa's and R2D's encoder layers); the classification head stays fully trainable."""
+    from peft import LoraConfig, get_peft_model
+
+    # subtle: no task_type: peft's sequence-classification wrapper passes inputs_embeds=None itself, which R2D's
+    # forward (it builds inputs_embeds from ids and flags) cannot take twice
+    config = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=0.1,
+                        target_modules=["query", "value"], modules_to_save=["classifier"])
+    return get_peft_model(model, config)
+
+
+def best_dev_callback(key: str, patience: int | None):
+    """A ``TrainerCallback`` that keeps, in memory, the weights of the evaluation with the best ``key`` (higher is
+    better; attributes ``best``, ``best_step``, ``state``) and stops training after ``patience`` evaluations without
+    a better one (``None``: never)."""
+    from transformers import TrainerCallback
+
+    class BestDev(TrainerCallback):
+        def __init__(self):
+            self.key, self.patience = key, patience
+            self.best, self.best_step, self.state, self.waited = -math.inf, None, None, 0
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+            value = (metrics or {}).get(self.key)
+            if value is None:
+                return
+            value = -math.inf if math.isnan(value) else value  # subtle: a constant prediction has NaN pearson
+            if value > self.best or self.state is None:
+                self.best, self.best_step, self.waited = value, state.global_step, 0
+                self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                self.waited += 1
+                if self.patience is not None and self.waited >= self.patience:
+                    logger.info("early stopping at step %d: no better dev %s for %d evaluations (best %.4f at "
+                                "step %d)", state.global_step, self.key, self.waited, self.best, self.best_step)
+                    control.should_training_stop = True
+
+    return BestDev()
+
+
+def split_dev(train, size: int, seed: int):
+    """(train without the dev examples, the dev set): ``size`` examples drawn with ``seed``."""
+    if size >= len(train):
+        raise InputError(f"--dev-size {size}", f"must be smaller than the training set ({len(train)} examples)")
+    parts = train.train_test_split(test_size=size, seed=seed, shuffle=True)
+    return parts["train"], parts["test"]
+
+
 # ---------------------------------------------------------------------------------------------------------
 # the recipe
 
@@ -271,15 +348,21 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         for s in task.eval_splits:
             raw[s] = raw[s].select(range(min(args.max_eval_samples, len(raw[s]))))
     data = encode_task(raw, task, tokenizer, max_length=args.max_length)
+    dev = None
+    if args.dev_size:
+        data["train"], dev = split_dev(data["train"], args.dev_size, args.seed)
 
     problem = "regression" if task.is_regression else "single_label_classification"
     model = load_model(args.model, num_labels=task.num_labels, problem_type=problem, vocab_size=len(tokenizer))
+    if args.lora_r:
+        model = with_lora(model, args.lora_r, args.lora_alpha)
     out.mkdir(parents=True, exist_ok=True)
     save_run_args(out, args, argv=argv)
 
     steps_per_epoch = math.ceil(len(data["train"]) / args.batch_size)
     total = args.max_steps if args.max_steps > 0 else math.ceil(args.epochs * steps_per_epoch)
     eval_sets = {s: data[s] for s in task.eval_splits}
+    best = best_dev_callback(f"eval_{task.metric}", args.patience) if dev is not None else None
     targs = TrainingArguments(
         output_dir=str(out / "trainer"),
         max_steps=total,
@@ -304,10 +387,12 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         **args.extra,
     )
     callbacks = [MetricsJsonlCallback(metrics_path)] + ([RichProgressCallback()] if args.progress else [])
+    callbacks += [best] if best is not None else []
     trainer = R2DTrainer(
         loss_parts=(),
         model=model, args=targs, data_collator=make_collator(tokenizer, kind),
-        train_dataset=data["train"], eval_dataset=eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
+        train_dataset=data["train"],
+        eval_dataset=dev if dev is not None else eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
         compute_metrics=make_compute_metrics(task),
         callbacks=callbacks,
     )
@@ -320,20 +405,40 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     trainer.train()
     seconds = time.perf_counter() - t0
     final: dict[str, float] = {}
+    extra: dict[str, Any] = {}
     evaluated = {r["step"] for r in read_metrics(metrics_path) if any(k.startswith("eval_") for k in r)}
-    if total not in evaluated:  # subtle: some Trainer versions evaluate only at multiples of eval_steps
-        evals = eval_sets.items() if len(eval_sets) > 1 else [(None, eval_sets[task.eval_splits[0]])]
+    if total not in evaluated and trainer.state.global_step == total:
+        # subtle: some Trainer versions evaluate only at multiples of eval_steps
+        evals = ([(None, dev)] if dev is not None else eval_sets.items() if len(eval_sets) > 1
+                 else [(None, eval_sets[task.eval_splits[0]])])
         for name, ds in evals:
             trainer.evaluate(ds, metric_key_prefix="eval" if name is None else f"eval_{name}")
-    for row in read_metrics(metrics_path):
-        final.update({k: v for k, v in row.items() if k.startswith("eval_") and isinstance(v, (int, float))})
+    if dev is not None:
+        model.load_state_dict(best.state)  # the weights of the best dev score
+        predictions = {}
+        for name, ds in eval_sets.items():
+            prefix = "eval" if len(eval_sets) == 1 else f"eval_{name}"
+            pred = trainer.predict(ds, metric_key_prefix=prefix)
+            final.update({k: v for k, v in pred.metrics.items() if isinstance(v, (int, float))
+                          and k.startswith(prefix + "_") and k[len(prefix) + 1:] in task.metrics})
+            p = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+            predictions[name] = {"predictions": p.tolist(), "labels": pred.label_ids.tolist()}
+        (out / PREDICTIONS_FILE).write_text(json.dumps(predictions) + "\n", encoding="utf-8")
+        extra = {"best_step": best.best_step, "best_dev": best.best, "dev_examples": len(dev),
+                 "stopped_at": trainer.state.global_step}
+        logger.info("best dev %s %.4f at step %d; evaluation splits: %s", task.metric, best.best, best.best_step,
+                    ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
+    else:
+        for row in read_metrics(metrics_path):
+            final.update({k: v for k, v in row.items() if k.startswith("eval_") and isinstance(v, (int, float))})
     if args.save:
         trainer.save_model(str(out / "model"))
         tokenizer.save_pretrained(str(out / "model"))
     results = {"task": task.name, "model": args.model, "model_kind": kind, "seed": args.seed, "steps": total,
                "train_examples": len(data["train"]), "train_seconds": round(seconds, 2),
-               "num_parameters": sum(p.numel() for p in model.parameters()), "final": final,
-               "args": dataclasses.asdict(args)}
+               "num_parameters": sum(p.numel() for p in model.parameters()),
+               "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+               "final": final, **extra, "args": dataclasses.asdict(args)}
     (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     return results
 

@@ -17,7 +17,9 @@ Pipeline stage: ``corpus -> sequences -> masked batches -> model -> losses -> me
 4. write ``OUT/metrics.jsonl`` (training loss parts per logging step; eval loss, MLM accuracy and, for R2D,
    per-flag precision/recall/F1 of the calibrated ``flag_probs`` at 0.5 next to each flag's always-on F1),
    TensorBoard logs (``OUT/runs``), checkpoints, ``OUT/args.json``, ``OUT/flag_rates.json``,
-   ``OUT/summary.json`` and the final model with its tokenizer in ``OUT/model`` (what ``r2d finetune`` takes).
+   ``OUT/summary.json`` and the final model with its tokenizer in ``OUT/model`` (what ``r2d finetune`` takes);
+   with ``--snapshot-steps``, the model at those steps in ``OUT/snapshots/step-N`` (step 0 = untrained) with the
+   rows seen and training seconds so far (:func:`snapshots` lists them: learning curves, untrained rows).
 
 Bad input (a missing or unreadable corpus, a bad tokenizer folder, an option out of range) raises
 :class:`r2d.io.InputError` before anything is written. ``--resume`` continues from the newest complete checkpoint
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 METRICS_FILE = "metrics.jsonl"
 MODEL_DIR = "model"
 CACHE_DIR = "data"
+SNAPSHOT_DIR = "snapshots"
+CLOCK_FILE = "train_clock.json"
 
 
 @dataclass
@@ -61,8 +65,8 @@ class PretrainArgs:
     objective: Literal["mlm", "clm"] = "mlm"
     """training objective: mlm (masked language modelling, the article's) or clm (causal: next row = root, then its
     flags; documents packed with separators when --pack)"""
-    preset: Literal["tiny", "small", "base"] = "tiny"
-    """model size: tiny (tests), small (a CPU), base (RoBERTa-base)"""
+    preset: Literal["tiny", "mini", "small", "base"] = "tiny"
+    """model size: tiny (tests), mini (r2d experiment --preset cpu), small (a CPU), base (RoBERTa-base)"""
     tokenizer: str | None = None
     """r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline
     RoBERTa BPE, 50,265 ids like r2d-en)"""
@@ -130,6 +134,9 @@ class PretrainArgs:
     """data loader worker processes (the masks do not depend on it)"""
     progress: bool = True
     """show a progress bar (--no-progress: log lines only)"""
+    snapshot_steps: list[int] | None = field(default=None, metadata={"metavar": "STEP"})
+    """also save the model at these optimizer steps into OUT/snapshots/step-N (0 = the untrained model), with the
+    rows seen and training seconds so far (learning curves at fixed amounts of text)"""
     extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
     """further TrainingArguments (library use only)"""
 
@@ -167,6 +174,8 @@ def check_args(args: PretrainArgs) -> None:
         v = getattr(args, name)
         if v is not None and v < 1:
             raise bad(name, v, "must be >= 1")
+    if args.snapshot_steps and min(args.snapshot_steps) < 0:
+        raise bad("snapshot_steps", min(args.snapshot_steps), "must be >= 0")
     if args.num_workers < 0:
         raise bad("num_workers", args.num_workers, "must be >= 0")
     if not 0 < args.mlm_probability <= 1:
@@ -270,10 +279,10 @@ class MLMEvaluation:
 
 def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path) -> Objective:
     """Masked language modelling of R2D (ids and flags) or RoBERTa (ids); writes ``OUT/flag_rates.json`` for R2D."""
-    from transformers import DataCollatorForLanguageModeling, RobertaForMaskedLM
+    from transformers import DataCollatorForLanguageModeling
 
     from r2d.modeling.collator import R2DDataCollatorForMLM
-    from r2d.modeling.encoder import R2DForMaskedLM
+    from r2d.modeling.encoder import R2DForMaskedLM, RobertaForMaskedLMLabelledRows
     from r2d.modeling.mlm_batches import MLMBatches, NoFlags, RobertaWordStarts
     from r2d.training.data import SequenceDataset
     from r2d.training.flag_metrics import flag_rates_from_rows, pos_weights
@@ -296,7 +305,8 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
                          flag_loss_weight=args.flag_loss_weight, flag_pos_weight=weights,
                          flag_pos_weight_max=args.flag_pos_weight_max)
     config = model_config(args.model, args.preset, vocab_size=len(tokenizer), max_length=args.max_length, **overrides)
-    model = R2DForMaskedLM(config) if r2d else RobertaForMaskedLM(config)
+    model = R2DForMaskedLM(config) if r2d else RobertaForMaskedLMLabelledRows(config)
+    model.labelled_rows_only = True  # the vocabulary projection only on the ~15% labelled rows when training
     if r2d:
         collator = R2DDataCollatorForMLM(tokenizer, mlm_probability=args.mlm_probability,
                                          whole_word_mask=args.whole_word_mask)
@@ -322,6 +332,68 @@ def _clm_objective(*args) -> Objective:
 
 # name -> builder(args, tokenizer, train_set, eval_set, out) -> Objective; a new objective is one more entry
 OBJECTIVES: dict[str, Callable[..., Objective]] = {"mlm": mlm_objective, "clm": _clm_objective}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# snapshots: the model at fixed amounts of text seen
+
+
+def _snapshot_callback(out: Path, steps, tokenizer, rows_per_step: float):
+    from transformers import TrainerCallback
+
+    class SnapshotCallback(TrainerCallback):
+        """Saves model + tokenizer into ``OUT/snapshots/step-N`` at the given steps, with ``snapshot.json``
+        ``{step, rows_seen, train_seconds}``; keeps a training clock in every checkpoint (``train_clock.json``)
+        so that seconds continue across ``--resume``. A snapshot already on disk is not redone."""
+
+        def __init__(self):
+            self.steps, self.t0, self.before = set(int(s) for s in steps), time.perf_counter(), 0.0
+
+        def seconds(self) -> float:
+            return self.before + time.perf_counter() - self.t0
+
+        def on_train_begin(self, args, state, control, model=None, **kwargs):
+            self.t0 = time.perf_counter()
+            clock = Path(args.output_dir) / f"checkpoint-{state.global_step}" / CLOCK_FILE
+            self.before = json.loads(clock.read_text())["train_seconds"] if clock.is_file() else 0.0
+            if state.global_step == 0 and 0 in self.steps:
+                self.save(model, 0)
+
+        def on_step_end(self, args, state, control, model=None, **kwargs):
+            if state.global_step in self.steps:
+                self.save(model, state.global_step)
+
+        def on_save(self, args, state, control, **kwargs):
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if ckpt.is_dir():
+                (ckpt / CLOCK_FILE).write_text(json.dumps({"train_seconds": self.seconds()}) + "\n")
+
+        def save(self, model, step: int) -> None:
+            import shutil
+
+            folder = out / SNAPSHOT_DIR / f"step-{step}"
+            if (folder / "snapshot.json").is_file():
+                return
+            seconds = self.seconds()
+            tmp = folder.with_name(folder.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            model.save_pretrained(str(tmp))
+            tokenizer.save_pretrained(str(tmp))
+            (tmp / "snapshot.json").write_text(json.dumps(
+                {"step": step, "rows_seen": int(round(step * rows_per_step)), "train_seconds": round(seconds, 2)})
+                + "\n", encoding="utf-8")
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.replace(folder)  # subtle: a snapshot folder exists only complete
+
+    return SnapshotCallback()
+
+
+def snapshots(out: str | Path) -> list[dict]:
+    """The snapshots of a run folder, by step: ``snapshot.json`` contents plus ``path``."""
+    rows = []
+    for f in sorted(Path(out, SNAPSHOT_DIR).glob("step-*/snapshot.json")):
+        rows.append({**json.loads(f.read_text(encoding="utf-8")), "path": str(f.parent)})
+    return sorted(rows, key=lambda r: r["step"])
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -409,6 +481,9 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
                  *objective.callbacks]
     if args.max_minutes:
         callbacks.append(TimeLimitCallback(args.max_minutes))
+    rows_per_step = args.batch_size * args.grad_accum * float(np.mean(np.diff(train_set.offsets)))
+    if args.snapshot_steps:
+        callbacks.append(_snapshot_callback(out, args.snapshot_steps, tokenizer, rows_per_step))
     trainer = R2DTrainer(
         model=objective.model, args=targs, data_collator=objective.collate,
         train_dataset=SequenceDataset(train_set), eval_dataset=objective.eval_dataset,
@@ -436,7 +511,6 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
 
     last_eval = next((r for r in reversed(rows) if "eval_loss" in r), {})
     steps_run = trainer.state.global_step - start_step
-    rows_per_step = args.batch_size * args.grad_accum * float(np.mean(np.diff(train_set.offsets)))
     summary = {
         "model": args.model, "objective": args.objective, "preset": args.preset, "steps": trainer.state.global_step,
         "train_seconds_this_invocation": round(seconds, 1), "train_loss_this_invocation": result.training_loss,
@@ -450,4 +524,4 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
 
 
 __all__ = ["PretrainArgs", "pretrain", "with_defaults", "check_args", "load_tokenizer", "Objective", "OBJECTIVES",
-           "MLMEvaluation", "mlm_objective", "METRICS_FILE", "MODEL_DIR"]
+           "MLMEvaluation", "mlm_objective", "METRICS_FILE", "MODEL_DIR", "SNAPSHOT_DIR", "snapshots"]

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 PRESETS: dict[str, dict[str, Any]] = {
     # tests: seconds on a CPU
     "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
+    # the experiment's cpu preset: ~1M parameters outside the embeddings, a few minutes per run on 2 cores
+    "mini": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
     # this 2-core CPU: minutes per model
     "small": dict(hidden_size=256, num_hidden_layers=4, num_attention_heads=4, intermediate_size=1024),
     # RoBERTa-base, for GPUs
@@ -64,6 +66,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tiny": dict(max_length=64, batch_size=8, learning_rate=1e-3, warmup_steps=0, weight_decay=0.01,
                  logging_steps=1, eval_steps=50, save_steps=50),
+    "mini": dict(max_length=128, batch_size=16, learning_rate=1e-3, warmup_steps=20, weight_decay=0.01,
+                 logging_steps=10, eval_steps=50, save_steps=100),
     "small": dict(max_length=128, batch_size=16, learning_rate=5e-4, warmup_steps=50, weight_decay=0.01,
                   logging_steps=10, eval_steps=50, save_steps=100),
     "base": dict(max_length=512, batch_size=32, learning_rate=1e-4, warmup_steps=10000, weight_decay=0.01,

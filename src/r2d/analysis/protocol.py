@@ -1,0 +1,117 @@
+"""The comparison's protocol, its signal test and its verdict: rules as text, conclusions computed from numbers.
+
+Pipeline stage: the report (:mod:`r2d.analysis.report`) calls these on the summary it built. :func:`protocol_lines`
+states the rules the experiment (:mod:`r2d.analysis.experiment`) follows, with the run's own sizes;
+:func:`signal` checks what the ``cpu`` preset must show (every pretrained model above its untrained row, seed
+intervals mean +- std apart); :func:`verdict` turns each paired comparison into one sentence (who is ahead on
+what, and whether the bootstrap interval of the difference excludes zero). Nothing here is hand-written about
+a particular run: every figure comes from the summary. Pure Python, no torch, no numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+BLIMP_REFERENCE = {"5-gram": 0.612, "LSTM": 0.698, "Transformer-XL": 0.696, "GPT-2": 0.830, "humans": 0.886}
+"""Published BLiMP accuracies over all 67 paradigms (Warstadt et al. 2020)."""
+
+
+def protocol_lines(settings: Mapping) -> list[str]:
+    """The rules of the comparison, filled in with the run's sizes (``settings["sizes"]``)."""
+    z = settings.get("sizes", {})
+    vocab = settings.get("tokenizers", {}).get("vocab_size", {})
+    return [
+        f"Pairs: causal R2D vs its 1D twin (the same decoder without flags, on a byte-level BPE); MLM R2D vs "
+        f"RoBERTa. Both models of a pair have the same size preset ({z.get('model_preset')}: the same "
+        f"non-embedding layers) and vocabularies of the same size ({vocab}), both tokenizers trained on the same "
+        f"{settings.get('corpus', {}).get('train_bytes', '?')} bytes of Wikipedia.",
+        f"Equal compute: every pretraining run sees the same number of rows: {z.get('batch_size')} sequences x "
+        f"{z.get('max_length')} rows per step, packed (no padding), {z.get('causal_steps')} steps (causal) and "
+        f"{z.get('mlm_steps')} steps (MLM), with the same seeds, learning rate and schedule.",
+        f"Seeds: causal pair {list(z.get('causal_seeds', []))}; MLM pretraining {list(z.get('mlm_seeds', []))}; "
+        f"fine-tuning {list(z.get('seeds', []))}. Final numbers are mean +- sample std over seeds.",
+        "Learning curves: bits per byte at log-spaced steps (the same rows seen for both models of a pair), against "
+        f"rows seen and against training seconds, on the first {z.get('curve_docs')} held-out documents.",
+        "Untrained rows: every evaluation also scores each model kind with its initial weights (the step-0 "
+        "snapshot of the same seed: same architecture, no pretraining).",
+        "Held-out text: Wikipedia paragraphs of a shard no tokenizer or model was trained on, and whole articles "
+        "of wikitext-2-raw's test split; bits per byte = all bits a model spends on a document (roots, free flags, "
+        "end of document) / its UTF-8 bytes.",
+        "Intervals: paired bootstrap (1,000 resamples, 95%) of the difference of seed means, resampling the shared "
+        "items: documents for bits per byte, minimal pairs for BLiMP, test examples for fine-tuning, masked rows "
+        "for per-flag F1.",
+        f"Fine-tuning: dev set of {z.get('dev_size')} examples carved (seeded) from the training set; evaluation "
+        f"every {z.get('finetune_eval_steps')} steps on dev, early stopping after {z.get('patience')} evaluations "
+        f"without improvement (at most {z.get('finetune_epochs')} epochs); the best-dev weights are scored on the "
+        "task's validation split (the test here).",
+    ]
+
+
+def _interval(c: Mapping) -> str:
+    return f"{c['level']:.0%} interval [{c['low']:+.4f}, {c['high']:+.4f}]"
+
+
+def verdict(comparisons: list[Mapping]) -> list[str]:
+    """One sentence per comparison: who is ahead, by how much, and whether the interval excludes zero.
+
+    Args:
+        comparisons: rows ``{"what", "a", "b", "a_mean", "b_mean", "difference", "low", "high", "level",
+            "excludes_zero", "higher_is_better"}``; ``difference = a_mean - b_mean``.
+    """
+    lines = []
+    for c in comparisons:
+        d = c["difference"]
+        better_a = (d > 0) == c["higher_is_better"]
+        if d == 0:
+            lead = "tie"
+        else:
+            lead = f"{c['a'] if better_a else c['b']} ahead by {abs(d):.4f}"
+        sure = "excludes zero" if c["excludes_zero"] else "includes zero (not distinguishable)"
+        lines.append(f"{c['what']}: {c['a']} {c['a_mean']:.4f} vs {c['b']} {c['b_mean']:.4f} "
+                     f"({'higher' if c['higher_is_better'] else 'lower'} is better): {lead}; {_interval(c)} {sure}.")
+    return lines
+
+
+def signal(summary: Mapping) -> dict:
+    """The ``cpu`` preset's signal: each pretrained model above its untrained row on BLiMP (causal pair) and on
+    the first fine-tuning task (MLM pair), the seed intervals (mean +- std) not overlapping.
+
+    Returns:
+        ``{"checks": [{"what", "trained", "untrained", "apart", "above"}], "shown": bool}``.
+    """
+    checks = []
+
+    def check(what: str, t: Mapping | None, u: Mapping | None) -> None:
+        if not t or not u:
+            return
+        apart = t["mean"] - t["std"] > u["mean"] + u["std"] or u["mean"] - u["std"] > t["mean"] + t["std"]
+        checks.append({"what": what, "trained": t, "untrained": u, "apart": bool(apart),
+                       "above": bool(t["mean"] > u["mean"])})
+
+    for run, fields in summary.get("blimp_seeds", {}).items():
+        if "untrained" not in run:
+            check(f"BLiMP overall, {run}", fields.get("overall"), summary["blimp_seeds"].get(f"{run}-untrained", {}).get("overall"))
+    for task, runs in summary.get("finetune", {}).items():
+        for run, row in runs.items():
+            if "untrained" in run or "lora" in run:
+                continue
+            head = row.get("headline")
+            other = runs.get(f"{run}-untrained", {})
+            check(f"{task} {head}, {run}", row.get(head), other.get(head))
+    return {"checks": checks, "shown": bool(checks) and all(c["apart"] and c["above"] for c in checks)}
+
+
+def signal_lines(sig: Mapping) -> list[str]:
+    """The signal checks as sentences with their figures."""
+    out = []
+    for c in sig["checks"]:
+        t, u = c["trained"], c["untrained"]
+        state = "above, intervals apart" if c["above"] and c["apart"] else (
+            "above, intervals overlap" if c["above"] else "not above")
+        out.append(f"{c['what']}: pretrained {t['mean']:.4f} +- {t['std']:.4f} vs untrained {u['mean']:.4f} +- "
+                   f"{u['std']:.4f} (n={t['n']}/{u['n']}): {state}.")
+    out.append("Signal shown: " + ("yes" if sig["shown"] else "no") + ".")
+    return out
+
+
+__all__ = ["BLIMP_REFERENCE", "protocol_lines", "verdict", "signal", "signal_lines"]

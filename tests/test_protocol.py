@@ -1,0 +1,45 @@
+"""Tests for r2d.analysis.protocol: the verdict and the signal follow the numbers they are given."""
+
+from __future__ import annotations
+
+from r2d.analysis.protocol import protocol_lines, signal, signal_lines, verdict
+from r2d.evaluation.bootstrap import seed_summary
+
+
+def _comp(diff, low, high, higher=True):
+    return {"what": "BLiMP overall accuracy", "a": "clm-r2d", "b": "clm-bpe", "a_mean": 0.6 + diff, "b_mean": 0.6,
+            "difference": diff, "low": low, "high": high, "level": 0.95, "excludes_zero": low > 0 or high < 0,
+            "higher_is_better": higher}
+
+
+def test_verdict_names_the_leader_and_the_interval():
+    (line,) = verdict([_comp(0.02, 0.01, 0.03)])
+    assert "clm-r2d ahead by 0.0200" in line and "excludes zero" in line
+    (line,) = verdict([_comp(0.02, -0.01, 0.05)])
+    assert "clm-r2d ahead" in line and "includes zero" in line
+    (line,) = verdict([_comp(0.02, 0.01, 0.03, higher=False)])  # e.g. bits per byte: lower is better
+    assert "clm-bpe ahead by 0.0200" in line
+
+
+def test_signal_needs_every_model_above_its_untrained_row_with_apart_intervals():
+    def summary(trained, untrained):
+        return {"blimp_seeds": {"clm-r2d": {"overall": seed_summary(trained)},
+                                "clm-r2d-untrained": {"overall": seed_summary(untrained)}},
+                "finetune": {"stsb": {"mlm-r2d": {"headline": "pearson", "pearson": seed_summary([0.3, 0.32, 0.31])},
+                                      "mlm-r2d-untrained": {"headline": "pearson",
+                                                            "pearson": seed_summary([0.1, 0.12, 0.11])}}}}
+
+    good = signal(summary([0.60, 0.61, 0.62], [0.50, 0.51, 0.52]))
+    assert good["shown"] and len(good["checks"]) == 2
+    assert signal_lines(good)[-1] == "Signal shown: yes."
+    overlapping = signal(summary([0.55, 0.60, 0.65], [0.50, 0.55, 0.60]))
+    assert not overlapping["shown"] and "intervals overlap" in signal_lines(overlapping)[0]
+    below = signal(summary([0.40, 0.41, 0.42], [0.50, 0.51, 0.52]))
+    assert not below["shown"] and "not above" in signal_lines(below)[0]
+
+
+def test_protocol_states_the_run_sizes():
+    text = " ".join(protocol_lines({"sizes": {"model_preset": "mini", "batch_size": 16, "max_length": 128,
+                                              "causal_steps": 500, "mlm_steps": 800, "causal_seeds": [0, 1, 2]},
+                                    "tokenizers": {"vocab_size": {"r2d": 4096, "bpe": 4096}}}))
+    assert "16 sequences x 128 rows" in text and "500 steps (causal)" in text and "[0, 1, 2]" in text
