@@ -6,7 +6,7 @@ Stage 4 of the pipeline, below :mod:`r2d.tokenizer.core`: numpy helpers with no 
 
 from __future__ import annotations
 
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -89,7 +89,8 @@ def as_ids(ids: np.ndarray) -> np.ndarray:
     raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
 
 
-def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[dict, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """A batch -> (the rows of all its items, one after the other; (B + 1,) int64 item boundaries).
 
     Args:
@@ -97,6 +98,8 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarra
             arrays or tensors) of different lengths.
         what: the argument's name, for error messages.
         ndim: dimensions of one item (1 for ids, 2 for flags); ``None``: taken from the first item.
+        known_rows: ``({id(row tuple): k}, table)``: row tuples the caller made itself (the tokenizer's shared
+            flag rows), read as ``table[k]`` without looking at their values.
     """
     if hasattr(x, "shape"):
         a = _to_numpy(x)
@@ -107,7 +110,7 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarra
     starts = np.concatenate(([0], np.cumsum([len(i) for i in x], dtype=np.int64)))
     if all(type(i) in (list, tuple) for i in x):  # Python lists: one conversion for the whole batch
         rows = list(chain.from_iterable(x))
-        flat = _rows_to_array(rows, what) if rows else np.zeros((0,) * (ndim or 1), dtype=np.int64)
+        flat = _rows_to_array(rows, what, known_rows) if rows else np.zeros((0,) * (ndim or 1), dtype=np.int64)
         if ndim is not None and rows and flat.ndim != ndim:
             raise ValueError(f"{what} must hold {ndim}-dimensional items, got rows of shape {tuple(flat.shape[1:])}")
         return flat, starts
@@ -123,8 +126,14 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None) -> tuple[np.ndarra
     return np.concatenate(full), starts
 
 
-def _rows_to_array(rows: list, what: str) -> np.ndarray:
+def _rows_to_array(rows: list, what: str, known_rows: tuple[dict, np.ndarray] | None = None) -> np.ndarray:
     """Python values (numbers, or rows of numbers) -> an array; repeated row tuples are converted once."""
+    if known_rows is not None and isinstance(rows[0], tuple):
+        # subtle: identity is safe: the known tuples are kept alive by their owner, so no other object has their id
+        index, table = known_rows
+        found = np.fromiter(map(index.get, map(id, rows), repeat(-1)), dtype=np.int64, count=len(rows))
+        if found.min() >= 0:
+            return table[found]
     if isinstance(rows[0], tuple):
         try:
             index = {r: i for i, r in enumerate(dict.fromkeys(rows))}  # the tokenizer's rows are shared tuples

@@ -138,6 +138,7 @@ class TokenizerCore:
         self._space_col = deconstructor._ns
         zero = (0,) * self.num_flags
         self._flag_index: dict[tuple[int, ...], int] = {}  # flag row -> its index in the flag table
+        self._row_number: dict[int, int] = {}  # id() of the flag row tuples in flag_tuples -> the same index
         self.flag_tuples: list[tuple[int, ...]] = []
         self._add_flag_row(zero)
         self._clear_pieces()
@@ -163,7 +164,7 @@ class TokenizerCore:
 
     def _add_flag_row(self, row: tuple[int, ...]) -> None:
         # subtle: new tables, not grown ones: Encoded batches keep the table they were made with
-        self._flag_index[row] = len(self.flag_tuples)
+        self._flag_index[row] = self._row_number[id(row)] = len(self.flag_tuples)
         self.flag_tuples.append(row)
         self.flag_table = np.array(self.flag_tuples, dtype=np.uint8).reshape(-1, self.num_flags)
         self.flag_objects = np.empty(len(self.flag_tuples), dtype=object)  # the same tuples, for fast gathers
@@ -291,7 +292,7 @@ class TokenizerCore:
         flat_ids, starts = flatten_batch(ids, "ids", ndim=1)
         bits = None
         if flags is not None:
-            flat_flags, fstarts = flatten_batch(flags, "flags", ndim=2)
+            flat_flags, fstarts = flatten_batch(flags, "flags", ndim=2, known_rows=(self._row_number, self.flag_table))
             if not np.array_equal(starts, fstarts):
                 raise ValueError(f"decode got {np.diff(starts).tolist()} ids but {np.diff(fstarts).tolist()} "
                                  f"flag rows per text")
