@@ -24,6 +24,8 @@ _LAZY = {
     "R2DForMaskedLM": "r2d.modeling.encoder",
     "R2DForSequenceClassification": "r2d.modeling.encoder",
     "R2DDataCollatorForMLM": "r2d.modeling.collator",
+    "R2DCausalConfig": "r2d.modeling.causal",
+    "R2DForCausalLM": "r2d.modeling.causal",
 }
 
 __all__ = ["__version__", *_LAZY]
