@@ -1,3 +1,4 @@
+import pytest
 from hypothesis import given, strategies as st
 
 from r2d.text.pretokenize import split_pieces, split_pieces_with_offsets
@@ -46,6 +47,27 @@ def test_pieces_cover_every_character_once(text):
 
 @given(st.text(st.characters(max_codepoint=127)))
 def test_ascii_fast_path_splits_like_the_unicode_pattern(text):
+    from r2d.text.pretokenize import _PIECE_RE
+
+    assert split_pieces(text) == _PIECE_RE.findall(text)
+    assert [p for p, _, _ in split_pieces_with_offsets(text)] == _PIECE_RE.findall(text)
+
+
+def _bmp_chars() -> list[str]:
+    return [chr(c) for c in range(0x10000)]  # lone surrogates included: a Python str may hold them
+
+
+@pytest.mark.parametrize("glue", ["", " ", "x's", "1", "  "])
+def test_bmp_engine_splits_every_character_like_the_unicode_pattern(glue):
+    # the re engine's classes are built from the regex engine's; every BMP character, in several contexts
+    from r2d.text.pretokenize import _PIECE_RE, bmp_pattern
+
+    text = glue.join(_bmp_chars())
+    assert bmp_pattern().findall(text) == _PIECE_RE.findall(text)
+
+
+@given(st.text(st.characters(max_codepoint=0xFFFF, codec=None, blacklist_categories=())))
+def test_bmp_path_splits_like_the_unicode_pattern(text):
     from r2d.text.pretokenize import _PIECE_RE
 
     assert split_pieces(text) == _PIECE_RE.findall(text)
