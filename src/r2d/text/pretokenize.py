@@ -1,8 +1,10 @@
 """Text -> pieces: RoBERTa's byte-level pre-tokenizer split, except that a word keeps a trailing ASCII ``'s``.
 
 Stage 1 of the pipeline. Every character of the input belongs to exactly one piece, so ``"".join(pieces)``
-is the input again. This module only splits; it does not look at case, affixes or bytes
-(see :mod:`r2d.text.transform`).
+is the input again. Three engines give the same split, the fastest that fits the text: ``re`` with ASCII
+classes on ASCII text, ``re`` with the ``regex`` engine's own classes spelled out on text within the Basic
+Multilingual Plane, and ``regex`` itself otherwise (tests check that they agree). This module only splits; it
+does not look at case, affixes or bytes (see :mod:`r2d.text.transform`).
 
 >>> split_pieces("I enjoyed riding in Australia's parks.")
 ['I', ' enjoyed', ' riding', ' in', " Australia's", ' parks', '.']
