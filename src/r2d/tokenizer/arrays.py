@@ -52,7 +52,7 @@ def flag_bits(flags: Any, num_flags: int) -> np.ndarray:
         ValueError: values outside [0, 1] (raw logits are the usual cause), NaN, or the wrong number of columns.
         TypeError: values that are not numbers.
     """
-    f = _to_numpy(flags)
+    f = to_numpy(flags)
     if f.ndim != 2 or f.shape[1] != num_flags:
         raise ValueError(f"flags must have shape (rows, {num_flags}) (one column per flag), got {tuple(f.shape)}")
     if f.dtype == bool:
@@ -67,7 +67,8 @@ def flag_bits(flags: Any, num_flags: int) -> np.ndarray:
     return f >= 0.5 if f.dtype.kind == "f" else f.astype(bool)
 
 
-def _to_numpy(x: Any) -> np.ndarray:
+def to_numpy(x: Any) -> np.ndarray:
+    """A list, numpy array or torch tensor (on any device, bfloat16 included) as a numpy array."""
     if hasattr(x, "detach"):  # a torch tensor, maybe on a GPU, maybe bfloat16
         x = x.detach().cpu()
         if x.is_floating_point():
@@ -102,7 +103,7 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[
             flag rows), read as ``table[k]`` without looking at their values.
     """
     if hasattr(x, "shape"):
-        a = _to_numpy(x)
+        a = to_numpy(x)
         if ndim is not None and a.ndim != ndim + 1:
             raise ValueError(f"{what} must have {ndim + 1} dimensions for a batch, got shape {tuple(a.shape)}")
         return a.reshape(-1, *a.shape[2:]), np.arange(a.shape[0] + 1, dtype=np.int64) * a.shape[1]
@@ -114,7 +115,7 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[
         if ndim is not None and rows and flat.ndim != ndim:
             raise ValueError(f"{what} must hold {ndim}-dimensional items, got rows of shape {tuple(flat.shape[1:])}")
         return flat, starts
-    items = [_to_numpy(i) for i in x]
+    items = [to_numpy(i) for i in x]
     if ndim is None:
         ndim = max((a.ndim for a in items), default=1)
     for k, a in enumerate(items):

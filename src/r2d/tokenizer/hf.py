@@ -39,7 +39,7 @@ from r2d.tokenizer import files, layout
 from r2d.tokenizer.alphabet import (  # noqa: F401  (bytes_to_unicode & co. re-exported for older importers)
     MASK_TOKEN, SPECIAL_TOKENS, WORD_START, bytes_to_unicode, root_to_symbols, unicode_to_bytes,
 )
-from r2d.tokenizer.arrays import flatten_batch
+from r2d.tokenizer.arrays import flatten_batch, to_numpy
 from r2d.tokenizer.core import DEFAULT_CACHE_SIZE, TokenizerCore
 from r2d.tokenizer.files import bundled_path, load_list  # noqa: F401  (re-exported for older importers)
 from r2d.tokenizer.train import check_vocab_size, count_roots, train_bpe
@@ -330,13 +330,13 @@ class R2DTokenizer:
             length = layout.padded_length(np.diff(starts), padding, max_length, pad_to_multiple_of)
         out = self._batch_encoding(rows, starts, length, return_tensors, batched=True,
                                    attention_mask="attention_mask" not in rows)
-        for k, v in examples.items():
-            if return_tensors is not None:
-                v = np.asarray(flatten_batch([v], k)[0] if hasattr(v, "shape") else v)
-                v = v.astype(np.float32) if v.dtype.kind == "f" else v
-                out[k] = v if return_tensors == "np" else _torch().from_numpy(np.ascontiguousarray(v))
-            else:
+        for k, v in examples.items():  # one value per example: numbers become tensors, anything else stays
+            a = to_numpy(v)
+            if return_tensors is None or a.dtype.kind not in "biuf":
                 out[k] = v
+                continue
+            a = a.astype(np.float32) if a.dtype.kind == "f" else a
+            out[k] = a if return_tensors == "np" else _torch().from_numpy(np.ascontiguousarray(a))
         return out
 
     # ------------------------------------------------------------------------------------------ decoding
