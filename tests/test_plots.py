@@ -69,10 +69,14 @@ def test_charts_are_pngs(tmp_path: Path):
         assert data.startswith(PNG_MAGIC) and len(data) > 5000
 
 
-def test_plots_never_import_torch():
-    code = "import sys, r2d.analysis.plots as p; p._plt(); print('torch' in sys.modules)"
+def test_plots_never_import_torch_nor_touch_the_callers_matplotlib(tmp_path: Path):
+    """No torch, and no process-wide side effect: the caller's backend stays, pyplot is never imported."""
+    code = ("import sys, matplotlib; matplotlib.use('pdf'); import r2d.analysis.plots as p; "
+            f"p.plot_task('rte', {{'r2d': [[{{'step': 1, 'm': 0.5}}]]}}, 'm', {str(tmp_path / 'c.png')!r}); "
+            "print('torch' in sys.modules, matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "False"
+    assert out.split() == ["False", "pdf", "False"]
+    assert (tmp_path / "c.png").read_bytes().startswith(PNG_MAGIC)
 
 
 def test_charts_draw_the_numbers_they_are_given(tmp_path: Path, monkeypatch):

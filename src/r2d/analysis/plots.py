@@ -10,7 +10,8 @@ Pipeline stage: after the recipes, before :mod:`r2d.analysis.report`. Reads the 
 - :func:`plot_task`: one fine-tuning task, R2D vs RoBERTa, mean over seeds with the min-max spread shaded.
 
 It does not run models and does not decide which metric matters (callers pass keys; helpers find them).
-Uses the non-interactive ``Agg`` backend, so it works on machines without a display.
+Figures are drawn with matplotlib's object API (``Figure``, rendered by Agg when saved), never through
+``pyplot``: no display is needed, and the caller's backend and open figures are left alone.
 """
 
 from __future__ import annotations
@@ -32,13 +33,12 @@ COLORS = {"r2d": "#d62728", "roberta": "#1f77b4"}
 _FALLBACK = ("#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#ff7f0e")
 
 
-def _plt():
-    import matplotlib
+def _figure(figsize: tuple[float, float]):
+    """A new (figure, axes) outside pyplot: no global backend switch, no figure registry to leak into."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots()
 
 
 def _color(name: str, i: int) -> str:
@@ -92,7 +92,6 @@ def _finish(fig, ax, out: str | Path, title: str, xlabel: str, ylabel: str) -> P
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    _plt().close(fig)
     return out
 
 
@@ -110,8 +109,7 @@ def plot_pretrain_loss(runs: Mapping[str, Sequence[Mapping]], out: str | Path, *
     Returns:
         the PNG path.
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _figure((7, 4.2))
     styles = ("-", "--", ":", "-.")
     for i, (name, rows) in enumerate(runs.items()):
         for j, key in enumerate(keys):
@@ -132,14 +130,15 @@ def plot_flag_f1(rows: Sequence[Mapping], out: str | Path, *, flag_names: Sequen
         flag_names: flags to draw in this order; None = every per-flag F1 key found.
         title: chart title.
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    from matplotlib import colormaps
+
+    fig, ax = _figure((7, 4.2))
     found = flag_f1_keys(rows, flag_names)
     if not found:
         logger.warning("no per-flag F1 keys in the metrics: empty flag chart %s", out)
     for i, (name, key) in enumerate(found.items()):
         x, y = series(rows, key)
-        ax.plot(x, y, color=plt.cm.tab10(i % 10), label=name,
+        ax.plot(x, y, color=colormaps["tab10"](i % 10), label=name,
                 marker="o" if len(x) < 3 else None)
     macro = [k for k in sorted({k for r in rows for k in r}) if re.search(r"f1", k, re.I) and "macro" in k.lower()]
     for key in macro[:1]:
@@ -179,8 +178,7 @@ def plot_task(task: str, runs: Mapping[str, Sequence[Sequence[Mapping]]], key: s
         out: PNG path.
         ylabel: axis label (default: ``key``).
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = _figure((6, 3.8))
     for i, (name, seeds) in enumerate(runs.items()):
         x, m, lo, hi = mean_spread(seeds, key)
         if not len(x):
@@ -213,8 +211,7 @@ def plot_curves(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], o
         curves: run name -> one list of (x, y) points per seed.
         out: PNG path. title, xlabel, ylabel: text. logx: log-scaled x axis (x <= 0 points are then left out).
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.4, 4))
+    fig, ax = _figure((6.4, 4))
     for i, (name, seeds) in enumerate(curves.items()):
         pts = [sorted((float(x), float(y)) for x, y in s if not logx or x > 0) for s in seeds]
         pts = [p for p in pts if p]
@@ -242,8 +239,7 @@ def plot_bars(groups: Sequence[str], runs: Mapping[str, Sequence[tuple[float, fl
         out: PNG path. title, ylabel: text.
         references: label -> y of a horizontal reference line (e.g. published BLiMP overall accuracies).
     """
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(6.4, 1.1 * len(groups) + 2), 4.2))
+    fig, ax = _figure((max(6.4, 1.1 * len(groups) + 2), 4.2))
     width = 0.8 / max(1, len(runs))
     x = np.arange(len(groups))
     for i, (name, vals) in enumerate(runs.items()):
