@@ -1,26 +1,38 @@
-"""Encode/decode speed of r2d vs `tokenizers`' ByteLevelBPE (RoBERTa's vocabulary) and tiktoken (GPT-2), same lines.
+"""Encode/decode speed of r2d vs `tokenizers`' ByteLevelBPE (RoBERTa's merges) and tiktoken (GPT-2), on unseen text.
 
-Encodes the same N Wikipedia lines in batches of 1,000 with each tokenizer, interleaved, several rounds; prints
-median seconds and the ratio baseline/r2d (>= 1.0 means r2d is at least as fast). "cold" loads a fresh r2d
-tokenizer every round (its piece cache starts empty); "warm" encodes the same lines again with the same object.
-r2d returns ids + the flag matrix; the others return ids. Compare ratios from one run, not absolute times.
+The timed lines are the first N non-empty lines of one Wikipedia file; every r2d tokenizer is loaded fresh
+(empty caches) before it is timed, so "cold" is text the tokenizer has never seen. "warm" first encodes N
+*other* lines (from a second file, any line also in the timed set removed) and then times the timed lines:
+the state of a tokenizer deep into a long `datasets.map`, never the same input twice. `tokenizers` is loaded
+fresh too (its BPE keeps a word cache) and timed with `encode_batch_fast` plus reading `.ids`; tiktoken with
+`encode_ordinary_batch`. Decoding, each with a fresh tokenizer: r2d `batch_decode` of its own arrays (ids +
+flag matrix, as a model gives them) and of `tok(batch)`'s Python lists, `tokenizers`' `decode_batch` and
+tiktoken's `decode_batch` of their ids.
 
-    python benchmarks/bench_tokenizer.py --lines 20000 --rounds 5
+Each round runs every measurement once, in an order that rotates from round to round (interleaved), each
+after a `gc.collect()` (the garbage collector stays on, as in real use); the table gives medians and the ratio baseline time / r2d time (>= 1.0: r2d at least as fast). r2d returns ids
+and the flag matrix, the others ids only. Compare ratios from one run, not absolute times across runs.
+
+    python benchmarks/bench_tokenizer.py --lines 20000 --batch 1000 --rounds 7
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import itertools
 import statistics
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz"
+DATA = Path(__file__).resolve().parents[2] / "shared/data/wikipedia_en"
+DEFAULT_CORPUS = DATA / "enwiki_AA_wiki_00-19.txt.gz"
+DEFAULT_WARMUP = DATA / "enwiki_AA_wiki_20-39.txt.gz"
 
 
 def load_lines(path: Path, n: int) -> list[str]:
+    """The first ``n`` non-empty lines that are not WikiExtractor ``<doc>`` tags."""
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return list(itertools.islice((ln for ln in f if ln.strip() and not ln.startswith(("<doc", "</doc"))), n))
 
@@ -40,7 +52,8 @@ def tiktoken_gpt2():
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="the timed lines come from here")
+    ap.add_argument("--warmup", type=Path, default=DEFAULT_WARMUP, help="'warm' tokenizers first see these lines")
     ap.add_argument("--lines", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--rounds", type=int, default=5)
@@ -52,65 +65,105 @@ def main() -> None:
     from r2d.tokenizer.hf import R2DTokenizer
 
     lines = load_lines(args.corpus, args.lines)
+    seen = set(lines)
+    warm_lines = [ln for ln in load_lines(args.warmup, args.lines) if ln not in seen]
     batches = [lines[i:i + args.batch] for i in range(0, len(lines), args.batch)]
+    warm_batches = [warm_lines[i:i + args.batch] for i in range(0, len(warm_lines), args.batch)]
     enc_json, vocab_bpe = gpt2_files()
-    hf = ByteLevelBPETokenizer(str(enc_json), str(vocab_bpe))
     tt = tiktoken_gpt2()
-    R2DTokenizer.from_pretrained("r2d-en")  # import and file-cache warm-up, not timed
+    R2DTokenizer.from_pretrained("r2d-en")(["warm-up"])  # imports (transformers) and file cache, not timed
+
+    def fresh_r2d():
+        return R2DTokenizer.from_pretrained("r2d-en")
+
+    def fresh_hf():
+        return ByteLevelBPETokenizer(str(enc_json), str(vocab_bpe))._tokenizer
+
+    def timed(fn, *a):
+        gc.collect()  # the same for every contender: garbage of earlier rounds is not charged to the next one
+        t, c = time.perf_counter(), time.process_time()
+        out = fn(*a)
+        cpu.append(time.process_time() - c)
+        return time.perf_counter() - t, out
+
+    outputs: dict[str, object] = {}
+    cpu: list[float] = []  # CPU seconds of the process (all its threads) during the last timed call
 
     def r2d_cold():
-        tok = R2DTokenizer.from_pretrained("r2d-en")
-        t = time.perf_counter()
-        for b in batches:
-            enc = tok(b)
-            enc["input_ids"], enc["flags"]
-        return time.perf_counter() - t, tok
+        tok = fresh_r2d()
+        return timed(lambda: [tok(b) for b in batches])
 
-    times: dict[str, list[float]] = {k: [] for k in
-                                      ("r2d cold", "r2d warm", "tokenizers", "tiktoken", "r2d decode",
-                                       "tokenizers decode", "tiktoken decode")}
-    for _ in range(args.rounds):
-        cold, tok = r2d_cold()
-        times["r2d cold"].append(cold)
-        t = time.perf_counter()
-        r2d_out = [tok(b) for b in batches]
-        times["r2d warm"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        hf_out = [[e.ids for e in hf.encode_batch(b)] for b in batches]
-        times["tokenizers"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        tt_out = [tt.encode_ordinary_batch(b) for b in batches]
-        times["tiktoken"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r2d_text = [tok.batch_decode(e["input_ids"], e["flags"]) for e in r2d_out]
-        times["r2d decode"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        hf_text = [hf.decode_batch(ids) for ids in hf_out]
-        times["tokenizers decode"].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        tt_text = [tt.decode_batch(ids) for ids in tt_out]
-        times["tiktoken decode"].append(time.perf_counter() - t)
-        assert list(itertools.chain.from_iterable(r2d_text)) == lines
-        assert list(itertools.chain.from_iterable(tt_text)) == lines
-        del hf_text
+    def r2d_core_cold():
+        core = fresh_r2d().core
+        return timed(lambda: [core.encode_batch(b) for b in batches])
+
+    def r2d_warm():
+        tok = fresh_r2d()
+        for b in warm_batches:
+            tok(b)
+        return timed(lambda: [tok(b) for b in batches])
+
+    def hf_encode():
+        hf = fresh_hf()
+        return timed(lambda: [[e.ids for e in hf.encode_batch_fast(b, add_special_tokens=False)] for b in batches])
+
+    def tt_encode():
+        return timed(lambda: [tt.encode_ordinary_batch(b) for b in batches])
+
+    def r2d_decode():
+        tok = fresh_r2d()
+        encs = outputs["r2d core cold"]
+        return timed(lambda: [tok.batch_decode([e[i].ids for i in range(len(e))], [e[i].flags for i in range(len(e))])
+                              for e in encs])
+
+    def r2d_decode_lists():
+        tok = fresh_r2d()
+        return timed(lambda: [tok.batch_decode(e["input_ids"], e["flags"]) for e in outputs["r2d cold"]])
+
+    def hf_decode():
+        hf = fresh_hf()
+        return timed(lambda: [hf.decode_batch(ids) for ids in outputs["tokenizers"]])
+
+    def tt_decode():
+        return timed(lambda: [tt.decode_batch(ids) for ids in outputs["tiktoken"]])
+
+    encoders = {"r2d cold": r2d_cold, "r2d core cold": r2d_core_cold, "r2d warm": r2d_warm,
+                "tokenizers": hf_encode, "tiktoken": tt_encode}
+    decoders = {"r2d decode": r2d_decode, "r2d decode lists": r2d_decode_lists, "tokenizers decode": hf_decode,
+                "tiktoken decode": tt_decode}
+    times: dict[str, list[float]] = {k: [] for k in (*encoders, *decoders)}
+    cpu_times: dict[str, list[float]] = {k: [] for k in times}
+    for r in range(args.rounds):
+        for group in (encoders, decoders):
+            names = list(group)
+            for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every round
+                seconds, outputs[name] = group[name]()
+                times[name].append(seconds)
+                cpu_times[name].append(cpu[-1])
+        flat = lambda xs: list(itertools.chain.from_iterable(xs))  # noqa: E731
+        assert flat(outputs["r2d decode"]) == flat(outputs["r2d decode lists"]) == lines, "r2d did not round-trip"
+        assert flat(outputs["tiktoken decode"]) == lines
+        assert flat(outputs["tokenizers decode"]) == lines
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    nbytes = sum(len(x.encode()) for x in lines)
-    rows = sum(len(ids) for e in r2d_out for ids in e["input_ids"])
-    print(f"{len(lines):,} lines, {nbytes / 1e6:.1f} MB, batches of {args.batch}, median of {args.rounds} rounds")
-    print(f"r2d rows (with <s> </s>): {rows:,}; tokenizers ids: {sum(len(x) for b in hf_out for x in b):,}")
-    print(f"{'what':<22}{'median s':>10}{'MB/s':>8}{'baseline/r2d':>15}")
-    for k in ("r2d cold", "r2d warm", "tokenizers", "tiktoken"):
-        print(f"{'encode ' + k:<22}{med[k]:>10.3f}{nbytes / 1e6 / med[k]:>8.2f}")
-    for k in ("r2d decode", "tokenizers decode", "tiktoken decode"):
-        print(f"{k:<22}{med[k]:>10.3f}{nbytes / 1e6 / med[k]:>8.2f}")
-    print("ratios (>= 1.0: r2d at least as fast):")
-    print(f"  encode, tokenizers / r2d cold: {med['tokenizers'] / med['r2d cold']:.2f}   "
-          f"/ r2d warm: {med['tokenizers'] / med['r2d warm']:.2f}")
-    print(f"  encode, tiktoken / r2d cold:   {med['tiktoken'] / med['r2d cold']:.2f}   "
-          f"/ r2d warm: {med['tiktoken'] / med['r2d warm']:.2f}")
-    print(f"  decode, tokenizers / r2d: {med['tokenizers decode'] / med['r2d decode']:.2f}   "
-          f"tiktoken / r2d: {med['tiktoken decode'] / med['r2d decode']:.2f}")
+    med_cpu = {k: statistics.median(v) for k, v in cpu_times.items()}
+    mb = sum(len(x.encode()) for x in lines) / 1e6
+    rows = sum(len(e.ids) for e in outputs["r2d core cold"])
+    print(f"{len(lines):,} unseen lines ({args.corpus.name}), {mb:.1f} MB, batches of {args.batch}, "
+          f"median of {args.rounds} interleaved rounds; warm-up: {len(warm_lines):,} other lines ({args.warmup.name})")
+    print(f"r2d rows (no <s> </s>): {rows:,}; tokenizers ids: {sum(len(x) for b in outputs['tokenizers'] for x in b):,}")
+    print(f"{'what':<26}{'median s':>9}{'MB/s':>8}{'tokenizers/r2d':>16}{'tiktoken/r2d':>14}{'CPU s':>8}")
+    pairs = [("encode " + k, k, "tokenizers", "tiktoken") for k in ("r2d cold", "r2d core cold", "r2d warm")]
+    pairs += [("encode tokenizers", "tokenizers", None, None), ("encode tiktoken", "tiktoken", None, None),
+              ("decode r2d", "r2d decode", "tokenizers decode", "tiktoken decode"),
+              ("decode r2d from lists", "r2d decode lists", "tokenizers decode", "tiktoken decode"),
+              ("decode tokenizers", "tokenizers decode", None, None), ("decode tiktoken", "tiktoken decode", None, None)]
+    for label, k, hf_key, tt_key in pairs:
+        ratios = "".join(f"{med[b] / med[k]:>{w}.2f}" if b else " " * w for b, w in ((hf_key, 16), (tt_key, 14)))
+        print(f"{label:<26}{med[k]:>9.3f}{mb / med[k]:>8.2f}{ratios}{med_cpu[k]:>8.3f}")
+    print("encode r2d cold/warm: tok(batch) -> lists of ids + flag rows; core: core.encode_batch(batch) -> arrays;")
+    print("decode r2d: batch_decode of the core's arrays; from lists: of tok(batch)'s lists (with <s> </s>)")
+    print("CPU s: CPU time of the process, all threads (tokenizers runs on several; r2d's BPE of new roots too)")
 
 
 if __name__ == "__main__":
