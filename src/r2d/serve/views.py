@@ -10,7 +10,9 @@ left to :mod:`r2d.serve.app`; rendering is the page's (``static/app.js``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import re
 from typing import Any, Sequence
 
@@ -53,16 +55,23 @@ def _byte_table() -> dict[str, int]:
     return unicode_to_bytes()
 
 
+@functools.lru_cache(maxsize=200_000)  # bounded by the vocabularies' sizes in practice
 def token_bytes(token: str) -> bytes:
     """Bytes of a byte-level BPE token (GPT-2's alphabet); r2d's word-start marker ``▁`` is dropped."""
     table = _byte_table()
     return bytes(table[c] for c in token if c in table)
 
 
-@functools.lru_cache(maxsize=200_000)  # bounded by the vocabularies' sizes in practice
+@functools.lru_cache(maxsize=200_000)
 def token_label(token: str) -> str:
     """:func:`bytes_label` of a byte-level BPE token, cached (the page shows the same tokens again and again)."""
     return bytes_label(token_bytes(token))
+
+
+def root_text(pieces: Sequence[str]) -> str:
+    """The root that a word's BPE pieces spell (the inverse of the tokenizer's root -> symbols)."""
+    # subtle: roots are encoded with surrogatepass, so lone surrogates come back too
+    return b"".join(map(token_bytes, pieces)).decode("utf-8", "surrogatepass")
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,25 +107,47 @@ def tokenize_view(tok, text: str, *, name: str, roberta=None) -> dict[str, Any]:
         ``flag_names``, ``input_ids`` (T,), ``flags`` (T, F), ``tokens`` (T,), with ``<s>``/``</s>`` rows, as
         ``r2d tokenize --format json`` prints them.
     """
+    with _gc_paused():
+        return _tokenize_view(tok, text, name, roberta)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    # subtle: building ~10 dicts per word would trigger full collections that walk the tokenizer's caches
+    # (millions of objects); nothing built here is cyclic
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _tokenize_view(tok, text: str, name: str, roberta) -> dict[str, Any]:
     names = list(tok.flag_names)
-    enc = tok(text)
-    ids, flags = list(enc["input_ids"]), [list(map(int, f)) for f in enc["flags"]]
+    enc = tok(text, return_offsets_mapping=True)
+    ids, flags, offsets = list(enc["input_ids"]), [list(map(int, f)) for f in enc["flags"]], enc["offset_mapping"]
     tokens = tok.convert_ids_to_tokens(ids)
-    split = tok.split(text)
-    body = range(1, len(ids) - 1)  # subtle: rows 0 and -1 are <s> and </s>
-    starts = [i for i in body if tok.word_start[ids[i]]]
-    if len(starts) != len(split):  # every root's first piece carries the marker: one group per step-1 row
-        raise RuntimeError(f"r2d rows do not align with step-1 rows ({len(starts)} vs {len(split)})")
+    word_start = tok.word_start
+    # subtle: rows 0 and -1 are <s> and </s>; every root's first piece carries the word-start marker
+    starts = [i for i in range(1, len(ids) - 1) if word_start[ids[i]]]
     ends = starts[1:] + [len(ids) - 1]
+    ns = names.index("NoSpace") if "NoSpace" in names else None
+    # a word's text starts one character before its span when it has a space (NoSpace 0): the space the
+    # pre-tokenizer attached to it; words are contiguous, so each one ends where the next begins
+    begins = [offsets[a][0] - (ns is not None and not flags[a][ns] and offsets[a][0] > 0) for a in starts]
+    stops = begins[1:] + [len(text)]
     words = []
-    for row, a, b in zip(split, starts, ends):
+    for a, b, begin, stop in zip(starts, ends, begins, stops):
+        pieces = tokens[a:b]
         words.append({
-            "root": row.root,
-            "text": text[row.start:row.end],
-            "span": [row.start, row.end],
+            "root": root_text(pieces),
+            "text": text[begin:stop],
+            "span": [begin, stop],
             "ids": ids[a:b],
-            "pieces": [token_label(t) for t in tokens[a:b]],
-            "flags": dict(zip(names, map(int, row.flags))),
+            "pieces": [token_label(t) for t in pieces],
+            "flags": dict(zip(names, flags[a])),
         })
     # subtle: RoBERTa's (Rust) tokenizer takes no lone surrogates; U+FFFD keeps the offsets in place
     rb = (roberta or roberta_baseline()).encode(_LONE_SURROGATE.sub("\ufffd", text), add_special_tokens=False)
