@@ -14,7 +14,6 @@ generator itself (``stream_generate``) is injected, so this module never imports
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -240,7 +239,8 @@ def create_app(
             if await request.is_disconnected():
                 log.debug("%s: client gone before its turn", request.url.path)
                 return Response(status_code=499)
-            return json_response(await run_in_threadpool(functools.partial(fn, *args, **kwargs)))
+            # the JSON too is made in the worker thread: megabytes for a long text, kept off the event loop
+            return await run_in_threadpool(lambda: json_response(fn(*args, **kwargs)))
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=SECURITY_HEADERS)
