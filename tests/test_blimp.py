@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from r2d.evaluation.blimp import BlimpDataError, Pair, aggregate, evaluate, read_pairs
+from r2d.io import InputError
 
 SHARED_BLIMP = Path(__file__).resolve().parents[2] / "shared" / "data" / "blimp"
 
@@ -34,12 +35,12 @@ def test_reads_every_file_in_order_with_extra_fields(tmp_path):
 
 @pytest.mark.parametrize("content, expected", [
     ('{"sentence_good": "x", "sentence_bad": "y", "field": "syntax"}\n', r"bad\.jsonl:1: field 'UID'"),
-    ('{"sentence_good": "x", "sentence_bad": "y", "field": "syntax", "UID": "u"}\n{oops\n', r"bad\.jsonl:2: not JSON"),
-    ('[1, 2]\n', r"bad\.jsonl:1: expected a JSON object"),
+    ('{"sentence_good": "x", "sentence_bad": "y", "field": "syntax", "UID": "u"}\n{oops\n', r"bad\.jsonl:2: not a JSON object"),
+    ('[1, 2]\n', r"bad\.jsonl:1: not a JSON object"),
 ])
 def test_malformed_files_name_file_line_and_field(tmp_path, content, expected):
     (tmp_path / "bad.jsonl").write_text(content)
-    with pytest.raises(BlimpDataError, match=expected):
+    with pytest.raises(InputError, match=expected):
         read_pairs(tmp_path)
 
 
@@ -49,7 +50,7 @@ def test_missing_folder_or_no_files(tmp_path):
     with pytest.raises(BlimpDataError, match="no \\*.jsonl"):
         read_pairs(tmp_path)
     (tmp_path / "x.jsonl").write_bytes(b"\xff\xfe")
-    with pytest.raises(BlimpDataError, match="not UTF-8"):
+    with pytest.raises(InputError, match="not UTF-8"):
         read_pairs(tmp_path)
 
 

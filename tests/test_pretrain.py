@@ -23,7 +23,8 @@ from r2d.cli import main
 from r2d.modeling.mlm_batches import MLMBatches
 from r2d.text.corpus import iter_documents
 from r2d.training.data import SequenceDataset, tokenize_documents
-from r2d.training.flag_metrics import binary_prf, flag_rates_from_rows, pos_weights
+from r2d.tokenizer.rates import flag_rates_from_rows, pos_weights
+from r2d.training.flag_metrics import binary_prf
 from r2d.training.trainer import last_checkpoint, read_metrics
 
 WORDS = ("the park parks ride riding rides enjoyed enjoy Australia Australia's in of and a I NASA It's walked "

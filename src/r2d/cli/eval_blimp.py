@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 from r2d.cli.common import ArgumentParser, fail
+from r2d.io import InputError
 
 PROG = "r2d eval blimp"
 
@@ -39,12 +40,12 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             return fail(PROG, f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    from r2d.evaluation.blimp import REFERENCE, BlimpDataError, evaluate, read_pairs
+    from r2d.evaluation.blimp import REFERENCE, evaluate, read_pairs
     from r2d.evaluation.scoring import load_scorer
 
     try:
         pairs = read_pairs(args.data_dir, limit_per_paradigm=args.limit)
-    except BlimpDataError as e:
+    except InputError as e:
         return fail(PROG, f"--data-dir: {e}")
     try:
         scorer, rule = load_scorer(args.model, batch_size=args.batch_size)

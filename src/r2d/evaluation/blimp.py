@@ -20,12 +20,13 @@ sentence scorers.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from r2d.io import InputError, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ REFERENCE = {
 """Published overall accuracies over all 67 paradigms (BLiMP repository, raw_results/summary)."""
 
 
-class BlimpDataError(ValueError):
+class BlimpDataError(InputError):
     """A BLiMP file is missing, not JSON Lines, or lacks a field; the message names file, line and field."""
 
 
@@ -92,14 +93,15 @@ def read_pairs(data_dir: str | Path, *, limit_per_paradigm: int | None = None) -
         The pairs, file by file, in file order.
 
     Raises:
-        BlimpDataError: no folder, no ``*.jsonl`` file, a line that is not a JSON object, or a missing field.
+        r2d.io.InputError: no folder, no ``*.jsonl`` file (:class:`BlimpDataError`), a file that is not UTF-8
+            text, a line that is not a JSON object, or a missing field; the message names file, line and field.
     """
     folder = Path(data_dir)
     if not folder.is_dir():
-        raise BlimpDataError(f"{folder}: not a folder (expected a folder of BLiMP *.jsonl files)")
+        raise BlimpDataError(folder, "not a folder (expected a folder of BLiMP *.jsonl files)")
     files = sorted(folder.glob("*.jsonl"))
     if not files:
-        raise BlimpDataError(f"{folder}: no *.jsonl files (expected BLiMP paradigm files)")
+        raise BlimpDataError(folder, "no *.jsonl files (expected BLiMP paradigm files)")
     pairs: list[Pair] = []
     for path in files:
         pairs.extend(_read_file(path, limit_per_paradigm))
@@ -107,27 +109,12 @@ def read_pairs(data_dir: str | Path, *, limit_per_paradigm: int | None = None) -
 
 
 def _read_file(path: Path, limit: int | None) -> Iterable[Pair]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise BlimpDataError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    n = 0
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        if limit is not None and n >= limit:
-            break
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise BlimpDataError(f"{path}:{lineno}: not JSON ({e.msg}, column {e.colno})") from None
-        if not isinstance(row, dict):
-            raise BlimpDataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+    rows = read_jsonl(path, strict=True)  # one JSON reader for the project; errors name file and line
+    for n, row in enumerate(rows if limit is None else rows[:limit]):
         for key in REQUIRED_FIELDS:
             if not isinstance(row.get(key), str):
-                raise BlimpDataError(f"{path}:{lineno}: field {key!r} is missing or not a string")
-        n += 1
-        yield Pair(row["sentence_good"], row["sentence_bad"], row["field"], row["UID"], path.name, lineno)
+                raise BlimpDataError(path, "missing or not a string", line=n + 1, field=key)
+        yield Pair(row["sentence_good"], row["sentence_bad"], row["field"], row["UID"], path.name, n + 1)
 
 
 def evaluate(scorer: SentenceScorer, pairs: Sequence[Pair], *, batch_size: int = 64,

@@ -1,9 +1,8 @@
-"""Flag metrics and flag loss weights: rates, ``pos_weight``, calibrated probabilities, per-flag P/R/F1.
+"""Flag metrics: per-flag P/R/F1 of calibrated probabilities next to the always-on F1.
 
-Pipeline stage: around ``losses -> metrics`` for the flag head. Before training, :func:`flag_rates_from_rows`
-measures how often each flag is on and :func:`pos_weights` turns rates p into ``BCEWithLogitsLoss`` weights
-``w = (1 - p) / p`` (clamped). A head trained with ``pos_weight`` w puts logit 0 at "above the base rate", not
-at probability 0.5; the model's calibrated ``flag_probs`` (``sigmoid(logit - log w)``, see
+Pipeline stage: around ``losses -> metrics`` for the flag head. Flag rates and the ``pos_weight`` they give
+(``w = (1 - p) / p``, clamped) are measured at the tokenizer level (:mod:`r2d.tokenizer.rates`). A head
+trained with ``pos_weight`` w puts logit 0 at "above the base rate", not at probability 0.5; the model's calibrated ``flag_probs`` (``sigmoid(logit - log w)``, see
 :func:`r2d.modeling.encoder.calibrated_flag_probs`) undo that, and :func:`flag_metrics` scores those
 probabilities at 0.5 next to the F1 of always predicting "on" (a flag's floor: F1 = 2p / (1 + p) for a flag on
 at rate p). Needs numpy only (torch tensors are accepted). It does not compute losses or probabilities
@@ -15,7 +14,7 @@ at rate p). Needs numpy only (torch tensors are accepted). It does not compute l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -91,41 +90,4 @@ def flag_metrics(flag_probs, flag_labels, names: Sequence[str]) -> dict[str, flo
     return {**binary_prf(probs > 0.5, labels, names), **always_on_f1(labels, names)}
 
 
-def flag_rates_from_rows(ids_list: Iterable[Sequence[int]], flags_list: Iterable[np.ndarray],
-                         special_ids: Iterable[int], names: Sequence[str]) -> dict[str, float]:
-    """Rate of each flag over non-special rows.
-
-    Args:
-        ids_list: sequences of ids (T_i,).
-        flags_list: matching flag matrices (T_i, F).
-        special_ids: ids whose rows are not counted (``<s>``, ``</s>``, ``<pad>``, ...).
-        names: the F flag names.
-
-    Returns:
-        ``{name: fraction of counted rows with the flag on}`` (0.0 for every flag if nothing was counted).
-    """
-    special = np.asarray(sorted(set(int(i) for i in special_ids)))
-    on = np.zeros(len(names), dtype=np.int64)
-    n = 0
-    for ids, flags in zip(ids_list, flags_list):
-        ids = np.asarray(ids)
-        keep = ~np.isin(ids, special)
-        on += np.asarray(flags).reshape(len(ids), len(names))[keep].astype(bool).sum(0)
-        n += int(keep.sum())
-    return {name: (float(on[i]) / n if n else 0.0) for i, name in enumerate(names)}
-
-
-def pos_weight(rate: float, max_weight: float = 100.0) -> float:
-    """BCE ``pos_weight`` of a flag on at ``rate`` p: ``(1 - p) / p`` clamped to ``[1, max_weight]``
-    (``max_weight`` when p = 0; the article: rare flags with huge weights hurt)."""
-    p = float(rate)
-    return float(min(max_weight, max(1.0, (1 - p) / p))) if p > 0 else float(max_weight)
-
-
-def pos_weights(rates: Mapping[str, float], names: Sequence[str], max_weight: float = 100.0) -> list[float]:
-    """:func:`pos_weight` per flag in ``names`` order (a missing name counts as rate 0)."""
-    return [pos_weight(rates.get(n, 0.0), max_weight) for n in names]
-
-
-__all__ = ["binary_prf", "always_on_f1", "flag_metrics", "flag_rates_from_rows",
-           "pos_weight", "pos_weights"]
+__all__ = ["binary_prf", "always_on_f1", "flag_metrics"]

@@ -285,7 +285,7 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
     from r2d.modeling.encoder import R2DForMaskedLM, RobertaForMaskedLMLabelledRows
     from r2d.modeling.mlm_batches import MLMBatches, NoFlags, RobertaWordStarts
     from r2d.training.data import SequenceDataset
-    from r2d.training.flag_metrics import flag_rates_from_rows, pos_weights
+    from r2d.tokenizer.rates import flag_rates_from_rows, pos_weights
     from r2d.training.trainer import SaveTokenizerCallback, model_config
 
     r2d = args.model == "r2d"

@@ -48,6 +48,8 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
+from r2d.io import read_jsonl
+
 logger = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------------- presets
@@ -277,14 +279,8 @@ class MetricsJsonlCallback(TrainerCallback):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         kept = []
-        if state.global_step > 0 and self.path.exists():
-            for line in self.path.read_text(encoding="utf-8").splitlines():
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue  # subtle: a line cut short by kill -9
-                if row.get("step", 0) <= state.global_step:
-                    kept.append(line)
+        if state.global_step > 0 and self.path.exists():  # subtle: read_jsonl skips a line cut short by kill -9
+            kept = [json.dumps(row) for row in read_jsonl(self.path) if row.get("step", 0) <= state.global_step]
         self.path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -402,13 +398,7 @@ class SaveTokenizerCallback(TrainerCallback):
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
     """The rows of a ``metrics.jsonl`` (lines that do not parse, e.g. cut by a kill, are skipped)."""
-    rows = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+    return read_jsonl(path)
 
 
 __all__ = [
