@@ -248,3 +248,16 @@ def test_kill_9_during_pretraining_then_continue(tmp_path: Path):
     assert steps[0] == 0 and steps[-1] == 24
     seconds = [p["train_seconds"] for p in summary["curves"]["clm-r2d"]["0"]]
     assert seconds == sorted(seconds)  # the training clock continued across the kill
+
+
+def test_threads_setting_does_not_leak(tmp_path: Path):
+    """--threads is process-wide in torch: the experiment restores the caller's setting, also on failure."""
+    import torch
+
+    from r2d.analysis.experiment import PRESETS, run_experiment
+    from r2d.io import InputError
+
+    before = torch.get_num_threads()
+    with pytest.raises(InputError):
+        run_experiment(PRESETS["smoke"], tmp_path / "o", threads=before + 1)  # no data: fails at once
+    assert torch.get_num_threads() == before

@@ -1,22 +1,30 @@
-"""Recipe: the whole R2D-vs-RoBERTa experiment in one resumable command (``r2d experiment``).
+"""Recipe: the comparison of 2D and 1D tokenization at equal compute, in one resumable command (``r2d experiment``).
 
-Pipeline stage: everything, end to end, over the library:
+Pipeline stage: everything, end to end, over the library. Units, each a stage that runs once:
 
-1. ``corpus``: a plain-text pretraining sample (train + held-out validation) from ``--data-dir``'s
-   Wikipedia shards (or ``--corpus`` files);
-2. ``tokenizers``: an R2D tokenizer and a RoBERTa-style byte-level BPE **of the same vocabulary size trained
-   on the same sample** (preset ``base`` uses the bundled 50k ``r2d-en`` and the RoBERTa baseline instead);
-3. ``pretrain-r2d`` / ``pretrain-roberta``: MLM pretraining of both models with the same preset size, steps,
-   batch and sequence length, through :mod:`r2d.training.pretrain` (called in-process);
-4. ``finetune/<task>/<model>/seed<k>``: :func:`r2d.training.finetune.finetune` of both on every task of the
-   preset, several seeds where cheap;
-5. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``, ``OUT/charts``.
+1. ``corpus``: Wikipedia text for tokenizers and pretraining (all shards but the last), held-out documents of the
+   last shard (paragraphs never trained on) and whole articles of wikitext-2-raw's test split;
+2. ``tokenizers``: an R2D tokenizer and a byte-level BPE **of the same size, trained on the same text**;
+3. ``pretrain/<run>/seed<k>``: the causal pair (``clm-r2d``, ``clm-bpe``: :class:`r2d.modeling.causal.R2DForCausalLM`
+   with and without flags) for every causal seed, and the MLM pair (``mlm-r2d``, ``mlm-roberta``), through
+   :func:`r2d.training.pretrain.pretrain` in-process: the same size preset, rows per step (packed, no padding),
+   steps, learning rate and seeds within a pair; snapshots at log-spaced steps, step 0 being the untrained model;
+4. ``eval/bpb/...`` (every snapshot of the causal runs: learning curves; the untrained and final models on every
+   dataset), ``eval/blimp/...`` (untrained and final; the MLM pair too where the preset asks) and
+   ``eval/flags/...`` (per-flag F1 of the R2D MLM against always on), each keeping its per-item numbers
+   (documents, minimal pairs, masked rows) for the paired bootstrap;
+5. ``finetune/<task>/<run>/seed<k>``: :func:`r2d.training.finetune.finetune` of the pretrained and the untrained MLM
+   models with early stopping on a dev set carved from the training data, and one LoRA run against full
+   fine-tuning;
+6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
+   ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
-Resumable: a finished stage leaves ``OUT/stages/<stage>.json`` and is never rerun; a killed run started again
-with the same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from
-its start). This module adds no modelling of its own; it wires the recipes together and records settings. Its
-arguments are :class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
-:class:`r2d.io.InputError` before anything is written.
+Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` and is never rerun; a killed run started again with the
+same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from its start). Presets:
+``smoke`` (CI, a minute), ``cpu`` (about 70 minutes on 2 shared cores) and ``gpu`` (about 10 minutes on one H100,
+sized but not run here). This module adds no modelling of its own. Its arguments are :class:`ExperimentArgs` (the
+command line, :mod:`r2d.cli.experiment`, parses them); bad input raises :class:`r2d.io.InputError` before anything is
+written.
 """
 
 from __future__ import annotations
@@ -452,8 +460,16 @@ def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str |
     """
     import torch
 
+    previous = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
+    try:
+        return _run(preset, Path(out), data_dir=data_dir, corpus=corpus, preset_name=preset_name, progress=progress)
+    finally:
+        torch.set_num_threads(previous)  # subtle: the setting is process-wide; callers (tests) keep theirs
+
+
+def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: str, progress: bool):
     # subtle: import every stage's code now, so that a long run uses one version of it throughout
     from r2d.analysis.report import build_report
     from r2d.evaluation import bootstrap as _bootstrap  # noqa: F401
