@@ -15,6 +15,7 @@ def _comp(diff, low, high, higher=True):
 def test_verdict_names_the_leader_and_the_interval():
     (line,) = verdict([_comp(0.02, 0.01, 0.03)])
     assert "clm-r2d ahead by 0.0200" in line and "excludes zero" in line
+    assert "clm-r2d - clm-bpe = +0.0200, 95% interval [+0.0100, +0.0300]" in line
     (line,) = verdict([_comp(0.02, -0.01, 0.05)])
     assert "clm-r2d ahead" in line and "includes zero" in line
     (line,) = verdict([_comp(0.02, 0.01, 0.03, higher=False)])  # e.g. bits per byte: lower is better

@@ -68,7 +68,8 @@ def verdict(comparisons: list[Mapping]) -> list[str]:
             lead = f"{c['a'] if better_a else c['b']} ahead by {abs(d):.4f}"
         sure = "excludes zero" if c["excludes_zero"] else "includes zero (not distinguishable)"
         lines.append(f"{c['what']}: {c['a']} {c['a_mean']:.4f} vs {c['b']} {c['b_mean']:.4f} "
-                     f"({'higher' if c['higher_is_better'] else 'lower'} is better): {lead}; {_interval(c)} {sure}.")
+                     f"({'higher' if c['higher_is_better'] else 'lower'} is better): {lead}; {c['a']} - {c['b']} = "
+                     f"{d:+.4f}, {_interval(c)} {sure}.")
     return lines
 
 

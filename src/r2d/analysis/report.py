@@ -106,10 +106,10 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
             blimp_right[run][_seed(name)] = np.frombuffer(res["right"].encode(), dtype=np.uint8) - ord("0")
             blimp_rows[run].append(res)
     for run, rows in sorted(blimp_rows.items()):
-        keys = [k for k, v in rows[0].items() if isinstance(v, float)]
+        keys = [k for k, v in rows[0].items() if isinstance(v, float) and k != "seconds"]  # the stage's own time
         summary["blimp_seeds"][run] = {k: seed_summary([r[k] for r in rows]) for k in keys}
         summary["blimp"][run] = {k: summary["blimp_seeds"][run][k]["mean"] for k in keys}
-        summary["blimp"][run]["pairs"] = rows[0].get("pairs")
+        summary.setdefault("blimp_pairs", {})[run] = rows[0].get("pairs")
 
     # fine-tuning: headline metric on the test split of each seed, and the predictions for the bootstrap
     preds: dict[tuple[str, str], dict[int, dict]] = defaultdict(dict)
