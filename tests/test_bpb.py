@@ -9,7 +9,7 @@ import torch
 from r2d.cli import main
 from r2d.evaluation.bpb import bits_per_byte, windows
 from r2d.modeling.causal_data import CausalCollator, RowCodec
-from tests.test_causal import tiny_bpe_twin, tiny_causal_lm
+from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 DOCS = ["I enjoyed riding in Australia's parks.", "Zorping dogs; McDonald riding.\tHéllo wörld 🙂",
         "The dogs were riding. " * 12]

@@ -8,7 +8,7 @@ import torch
 
 from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM, causal_targets, row_nll
 from r2d.modeling.causal_data import CausalCollator, RowCodec
-from tests.conftest import TINY_TEXTS
+from conftest import TINY_TEXTS
 
 TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
             max_position_embeddings=128)

@@ -17,8 +17,8 @@ from r2d.cli import main
 from r2d.modeling.causal_data import CausalCollator, RowCodec, load_causal_lm
 from r2d.training.clm import causal_blocks
 from r2d.training.trainer import read_metrics
-from tests.test_causal import tiny_bpe_twin
-from tests.test_pretrain import sentence
+from test_causal import tiny_bpe_twin
+from test_pretrain import sentence
 
 DOCS = ["I enjoyed riding in Australia's parks.", "Zorping dogs", "The dogs were riding. A dog rides!",
         "McDonald riding in NASA's parks."]

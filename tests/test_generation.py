@@ -6,7 +6,7 @@ import torch
 from r2d.cli import main
 from r2d.modeling.causal_data import RowCodec, load_causal_lm
 from r2d.modeling.generation import generate, sample_roots, stream_generate
-from tests.test_causal import tiny_bpe_twin, tiny_causal_lm
+from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 PROMPTS = ["The dogs were", "I enjoyed riding in Australia's parks and", ""]
 

@@ -13,8 +13,8 @@ import torch
 from r2d.cli import main
 from r2d.evaluation.scoring import _masked_copies, causal_scorer, r2d_pseudo_scorer
 from r2d.modeling.causal_data import RowCodec
-from tests.test_bpb import zero_heads
-from tests.test_causal import tiny_bpe_twin, tiny_causal_lm
+from test_bpb import zero_heads
+from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 SENTENCES = ["Dogs were riding.", "The dog rides.", "Zorping McDonald's parks!"]
 
