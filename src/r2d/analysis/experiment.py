@@ -470,7 +470,15 @@ def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str |
 
 
 def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: str, progress: bool):
-    # subtle: import every stage's code now, so that a long run uses one version of it throughout
+    # subtle: import every stage's code now, so that a long run uses one version of it throughout (a module
+    # first imported an hour in would be whatever the working tree holds then)
+    import importlib
+
+    for name in ("r2d.modeling.encoder", "r2d.modeling.causal", "r2d.modeling.causal_data", "r2d.modeling.collator",
+                 "r2d.modeling.mlm_batches", "r2d.training.data", "r2d.training.trainer", "r2d.training.tasks",
+                 "r2d.training.metrics", "r2d.training.flag_metrics", "r2d.tokenizer.rates", "r2d.tokenizer.hf",
+                 "r2d.tokenizer.baseline", "r2d.evaluation.bpb", "r2d.evaluation.scoring"):
+        importlib.import_module(name)
     from r2d.analysis.report import build_report
     from r2d.evaluation import bootstrap as _bootstrap  # noqa: F401
     from r2d.evaluation.blimp import read_pairs
