@@ -7,6 +7,7 @@ before anything is served), builds the app with :func:`r2d.serve.app.create_app`
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
             models[path] = load_model(path)
         except ModelLoadError as err:
             return fail(PROG, f"--model {err}")
+    # subtle: the server process is ours, so its long-lived objects (tokenizer caches, models: millions) move to
+    # the collector's permanent generation once, instead of a library call switching the GC off behind its caller
+    gc.collect()
+    gc.freeze()
     loopback = _is_loopback(args.host)
     app = create_app(tokenizers=tokenizers, models=models, max_text_bytes=args.max_text_bytes,
                      max_new_tokens=args.max_new_tokens, allowed_hosts=LOOPBACK_HOSTS if loopback else None)

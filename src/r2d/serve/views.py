@@ -10,9 +10,7 @@ left to :mod:`r2d.serve.app`; rendering is the page's (``static/app.js``).
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import re
 from typing import Any, Sequence
 
@@ -107,21 +105,7 @@ def tokenize_view(tok, text: str, *, name: str, roberta=None) -> dict[str, Any]:
         ``flag_names``, ``input_ids`` (T,), ``flags`` (T, F), ``tokens`` (T,), with ``<s>``/``</s>`` rows, as
         ``r2d tokenize --format json`` prints them.
     """
-    with _gc_paused():
-        return _tokenize_view(tok, text, name, roberta)
-
-
-@contextlib.contextmanager
-def _gc_paused():
-    # subtle: building ~10 dicts per word would trigger full collections that walk the tokenizer's caches
-    # (millions of objects); nothing built here is cyclic
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
+    return _tokenize_view(tok, text, name, roberta)
 
 
 def _tokenize_view(tok, text: str, name: str, roberta) -> dict[str, Any]:
