@@ -137,7 +137,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         model_preset="mini", causal_steps=500, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=800,
         mlm_seeds=(0,), batch_size=16, max_length=128, lr=2e-3, blimp_limit=None, blimp_mlm=False,
         flag_eval_docs=400, tasks=("stsb",), seeds=(0, 1, 2), finetune_epochs=2.0, finetune_eval_steps=50,
-        patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=2e-4, finetune_max_length=128,
+        patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=1e-3, finetune_max_length=128,
         max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
         left_out="SST-2, IMDB, CoLA, MRPC and RTE fine-tuning (about 25 minutes per task for 4 model rows x 3 seeds "
                   "on these cores); BLiMP of the MLM pair (pseudo-log-likelihood costs one forward pass per row); "
