@@ -345,17 +345,18 @@ def test_cli_choices_match_the_library():
 
 
 def test_resume_after_kill_9(tmp_path, corpus, tokenizer_dir):
-    """A subprocess run over 2.4 epochs is killed with SIGKILL after its first checkpoint; --resume reproduces
+    """A subprocess run over several epochs is killed with SIGKILL after its first checkpoint; --resume reproduces
     the full run exactly (same masks, same losses). Workers: test_resume_reproduces_the_uninterrupted_run."""
     common = ["--model", "r2d", "--preset", "tiny", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir),
-              "--max-steps", "12", "--eval-steps", "6", "--save-steps", "4", "--max-length", "32",
+              "--max-steps", "40", "--eval-steps", "20", "--save-steps", "4", "--max-length", "32",
               "--batch-size", "4", "--no-progress", "--max-docs", "20"]
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert main(["pretrain", *common, "--out", str(full)]) == 0
     proc = subprocess.Popen([sys.executable, "-m", "r2d.cli", "pretrain", *common, "--out", str(killed)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not (killed / "checkpoint-4" / "trainer_state.json").exists():
+    # subtle: 36 steps remain after the first checkpoint, so a loaded machine still kills the run mid-way
+    while not any(killed.glob("checkpoint-*/trainer_state.json")):
         assert proc.poll() is None and time.time() < deadline, "the run ended before its first checkpoint"
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
