@@ -35,13 +35,15 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from r2d.io import InputError, check_file
+from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
+    PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps, wikipedia_shards)
 
 logger = logging.getLogger(__name__)
 
@@ -49,123 +51,6 @@ MODELS = ("r2d", "roberta")
 """the MLM pair (R2D and the RoBERTa baseline)"""
 CAUSAL = ("r2d", "bpe")
 """the causal pair (R2D and its 1D twin on a byte-level BPE)"""
-UNTRAINED = "untrained"
-
-
-@dataclass(frozen=True)
-class ExperimentPreset:
-    """Sizes of one experiment; every field is recorded in ``summary.json``."""
-
-    corpus_bytes: int
-    """bytes of Wikipedia text (all shards but the last) for both tokenizers and all pretraining"""
-    heldout_docs: int
-    """held-out Wikipedia documents (paragraphs of the last shard, never trained on) for bits per byte and flags"""
-    curve_docs: int
-    """the first N held-out documents score every learning-curve snapshot (all of them score the final models)"""
-    wikitext_bytes: int
-    """bytes of wikitext-2-raw's test split (whole articles) for bits per byte"""
-    vocab_size: int
-    """vocabulary size of both tokenizers (R2D and byte-level BPE, trained on the same text)"""
-    model_preset: str
-    """model size of r2d.training.trainer.PRESETS for every model (tiny / mini / small / base)"""
-    causal_steps: int
-    """optimizer steps of each causal pretraining run (the same rows for both models: packed blocks)"""
-    causal_seeds: tuple[int, ...]
-    """pretraining seeds of the causal pair (bits per byte, BLiMP, learning curves)"""
-    curve_points: int
-    """log-spaced snapshots per causal run (plus step 0 = the untrained model)"""
-    mlm_steps: int
-    """optimizer steps of each MLM pretraining run; 0 = no MLM pair"""
-    mlm_seeds: tuple[int, ...]
-    """pretraining seeds of the MLM pair (the first one is fine-tuned)"""
-    batch_size: int
-    """pretraining batch size (sequences)"""
-    max_length: int
-    """pretraining rows per sequence (packed: every sequence full)"""
-    lr: float
-    """pretraining peak learning rate"""
-    blimp_limit: int | None
-    """pairs per BLiMP paradigm (None = all)"""
-    blimp_mlm: bool
-    """also score the MLM pair on BLiMP by pseudo-log-likelihood (one forward pass per row: slow on a CPU)"""
-    flag_eval_docs: int
-    """held-out documents for per-flag F1 of the R2D MLM (masked rows)"""
-    tasks: tuple[str, ...]
-    """fine-tuning tasks (MLM pair and its untrained rows)"""
-    seeds: tuple[int, ...]
-    """fine-tuning seeds per task and model"""
-    finetune_epochs: float
-    """at most this many epochs (early stopping on dev usually ends sooner)"""
-    finetune_eval_steps: int
-    """evaluate on dev every N steps"""
-    patience: int
-    """stop after N dev evaluations without improvement"""
-    dev_size: int
-    """training examples held out as the dev set (model selection); the task's validation split is the test"""
-    finetune_batch_size: int
-    """fine-tuning batch size"""
-    finetune_lr: float
-    """fine-tuning peak learning rate"""
-    finetune_max_length: int
-    """fine-tuning truncation length"""
-    max_train_samples: int | None
-    """cap on fine-tuning training examples (None = the full training set)"""
-    max_eval_samples: int | None
-    """cap on examples per evaluation split (None = all)"""
-    lora_r: int
-    """LoRA rank of the one LoRA-vs-full comparison (first task, pretrained R2D, every seed); 0 = none"""
-    lora_lr: float
-    """LoRA learning rate"""
-    lora_seeds: tuple[int, ...] = (0,)
-    """fine-tuning seeds of the LoRA runs"""
-    left_out: str = ""
-    """what this preset leaves out and why (written into the report)"""
-
-
-PRESETS: dict[str, ExperimentPreset] = {
-    # CI: a minute or two; every stage runs once at toy size
-    "smoke": ExperimentPreset(
-        corpus_bytes=200_000, heldout_docs=24, curve_docs=8, wikitext_bytes=8_000, vocab_size=400,
-        model_preset="tiny", causal_steps=8, causal_seeds=(0, 1), curve_points=2, mlm_steps=6, mlm_seeds=(0,),
-        batch_size=4, max_length=64, lr=1e-3, blimp_limit=4, blimp_mlm=True, flag_eval_docs=16,
-        tasks=("stsb",), seeds=(0, 1), finetune_epochs=1.0, finetune_eval_steps=3, patience=2, dev_size=8,
-        finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
-        lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), left_out="everything but the plumbing: toy sizes"),
-    # this CPU, about 70 minutes on 2 shared cores
-    "cpu": ExperimentPreset(
-        corpus_bytes=6_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
-        model_preset="mini", causal_steps=500, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=800,
-        mlm_seeds=(0,), batch_size=16, max_length=128, lr=2e-3, blimp_limit=None, blimp_mlm=False,
-        flag_eval_docs=400, tasks=("stsb",), seeds=(0, 1, 2), finetune_epochs=2.0, finetune_eval_steps=50,
-        patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=1e-3, finetune_max_length=128,
-        max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
-        left_out="SST-2, IMDB, CoLA, MRPC and RTE fine-tuning (about 25 minutes per task for 4 model rows x 3 seeds "
-                  "on these cores); BLiMP of the MLM pair (pseudo-log-likelihood costs one forward pass per row); "
-                  "more than one MLM pretraining seed; LoRA with more than one seed; fine-tuning beyond 2 epochs; "
-                  "models larger than 1M non-embedding parameters"),
-    # one H100 in bf16, about 10 minutes (sized, not run here)
-    "gpu": ExperimentPreset(
-        corpus_bytes=60_000_000, heldout_docs=2000, curve_docs=300, wikitext_bytes=1_300_000, vocab_size=8192,
-        model_preset="small", causal_steps=3000, causal_seeds=(0, 1, 2), curve_points=8, mlm_steps=3000,
-        mlm_seeds=(0,), batch_size=64, max_length=256, lr=1e-3, blimp_limit=None, blimp_mlm=True,
-        flag_eval_docs=2000, tasks=("stsb", "sst2", "imdb", "cola", "mrpc", "rte"), seeds=(0, 1, 2),
-        finetune_epochs=3.0, finetune_eval_steps=200, patience=3, dev_size=1000, finetune_batch_size=32,
-        finetune_lr=1e-4, finetune_max_length=256, max_train_samples=20_000, max_eval_samples=None, lora_r=8,
-        lora_lr=1e-3, lora_seeds=(0, 1, 2), left_out="training sets above 20,000 examples are capped (SST-2, IMDB)"),
-}
-
-
-def snapshot_steps(steps: int, points: int) -> list[int]:
-    """Step 0 and ``points`` log-spaced steps ending at ``steps`` (the learning curve's fixed amounts of text).
-
-    >>> snapshot_steps(200, 5)
-    [0, 12, 24, 49, 99, 200]
-    """
-    if points < 1 or steps < 1:
-        return [0, max(steps, 0)]
-    first = max(1, steps // 16)
-    grid = np.geomspace(first, steps, points) if points > 1 else np.array([steps])
-    return sorted({0, *(int(round(x)) for x in grid), steps})
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,10 +114,6 @@ def _take(lines, budget: int) -> list[str]:
     return out
 
 
-def _shards(data_dir: Path) -> list[Path]:
-    return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
-
-
 def wikitext_articles(path: Path, budget: int) -> list[str]:
     """Whole articles of a wikitext-2-raw file (split at the `` = Title = `` lines), up to ``budget`` bytes."""
     import re
@@ -266,7 +147,7 @@ def prepare_corpus(out: Path, data_dir: Path | None, corpus: Sequence[str] | Non
         train = _take(lines, preset.corpus_bytes)
         source = [str(f) for f in files]
     else:
-        shards = _shards(data_dir)
+        shards = wikipedia_shards(data_dir)
         if len(shards) < 2:
             raise InputError(data_dir / "wikipedia_en", "expected enwiki_*.txt.gz shards (see SOURCE.md)")
         train = _take(_plain_lines(shards[:-1]), preset.corpus_bytes)
@@ -605,84 +486,3 @@ def _versions() -> dict[str, Any]:
             "transformers": transformers.__version__, "threads": torch.get_num_threads()}
 
 
-# ---------------------------------------------------------------------------------------------------------
-# arguments
-
-
-@dataclass
-class ExperimentArgs:
-    """Arguments of ``r2d experiment`` (each attribute docstring is its ``--help`` text)."""
-
-    preset: Literal["smoke", "cpu", "gpu"]
-    """experiment size (see the presets below)"""
-    out: str
-    """output folder (resumable: the same command continues a killed run, finished units are skipped)"""
-    data_dir: str | None = None
-    """local data in the layout of shared/data (Wikipedia shards, wikitext-2-raw, blimp, GLUE, imdb)"""
-    corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE"})
-    """pretraining text files instead of --data-dir's Wikipedia shards"""
-    tasks: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "TASK"})
-    """override the preset's fine-tuning tasks"""
-    seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
-    """override the preset's fine-tuning seeds"""
-    causal_seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
-    """override the preset's causal pretraining seeds"""
-    causal_steps: int | None = None
-    """override the preset's causal pretraining steps"""
-    mlm_steps: int | None = None
-    """override the preset's MLM pretraining steps"""
-    threads: int | None = None
-    """torch threads (default: torch's own choice; on a shared, busy machine 1 thread is often faster than 2)"""
-    progress: bool = True
-    """show progress bars"""
-
-
-def resolve(args: ExperimentArgs) -> ExperimentPreset:
-    """The preset with the overrides of ``args`` applied, after checking every input.
-
-    Raises:
-        r2d.io.InputError: an unknown preset or task, a step count below 1, a missing folder or corpus file,
-            no Wikipedia shards in ``--data-dir``, or neither ``--data-dir`` nor ``--corpus``.
-    """
-    from r2d.training.tasks import TASKS
-
-    if args.preset not in PRESETS:
-        raise InputError(f"--preset {args.preset}", f"unknown; choose one of {', '.join(PRESETS)}")
-    preset = PRESETS[args.preset]
-    if args.tasks:
-        bad = [t for t in args.tasks if t not in TASKS]
-        if bad:
-            raise InputError("--tasks", f"unknown task(s) {', '.join(bad)}; known: {', '.join(TASKS)}")
-        preset = replace(preset, tasks=tuple(args.tasks))
-    if args.seeds:
-        preset = replace(preset, seeds=tuple(args.seeds))
-    if args.causal_seeds:
-        preset = replace(preset, causal_seeds=tuple(args.causal_seeds))
-    for name in ("causal_steps", "mlm_steps", "threads"):
-        v = getattr(args, name)
-        if name == "threads" and v is not None and v < 1:
-            raise InputError(f"--threads {v}", "must be >= 1")
-        if name == "threads":
-            continue
-        if v is not None:
-            if v < 1:
-                raise InputError(f"--{name.replace('_', '-')} {v}", "must be >= 1")
-            preset = replace(preset, **{name: v})
-    if args.data_dir is None and not args.corpus:
-        raise InputError("r2d experiment", "give --data-dir DIR (local data) or --corpus FILE... (and tasks from "
-                                           "the Hub)")
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise InputError(f"--data-dir {args.data_dir}", "not a folder")
-    for f in args.corpus or ():
-        check_file(f, what="--corpus")
-    if not args.corpus and len(_shards(Path(args.data_dir))) < 2:
-        raise InputError(f"--data-dir {args.data_dir}", f"expected enwiki_*.txt.gz shards in "
-                                                        f"{Path(args.data_dir) / 'wikipedia_en'} (see its SOURCE.md)")
-    return preset
-
-
-def presets_table() -> str:
-    """One line per preset: model size, vocabulary, steps, seeds, tasks."""
-    return "\n".join(f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size}, causal pair {p.causal_steps} steps x "
-                     f"{len(p.causal_seeds)} seeds, MLM pair {p.mlm_steps} steps, fine-tuning {', '.join(p.tasks)} x "
-                     f"{len(p.seeds)} seeds" for n, p in PRESETS.items())
