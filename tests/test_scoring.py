@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from r2d.cli import main
-from r2d.evaluation.scoring import _masked_copies, causal_scorer, r2d_pseudo_scorer
+from r2d.evaluation.scoring import causal_scorer, masked_copies, r2d_pseudo_scorer
 from r2d.modeling.causal_data import RowCodec
+from r2d.modeling.collator import R2DDataCollatorForMLM
 from test_bpb import zero_heads
 from test_causal import tiny_bpe_twin, tiny_causal_lm
 
@@ -43,11 +44,25 @@ def test_causal_scores_do_not_depend_on_batching(tiny_tok):
 def test_masked_copies_hide_the_whole_word_and_score_flags_at_its_first_row():
     word_start = np.zeros(20, dtype=bool)
     word_start[[5, 7, 9]] = True
-    special = {0, 1, 2}
-    ids = [0, 5, 6, 6, 7, 9, 8, 2]  # <s> [5 6 6] [7] [9 8] </s>
-    got = [(p, list(word), first) for p, word, first in _masked_copies(ids, word_start, special)]
+    tok = SimpleNamespace(mask_token_id=3, pad_token_id=1, num_flags=2, all_special_ids=[0, 1, 2, 3],
+                          word_start=word_start)
+    collator = R2DDataCollatorForMLM(_Sized(tok, 20))
+    ids = torch.tensor([0, 5, 6, 6, 7, 9, 8, 2])  # <s> [5 6 6] [7] [9 8] </s>
+    positions, hidden, first = masked_copies(collator, ids)
+    got = [(int(p), torch.nonzero(h).flatten().tolist(), bool(f)) for p, h, f in zip(positions, hidden, first)]
     assert got == [(1, [1, 2, 3], True), (2, [1, 2, 3], False), (3, [1, 2, 3], False), (4, [4], True),
                    (5, [5, 6], True), (6, [5, 6], False)]
+
+
+class _Sized:
+    """A stand-in tokenizer with a length (the collator asks ``len(tokenizer)``)."""
+
+    def __init__(self, tok, n: int):
+        self.__dict__.update(vars(tok))
+        self._n = n
+
+    def __len__(self) -> int:
+        return self._n
 
 
 class _Uniform(torch.nn.Module):

@@ -113,34 +113,46 @@ def causal_scorer(model, codec, *, batch_size: int = 32) -> SentenceScorer:
     return score
 
 
-def _masked_copies(ids: Sequence[int], word_start: np.ndarray, special: set[int]):
-    """For each scored row p of one sequence: (p, the rows of p's word, whether p starts its word)."""
-    n = len(ids)
-    starts = [i for i in range(n) if ids[i] not in special and (word_start[ids[i]] or i == 0 or ids[i - 1] in special)]
-    for p in range(n):
-        if ids[p] in special:
-            continue
-        first = max(s for s in starts if s <= p)
-        last = first + 1
-        while last < n and ids[last] not in special and last not in starts:
-            last += 1
-        yield p, range(first, last), p == first
+def masked_copies(collator, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One masked copy per scored row of one sequence, with the rows whose flags it hides.
+
+    The word grouping is the MLM collator's (:meth:`~r2d.modeling.collator.R2DDataCollatorForMLM.words_of`), so
+    scoring hides exactly what pretraining hid.
+
+    Args:
+        collator: an :class:`~r2d.modeling.collator.R2DDataCollatorForMLM` of the model's tokenizer.
+        ids: (T,) the sequence's ids, special rows included.
+
+    Returns:
+        ``positions`` (N,) the scored rows (every non-special row), ``hidden`` (N, T) bool: the rows of each
+        position's word, ``first`` (N,) bool: the position starts its word (its flags are scored there).
+    """
+    ids = ids.unsqueeze(0)  # (1, T)
+    cand = collator.candidates(ids)[0]  # (T,)
+    positions = torch.nonzero(cand).flatten()  # (N,)
+    selected = torch.zeros((len(positions), ids.shape[1]), dtype=torch.bool)
+    selected[torch.arange(len(positions)), positions] = True  # (N, T) one selected row per copy
+    hidden = collator.words_of(ids.expand(len(positions), -1), selected)  # (N, T)
+    first = collator.word_owner(ids, cand.unsqueeze(0))[0, positions] == positions  # (N,)
+    return positions, hidden, first
 
 
 def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScorer:
     """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM` (module docstring)."""
-    word_start = np.asarray(tokenizer.word_start, dtype=bool)
-    special = set(int(i) for i in tokenizer.all_special_ids)
+    from r2d.modeling.collator import R2DDataCollatorForMLM
+
+    collator = R2DDataCollatorForMLM(tokenizer)
     mask_id = int(tokenizer.mask_token_id)
 
     @torch.inference_mode()
     def score(sentences: Sequence[str]) -> list[float]:
         enc = tokenizer(list(sentences))
-        jobs = []  # (sentence index, input ids, flags, hidden rows, position, flag target or None)
+        jobs = []  # (sentence index, input ids (T,), flags (T, F), hidden rows (T,), position, flags scored here)
         for s, (ids, flags) in enumerate(zip(enc["input_ids"], enc["flags"])):
-            ids, flags = list(ids), np.asarray(flags, dtype=np.int64).reshape(len(ids), -1)
-            for p, word, first in _masked_copies(ids, word_start, special):
-                jobs.append((s, ids, flags, word, p, flags[p] if first else None))
+            ids = torch.as_tensor(list(ids), dtype=torch.long)
+            flags = torch.as_tensor(np.asarray(flags, dtype=np.int64).reshape(len(ids), -1))
+            for p, hidden, first in zip(*masked_copies(collator, ids)):
+                jobs.append((s, ids, flags, hidden, int(p), bool(first)))
         totals = [0.0] * len(sentences)
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start:start + batch_size]
@@ -148,20 +160,19 @@ def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScor
             ids = torch.full((len(chunk), t), tokenizer.pad_token_id, dtype=torch.long)
             flags = torch.zeros((len(chunk), t, tokenizer.num_flags), dtype=torch.long)
             hidden = torch.zeros((len(chunk), t), dtype=torch.long)
-            for i, (_, row_ids, row_flags, word, p, _) in enumerate(chunk):
-                ids[i, :len(row_ids)] = torch.tensor(row_ids)
-                flags[i, :len(row_ids)] = torch.from_numpy(row_flags)
-                ids[i, p] = mask_id
-                flags[i, list(word)] = 0
-                hidden[i, list(word)] = 1
+            for i, (_, row_ids, row_flags, row_hidden, p, _) in enumerate(chunk):
+                n = len(row_ids)
+                ids[i, :n], ids[i, p] = row_ids, mask_id
+                flags[i, :n] = row_flags.masked_fill(row_hidden.unsqueeze(-1), 0)
+                hidden[i, :n] = row_hidden.long()
             out = model(input_ids=ids, attention_mask=ids.ne(tokenizer.pad_token_id).long(), flags=flags,
                         hidden_flags=hidden)
             logp = torch.log_softmax(out.logits.float(), dim=-1)  # (B, T, V)
             probs = out.flag_probs.float().clamp(_EPS, 1 - _EPS)  # (B, T, F)
-            for i, (s, row_ids, _, _, p, target) in enumerate(chunk):
+            for i, (s, row_ids, row_flags, _, p, first) in enumerate(chunk):
                 total = float(logp[i, p, row_ids[p]])
-                if target is not None:
-                    on = torch.from_numpy(target).bool()
+                if first:
+                    on = row_flags[p].bool()
                     total += float(torch.where(on, probs[i, p].log(), (1 - probs[i, p]).log()).sum())
                 totals[s] += total
         return totals
@@ -195,4 +206,5 @@ def roberta_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> Sentence
     return score
 
 
-__all__ = ["causal_scorer", "load_scorer", "model_type", "r2d_pseudo_scorer", "roberta_pseudo_scorer"]
+__all__ = ["causal_scorer", "load_scorer", "masked_copies", "model_type", "r2d_pseudo_scorer",
+           "roberta_pseudo_scorer"]
