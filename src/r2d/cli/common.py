@@ -30,6 +30,19 @@ def fail(prog: str, message: str) -> int:
     return 2
 
 
+def below_minimum(args, minimums: dict[str, int]) -> str | None:
+    """The first option of ``args`` set below its minimum, said as ``--name must be >= m, got v``; None if none.
+
+    Args:
+        args: parsed arguments. minimums: attribute name -> smallest allowed value (unset options pass).
+    """
+    for name, least in minimums.items():
+        value = getattr(args, name)
+        if value is not None and value < least:
+            return f"--{name.replace('_', '-')} must be >= {least}, got {value}"
+    return None
+
+
 def guard(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a subcommand's ``main``: bad input raised anywhere below it becomes :func:`fail`'s one line.
 

@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-from r2d.cli.common import ArgumentParser, fail
+from r2d.cli.common import ArgumentParser, below_minimum, fail
 
 PROG = "r2d eval"
 
@@ -59,10 +59,8 @@ def bpb_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-docs", type=int, default=None, metavar="N", help="score only the first N documents")
     ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
     args = ap.parse_args(argv)
-    for name in ("window", "stride", "max_docs", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < (2 if name == "window" else 1):
-            return fail(prog, f"--{name.replace('_', '-')} must be >= {2 if name == 'window' else 1}, got {value}")
+    if message := below_minimum(args, {"window": 2, "stride": 1, "max_docs": 1, "batch_size": 1}):
+        return fail(prog, message)
     if args.window and args.stride and args.stride >= args.window:
         return fail(prog, f"--stride must be smaller than --window ({args.window}), got {args.stride}")
     import itertools

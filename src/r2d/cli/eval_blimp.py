@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from r2d.cli.common import ArgumentParser, fail
+from r2d.cli.common import ArgumentParser, below_minimum, fail
 from r2d.io import InputError
 
 PROG = "r2d eval blimp"
@@ -36,10 +36,8 @@ def _parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    for name in ("limit", "batch_size"):
-        value = getattr(args, name)
-        if value is not None and value < 1:
-            return fail(PROG, f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if message := below_minimum(args, {"limit": 1, "batch_size": 1}):
+        return fail(PROG, message)
     from r2d.evaluation.blimp import REFERENCE, evaluate, read_pairs
     from r2d.evaluation.scoring import load_scorer
 
