@@ -185,14 +185,16 @@ def test_cli_presets_match_the_library():
 
 
 def test_presets_keep_the_protocol():
-    """Every preset: >= 3 causal seeds and fine-tuning seeds outside smoke, early stopping on a dev set."""
+    """Every preset: >= 3 causal, fine-tuning and LoRA seeds outside smoke, full training sets, early stopping on a
+    dev set."""
     from r2d.analysis.experiment import PRESETS
     from r2d.training.tasks import TASKS
 
     for name, p in PRESETS.items():
         assert p.dev_size > 0 and p.patience >= 1 and all(t in TASKS for t in p.tasks)
         if name != "smoke":
-            assert len(p.causal_seeds) >= 3 and len(p.seeds) >= 3 and p.left_out
+            assert len(p.causal_seeds) >= 3 and len(p.seeds) >= 3 and len(p.lora_seeds) >= 3 and p.left_out
+            assert p.max_train_samples is None and p.max_eval_samples is None
     assert set(PRESETS["gpu"].tasks) == {"stsb", "sst2", "imdb", "cola", "mrpc", "rte"}
 
 

@@ -218,7 +218,8 @@ def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, c
         preset=preset.model_preset, tokenizer=tokenizer_dir, max_steps=steps, batch_size=preset.batch_size,
         max_length=preset.max_length, pack=True, lr=preset.lr, warmup_steps=max(1, steps // 10),
         eval_fraction=0.01, eval_size=64, eval_steps=max(1, steps // 2), logging_steps=max(1, steps // 20),
-        save_steps=max(1, steps // 4), seed=seed, bf16=_bf16(), snapshot_steps=snapshot_steps(steps, points),
+        save_steps=max(1, steps // 4), seed=seed, bf16=_bf16(), compile=preset.compile,
+        snapshot_steps=snapshot_steps(steps, points),
         resume=(out_dir / METRICS_FILE).exists(), progress=progress)
     summary = pretrain(args, argv=["r2d", "experiment", "(pretrain stage)"])
     return {"summary": summary, "args": dataclasses.asdict(args)}
@@ -423,8 +424,9 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                                lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
         jobs = [(task, kind, u, s, 0) for task in preset.tasks for s in preset.seeds for u in (False, True)
                 for kind in MODELS]
-        if preset.lora_r and preset.tasks:
-            jobs += [(preset.tasks[0], "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+        if preset.lora_r and preset.tasks:  # right after the first task's runs, before the other tasks
+            first = sum(1 for j in jobs if j[0] == preset.tasks[0])
+            jobs[first:first] = [(preset.tasks[0], "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
         for task, kind, untrained, s, lora in jobs:
             name = _run_name("mlm", kind, untrained) + (f"-lora{lora}" if lora else "")
             run_dir = out / "finetune" / task / name / f"seed{s}"
