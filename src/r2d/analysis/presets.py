@@ -105,10 +105,10 @@ PRESETS: dict[str, ExperimentPreset] = {
         tasks=("stsb",), seeds=(0, 1), finetune_epochs=1.0, finetune_eval_steps=3, patience=2, dev_size=8,
         finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), left_out="everything but the plumbing: toy sizes"),
-    # this CPU: about 80 minutes on 2 quiet cores
+    # this CPU: about 90 minutes on 2 quiet cores
     "cpu": ExperimentPreset(
         corpus_bytes=6_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
-        model_preset="mini", causal_steps=500, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=3000,
+        model_preset="mini", causal_steps=500, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=10_000,
         mlm_seeds=(0,), batch_size=16, max_length=128, lr=2e-3, blimp_limit=None, blimp_mlm=False,
         flag_eval_docs=400, tasks=("stsb", "mrpc", "rte"), seeds=(0, 1, 2), finetune_epochs=6.0,
         finetune_eval_steps=50, patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=1e-3,
@@ -119,14 +119,15 @@ PRESETS: dict[str, ExperimentPreset] = {
                   "likelihood, one forward pass per row: 177 s per 800 pairs per model measured here, 8,000 pairs "
                   "x 4 models would take most of an hour); more than one MLM pretraining seed; models larger than "
                   "1M non-embedding parameters"),
-    # one H100 in bf16, about 10 minutes (sized, not run here)
+    # one H100 in bf16, about 10 minutes by estimate (not run: no GPU lent so far); full training sets in batches
+    # of 128, so SST-2's 67,000 examples are 525 steps an epoch
     "gpu": ExperimentPreset(
         corpus_bytes=60_000_000, heldout_docs=2000, curve_docs=300, wikitext_bytes=1_300_000, vocab_size=8192,
         model_preset="small", causal_steps=3000, causal_seeds=(0, 1, 2), curve_points=8, mlm_steps=3000,
         mlm_seeds=(0,), batch_size=64, max_length=256, lr=1e-3, blimp_limit=None, blimp_mlm=True,
         flag_eval_docs=2000, tasks=("stsb", "sst2", "imdb", "cola", "mrpc", "rte"), seeds=(0, 1, 2),
-        finetune_epochs=3.0, finetune_eval_steps=200, patience=3, dev_size=1000, finetune_batch_size=32,
-        finetune_lr=1e-4, finetune_max_length=256, max_train_samples=None, max_eval_samples=None, lora_r=8,
+        finetune_epochs=3.0, finetune_eval_steps=100, patience=3, dev_size=1000, finetune_batch_size=128,
+        finetune_lr=2e-4, finetune_max_length=256, max_train_samples=None, max_eval_samples=None, lora_r=8,
         lora_lr=1e-3, lora_seeds=(0, 1, 2), left_out="nothing of the issue's list; models larger than `small`"),
 }
 
