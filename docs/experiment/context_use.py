@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
           "flag loss, real | flag loss, shuffled |\n|---|---|---|---|---|---|---|")
     for m in a.models:
         r = losses(m, docs)
-        flags = (f"{r['flag_real']:.3f} | {r['flag_shuffled']:.3f}" if "flag_real" in r else "| ").strip()
+        flags = f"{r['flag_real']:.3f} | {r['flag_shuffled']:.3f}" if "flag_real" in r else " | "
         print(f"| {m} | {r['rows']:,} | {r['mlm_real']:.3f} | {r['mlm_shuffled']:.3f} | "
               f"{r['mlm_shuffled'] - r['mlm_real']:+.3f} | {flags} |")
 

@@ -14,22 +14,21 @@ Pipeline stage: everything, end to end, over the library. Units, each a stage th
    ``eval/flags/...`` (per-flag F1 of the R2D MLM against always on), each keeping its per-item numbers
    (documents, minimal pairs, masked rows) for the paired bootstrap;
 5. ``finetune/<task>/<run>/seed<k>``: :func:`r2d.training.finetune.finetune` of the pretrained and the untrained MLM
-   models with early stopping on a dev set carved from the training data, and one LoRA run against full
-   fine-tuning;
+   models with early stopping on a dev set carved from the training data, and LoRA against full
+   fine-tuning (every LoRA seed, on the first task);
 6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
    ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
 Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` and is never rerun; a killed run started again with the
 same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from its start). Presets:
-``smoke`` (CI, a minute), ``cpu`` (about 70 minutes on 2 shared cores) and ``gpu`` (about 10 minutes on one H100,
-sized but not run here). This module adds no modelling of its own. Its arguments are :class:`ExperimentArgs` (the
+``smoke`` (CI, a minute), ``cpu`` (about 90 minutes on 2 quiet cores) and ``gpu`` (about 10 minutes on one H100 by
+estimate, not run here). This module adds no modelling of its own. Its arguments are :class:`ExperimentArgs` (the
 command line, :mod:`r2d.cli.experiment`, parses them); bad input raises :class:`r2d.io.InputError` before anything is
 written.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import json
 import logging
@@ -222,7 +221,7 @@ def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, c
         snapshot_steps=snapshot_steps(steps, points),
         resume=(out_dir / METRICS_FILE).exists(), progress=progress)
     summary = pretrain(args, argv=["r2d", "experiment", "(pretrain stage)"])
-    return {"summary": summary, "args": dataclasses.asdict(args)}
+    return {"summary": summary, "args": asdict(args)}
 
 
 def _bf16() -> bool:
@@ -422,11 +421,11 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                     r = runs["mlm", kind, s0]
                     stages.run(f"eval/blimp/{_run_name('mlm', kind, untrained)}/seed{s0}",
                                lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
-        jobs = [(task, kind, u, s, 0) for task in preset.tasks for s in preset.seeds for u in (False, True)
-                for kind in MODELS]
-        if preset.lora_r and preset.tasks:  # right after the first task's runs, before the other tasks
-            first = sum(1 for j in jobs if j[0] == preset.tasks[0])
-            jobs[first:first] = [(preset.tasks[0], "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+        jobs = []
+        for i, task in enumerate(preset.tasks):
+            jobs += [(task, kind, u, s, 0) for s in preset.seeds for u in (False, True) for kind in MODELS]
+            if i == 0 and preset.lora_r:  # the LoRA runs right after the first task's, before the other tasks
+                jobs += [(task, "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
         for task, kind, untrained, s, lora in jobs:
             name = _run_name("mlm", kind, untrained) + (f"-lora{lora}" if lora else "")
             run_dir = out / "finetune" / task / name / f"seed{s}"

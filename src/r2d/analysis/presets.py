@@ -24,6 +24,7 @@ def wikipedia_shards(data_dir: Path) -> list[Path]:
     """The ``enwiki_*.txt.gz`` shards under ``DATA_DIR/wikipedia_en``, sorted (the last one is held out)."""
     return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
 
+
 @dataclass(frozen=True)
 class ExperimentPreset:
     """Sizes of one experiment; every field is recorded in ``summary.json``."""
@@ -172,7 +173,8 @@ class ExperimentArgs:
     mlm_steps: int | None = None
     """override the preset's MLM pretraining steps"""
     compile: bool | None = None
-    """torch.compile every pretraining run (default: the preset's; pays on long runs, BENCHMARKS.md)"""
+    """torch.compile every pretraining run (default: the preset's, off; slower than eager over 600 steps of the cpu
+    preset's MLM here, see BENCHMARKS.md)"""
     threads: int | None = None
     """torch threads (default: torch's own choice; on a shared, busy machine 1 thread is often faster than 2)"""
     progress: bool = True
@@ -202,13 +204,9 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
         preset = replace(preset, causal_seeds=tuple(args.causal_seeds))
     for name in ("causal_steps", "mlm_steps", "threads"):
         v = getattr(args, name)
-        if name == "threads" and v is not None and v < 1:
-            raise InputError(f"--threads {v}", "must be >= 1")
-        if name == "threads":
-            continue
-        if v is not None:
-            if v < 1:
-                raise InputError(f"--{name.replace('_', '-')} {v}", "must be >= 1")
+        if v is not None and v < 1:
+            raise InputError(f"--{name.replace('_', '-')} {v}", "must be >= 1")
+        if v is not None and name != "threads":  # threads is not a preset field: run_experiment takes it
             preset = replace(preset, **{name: v})
     if args.compile is not None:
         preset = replace(preset, compile=args.compile)

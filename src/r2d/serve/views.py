@@ -105,10 +105,6 @@ def tokenize_view(tok, text: str, *, name: str, roberta=None) -> dict[str, Any]:
         ``flag_names``, ``input_ids`` (T,), ``flags`` (T, F), ``tokens`` (T,), with ``<s>``/``</s>`` rows, as
         ``r2d tokenize --format json`` prints them.
     """
-    return _tokenize_view(tok, text, name, roberta)
-
-
-def _tokenize_view(tok, text: str, name: str, roberta) -> dict[str, Any]:
     names = list(tok.flag_names)
     enc = tok(text, return_offsets_mapping=True)
     ids, flags, offsets = list(enc["input_ids"]), [list(map(int, f)) for f in enc["flags"]], enc["offset_mapping"]

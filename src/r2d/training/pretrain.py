@@ -131,8 +131,10 @@ class PretrainArgs:
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass to save memory"""
     compile: bool = False
-    """torch.compile the model (TrainingArguments' torch_compile, inductor backend): on this CPU 1.3-1.5x faster
-    steps once compiled (BENCHMARKS.md), after a compile of a minute or so; pays on runs of thousands of steps"""
+    """torch.compile the model (TrainingArguments' torch_compile, inductor backend). On this CPU a fixed batch steps
+    1.3-1.5x faster once compiled, but a 600-step MLM run through this recipe was slower than eager (0.65x with an
+    empty compile cache, 0.83x warm: compile time, recompiles for the varying labelled rows and for evaluation;
+    BENCHMARKS.md)"""
     num_workers: int = 0
     """data loader worker processes (the masks do not depend on it)"""
     progress: bool = True
