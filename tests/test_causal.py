@@ -202,3 +202,43 @@ def test_causal_targets_without_a_mask_predict_all_but_bos():
     labels, flag_labels = causal_targets(ids, torch.ones(1, 4, 2, dtype=torch.long), None, ws)
     assert labels.tolist() == [[-100, 5, 6, 2]]
     assert flag_labels[0, :, 0].tolist() == [-100, 1, -100, -100]
+
+
+@pytest.mark.parametrize("kind", ["r2d", "twin"])
+def test_sequence_classifier_loads_the_decoder_and_reads_the_last_real_row(tmp_path, codec, twin_codec, kind):
+    from transformers import AutoModelForSequenceClassification
+
+    from r2d.modeling.causal import R2DCausalForSequenceClassification
+
+    c = codec if kind == "r2d" else twin_codec
+    tiny_causal_lm(c).save_pretrained(tmp_path)
+    clf = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    lm = R2DForCausalLM.from_pretrained(tmp_path).eval()
+    assert type(clf) is R2DCausalForSequenceClassification
+    assert torch.equal(clf.model.embed_tokens.weight, lm.model.embed_tokens.weight)
+    assert torch.equal(clf.model.layers[0].mlp.up_proj.weight, lm.model.layers[0].mlp.up_proj.weight)
+
+    batch = batch_of(c, ["The dogs were riding.", "Hi"])  # right-padded
+    mask = batch["attention_mask"]
+    assert mask[1].sum() < mask.size(1)
+    extra = {"flags": batch["flags"]} if kind == "r2d" else {}
+    logits = clf(input_ids=batch["input_ids"], attention_mask=mask, **extra).logits  # (2, 3)
+    # the head reads the last real row: the hidden state that has seen every row of the input
+    hidden = clf.model(inputs_embeds=clf.embed_rows(batch["input_ids"], batch.get("flags")),
+                       attention_mask=mask).last_hidden_state
+    last = mask.sum(-1) - 1
+    assert torch.allclose(logits, clf.score(hidden[torch.arange(2), last]), atol=1e-5)
+    # the short sentence scores the same alone (no padding) and left-padded
+    n = int(mask[1].sum())
+    alone = clf(input_ids=batch["input_ids"][1:, :n], **({"flags": batch["flags"][1:, :n]} if extra else {})).logits
+    assert torch.allclose(alone, logits[1:], atol=1e-5)
+    pad = mask.size(1) - n
+    left = {k: torch.cat([v[1:, n:], v[1:, :n]], 1) for k, v in batch.items() if k in ("input_ids", "flags")}
+    left_mask = torch.cat([torch.zeros(1, pad, dtype=mask.dtype), mask[1:, :n]], 1)
+    assert torch.allclose(clf(attention_mask=left_mask, **left).logits, alone, atol=1e-5)
+
+    loss = clf(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "flags")},
+               labels=torch.tensor([0, 2])).loss
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert clf.score.weight.grad is not None and clf.model.layers[0].mlp.up_proj.weight.grad is not None

@@ -123,7 +123,13 @@ def test_summary_numbers_come_from_the_stage_files(smoke_run):
     assert {"overall", "morphology", "syntax"} <= set(summary["blimp"]["clm-bpe"])
     # fine-tuning: every row, untrained ones included, is the metric of its saved test predictions
     ft = summary["finetune"]["stsb"]
-    assert set(ft) == {"mlm-r2d", "mlm-roberta", "mlm-r2d-untrained", "mlm-roberta-untrained", "mlm-r2d-lora2"}
+    assert set(ft) == {"mlm-r2d", "mlm-roberta", "mlm-r2d-untrained", "mlm-roberta-untrained", "mlm-r2d-lora2",
+                       "clm-r2d", "clm-bpe", "clm-r2d-untrained", "clm-bpe-untrained"}  # both pairs fine-tuned
+    assert {(c["a"], c["b"]) for c in summary["comparisons"] if c["what"].startswith("stsb")} >= {
+        ("clm-r2d", "clm-bpe"), ("clm-bpe", "clm-bpe-untrained"), ("mlm-r2d", "mlm-roberta")}
+    # both pairs read the same BLiMP pairs (the MLM pair by pseudo-log-likelihood)
+    paradigms = len(list((SHARED / "blimp").glob("*.jsonl")))
+    assert summary["blimp_pairs"]["mlm-r2d"] == summary["blimp_pairs"]["clm-r2d"] == p.blimp_limit * paradigms
     for run, row in ft.items():
         vals = []
         for seed in p.seeds:
@@ -191,11 +197,31 @@ def test_presets_keep_the_protocol():
     from r2d.training.tasks import TASKS
 
     for name, p in PRESETS.items():
-        assert p.dev_size > 0 and p.patience >= 1 and all(t in TASKS for t in p.tasks)
+        assert p.dev_size > 0 and p.patience >= 1 and all(t in TASKS for t in p.tasks + p.causal_tasks)
+        assert "stsb" in p.causal_tasks  # both pairs meet their untrained rows on the first task
         if name != "smoke":
             assert len(p.causal_seeds) >= 3 and len(p.seeds) >= 3 and len(p.lora_seeds) >= 3 and p.left_out
             assert p.max_train_samples is None and p.max_eval_samples is None
     assert set(PRESETS["gpu"].tasks) == {"stsb", "sst2", "imdb", "cola", "mrpc", "rte"}
+
+
+def test_tasks_override_both_pairs_where_the_preset_fine_tunes_the_causal_pair(tmp_path: Path):
+    from dataclasses import replace
+
+    import r2d.analysis.presets as presets
+    from r2d.analysis.presets import ExperimentArgs, resolve
+
+    (tmp_path / "wikipedia_en").mkdir()
+    for i in range(2):
+        (tmp_path / "wikipedia_en" / f"enwiki_0{i}.txt.gz").write_bytes(b"")
+    args = ExperimentArgs(preset="cpu", out=str(tmp_path / "o"), data_dir=str(tmp_path), tasks=["rte"])
+    assert (resolve(args).tasks, resolve(args).causal_tasks) == (("rte",), ("rte",))
+    original = presets.PRESETS["cpu"]
+    presets.PRESETS["cpu"] = replace(original, causal_tasks=())
+    try:
+        assert resolve(args).causal_tasks == ()
+    finally:
+        presets.PRESETS["cpu"] = original
 
 
 def test_missing_corpus_shards_exit_2(tmp_path: Path, capsys):

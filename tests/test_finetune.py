@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -41,11 +42,12 @@ def _tiny(**kw) -> dict:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """A tiny untrained R2D MLM checkpoint (with its tokenizer) and a tiny RoBERTa one (baseline tokenizer)."""
+    """Tiny untrained checkpoints with their tokenizers: R2D and RoBERTa MLMs, the causal R2D model and its twin."""
     from transformers import RobertaConfig, RobertaForMaskedLM
 
-    from r2d.tokenizer.baseline import roberta_tokenizer
+    from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM
     from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
+    from r2d.tokenizer.baseline import roberta_tokenizer
     from r2d.tokenizer.hf import R2DTokenizer
 
     d = tmp_path_factory.mktemp("ckpt")
@@ -55,7 +57,13 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     rt = roberta_tokenizer()
     RobertaForMaskedLM(RobertaConfig(vocab_size=len(rt), **_tiny())).save_pretrained(d / "roberta")
     rt.save_pretrained(d / "roberta")
-    return {"r2d": d / "r2d", "roberta": d / "roberta"}
+    causal = dict(_tiny(), max_position_embeddings=64)
+    R2DForCausalLM(R2DCausalConfig(vocab_size=len(tok), num_flags=len(tok.flag_names), flag_names=list(tok.flag_names),
+                                   **causal)).save_pretrained(d / "clm-r2d")
+    tok.save_pretrained(d / "clm-r2d")
+    R2DForCausalLM(R2DCausalConfig(vocab_size=len(rt), num_flags=0, **causal)).save_pretrained(d / "clm-bpe")
+    rt.save_pretrained(d / "clm-bpe")
+    return {"r2d": d / "r2d", "roberta": d / "roberta", "clm-r2d": d / "clm-r2d", "clm-bpe": d / "clm-bpe"}
 
 
 def _rows(path: Path) -> list[dict]:
@@ -133,6 +141,27 @@ def test_roberta_stsb_regression(tmp_path: Path, data_dir: Path, checkpoints):
     rows = _rows(tmp_path / "rob" / "metrics.jsonl")
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]  # training loss logged every step
     assert not (tmp_path / "rob" / "model").exists()
+
+
+@pytest.mark.parametrize("kind", ["clm-r2d", "clm-bpe"])
+def test_causal_checkpoints_fine_tune_through_the_same_recipe(tmp_path: Path, data_dir: Path, checkpoints, kind):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from r2d.modeling.causal import R2DCausalForSequenceClassification
+    from r2d.training.finetune import FinetuneArgs, finetune
+
+    res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints[kind]), out=str(tmp_path / kind),
+                                data_dir=str(data_dir), max_steps=4, eval_steps=2, batch_size=8, max_length=32,
+                                lr=1e-2, progress=False, logging_steps=1))
+    assert res["model_kind"] == ("r2d" if kind == "clm-r2d" else "hf")
+    assert set(res["final"]) >= {"eval_pearson", "eval_spearmanr"}
+    losses = [r["loss"] for r in _rows(tmp_path / kind / "metrics.jsonl") if "loss" in r]
+    assert len(losses) == 4 and all(math.isfinite(x) for x in losses)
+    tuned = AutoModelForSequenceClassification.from_pretrained(tmp_path / kind / "model")
+    assert type(tuned) is R2DCausalForSequenceClassification and tuned.config.problem_type == "regression"
+    start = AutoModelForSequenceClassification.from_pretrained(checkpoints[kind], num_labels=1)
+    assert not torch.equal(tuned.model.layers[0].mlp.up_proj.weight, start.model.layers[0].mlp.up_proj.weight)
 
 
 @pytest.mark.parametrize("argv,msg", [
@@ -224,7 +253,7 @@ def test_dev_selection_scores_the_test_split_once_with_the_best_weights(tmp_path
     assert max(r["eval_pearson"] for r in dev_rows) == pytest.approx(res["best_dev"])
 
 
-@pytest.mark.parametrize("kind", ["r2d", "roberta"])
+@pytest.mark.parametrize("kind", ["r2d", "roberta", "clm-r2d"])
 def test_lora_trains_adapters_and_the_head_only(tmp_path: Path, data_dir: Path, checkpoints, kind):
     from safetensors.torch import load_file
 
@@ -235,5 +264,6 @@ def test_lora_trains_adapters_and_the_head_only(tmp_path: Path, data_dir: Path, 
                                 lora_r=2, lr=1e-2, progress=False, save=True, logging_steps=1))
     assert 0 < res["trainable_parameters"] < 0.2 * res["num_parameters"]
     saved = load_file(str(tmp_path / kind / "model" / "adapter_model.safetensors"))
-    assert any("lora_A" in k for k in saved) and any("classifier" in k for k in saved)
-    assert not any("word_embeddings" in k for k in saved)  # the base weights stay as they were
+    head = "score" if kind.startswith("clm") else "classifier"
+    assert any("lora_A" in k for k in saved) and any(head in k for k in saved)
+    assert not any("word_embeddings" in k or "embed_tokens" in k for k in saved)  # the base weights stay as they were

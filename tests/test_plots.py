@@ -114,12 +114,12 @@ def test_comparison_charts_draw_the_numbers_they_are_given(tmp_path: Path, monke
     drawn = {}
     finish = plots._finish
 
-    def spy(fig, ax, out, *args):
+    def spy(fig, ax, out, *args, **kwargs):
         drawn[Path(out).stem] = {
             "lines": {ln.get_label(): (np.asarray(ln.get_xdata()).tolist(), np.asarray(ln.get_ydata()).tolist())
                       for ln in ax.get_lines()},
-            "bars": [round(b.get_height(), 6) for b in ax.patches]}
-        return finish(fig, ax, out, *args)
+            "bars": [round(b.get_height(), 6) for b in ax.patches], "hatches": [b.get_hatch() for b in ax.patches]}
+        return finish(fig, ax, out, *args, **kwargs)
 
     monkeypatch.setattr(plots, "_finish", spy)
     curves = {"clm-r2d": [[(0, 9.0), (10, 4.0), (100, 2.0)], [(0, 9.0), (10, 6.0), (100, 3.0)]]}
@@ -129,4 +129,7 @@ def test_comparison_charts_draw_the_numbers_they_are_given(tmp_path: Path, monke
     plots.plot_bars(["overall", "syntax"], {"clm-r2d": [(0.6, 0.01), (0.7, 0.02)], "clm-bpe": [(0.5, 0.0), (0.4, 0.0)]},
                     tmp_path / "b.png", title="t", ylabel="acc", references={"GPT-2": 0.83})
     assert drawn["b"]["bars"] == [0.6, 0.7, 0.5, 0.4]
+    plots.plot_bars(["stsb"], {"clm-r2d": [(0.1, 0.0)], "mlm-r2d": [(0.2, 0.0)], "mlm-r2d-lora8": [(0.3, 0.0)]},
+                    tmp_path / "f.png", title="t", ylabel="pearson")
+    assert [h or "" for h in drawn["f"]["hatches"]] == ["//", "", ".."]  # same colour for one kind: the objective and LoRA by hatch
     assert drawn["b"]["lines"]["GPT-2"][1] == [0.83, 0.83]

@@ -37,6 +37,18 @@ def test_signal_needs_every_model_above_its_untrained_row_with_apart_intervals()
     assert not overlapping["shown"] and "intervals overlap" in signal_lines(overlapping)[0]
     below = signal(summary([0.40, 0.41, 0.42], [0.50, 0.51, 0.52]))
     assert not below["shown"] and "not above" in signal_lines(below)[0]
+    # one seed has no seed interval: listed, but it neither makes nor breaks the signal
+    one = summary([0.60, 0.61, 0.62], [0.50, 0.51, 0.52])
+    one["blimp_seeds"] |= {"mlm-r2d": {"overall": seed_summary([0.40])},
+                           "mlm-r2d-untrained": {"overall": seed_summary([0.50])}}
+    checked = signal(one)
+    assert checked["shown"] and len(checked["checks"]) == 3
+    assert [c["apart"] for c in checked["checks"]].count(None) == 1
+    assert "pretrained 0.4000 vs untrained 0.5000 (n=1/1): not above, one seed: no seed interval" in \
+        " ".join(signal_lines(checked))
+    only_one = signal({"blimp_seeds": one["blimp_seeds"] | {"clm-r2d": {"overall": seed_summary([0.6])},
+                                                            "clm-r2d-untrained": {"overall": seed_summary([0.5])}}})
+    assert not only_one["shown"]  # no check with seed intervals: nothing shown
 
 
 def test_protocol_states_the_run_sizes():

@@ -14,14 +14,14 @@ Pipeline stage: everything, end to end, over the library. Units, each a stage th
    ``eval/flags/...`` (per-flag F1 of the R2D MLM against always on), each keeping its per-item numbers
    (documents, minimal pairs, masked rows) for the paired bootstrap;
 5. ``finetune/<task>/<run>/seed<k>``: :func:`r2d.training.finetune.finetune` of the pretrained and the untrained MLM
-   models with early stopping on a dev set carved from the training data, and LoRA against full
-   fine-tuning (every LoRA seed, on the first task);
+   models (and of the causal pair on ``causal_tasks``) with early stopping on a dev set carved from the training
+   data, and LoRA against full fine-tuning (every LoRA seed, on the first task);
 6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
    ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
 Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` and is never rerun; a killed run started again with the
 same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from its start). Presets:
-``smoke`` (CI, a minute), ``cpu`` (about 90 minutes on 2 quiet cores) and ``gpu`` (about 10 minutes on one H100 by
+``smoke`` (CI, a minute), ``cpu`` (about 115 minutes on 2 quiet cores) and ``gpu`` (about 10 minutes on one H100 by
 estimate, not run here). This module adds no modelling of its own. Its arguments are :class:`ExperimentArgs` (the
 command line, :mod:`r2d.cli.experiment`, parses them); bad input raises :class:`r2d.io.InputError` before anything is
 written.
@@ -42,14 +42,13 @@ import numpy as np
 
 from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
-    PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps, wikipedia_shards)
+    PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
+    wikipedia_shards)
 
 logger = logging.getLogger(__name__)
 
-MODELS = ("r2d", "roberta")
-"""the MLM pair (R2D and the RoBERTa baseline)"""
-CAUSAL = ("r2d", "bpe")
-"""the causal pair (R2D and its 1D twin on a byte-level BPE)"""
+CAUSAL, MODELS = dict(PAIRS)["clm"], dict(PAIRS)["mlm"]
+"""the causal pair (R2D and its 1D twin on a byte-level BPE) and the MLM pair (R2D and the RoBERTa baseline)"""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -421,40 +420,46 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                     r = runs["mlm", kind, s0]
                     stages.run(f"eval/blimp/{_run_name('mlm', kind, untrained)}/seed{s0}",
                                lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
-        jobs = []
-        for i, task in enumerate(preset.tasks):
-            jobs += [(task, kind, u, s, 0) for s in preset.seeds for u in (False, True) for kind in MODELS]
-            if i == 0 and preset.lora_r:  # the LoRA runs right after the first task's, before the other tasks
-                jobs += [(task, "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
-        for task, kind, untrained, s, lora in jobs:
-            name = _run_name("mlm", kind, untrained) + (f"-lora{lora}" if lora else "")
-            run_dir = out / "finetune" / task / name / f"seed{s}"
-            src = runs["mlm", kind, s0]["untrained" if untrained else "final"]
 
-            def job(task=task, s=s, run_dir=run_dir, src=src, lora=lora) -> dict:
-                import shutil
+    # 3. fine-tuning: each pair's pretrained and untrained models (its first pretraining seed) on its tasks, every
+    # fine-tuning seed; LoRA against full fine-tuning once (R2D MLM, first task, right after that task's runs)
+    jobs = []  # (task, objective, kind, untrained, fine-tuning seed, LoRA rank)
+    for objective, kinds, tasks in (("mlm", MODELS, preset.tasks if preset.mlm_steps else ()),
+                                    ("clm", CAUSAL, preset.causal_tasks)):
+        for i, task in enumerate(tasks):
+            jobs += [(task, objective, kind, u, s, 0) for s in preset.seeds for u in (False, True) for kind in kinds]
+            if objective == "mlm" and i == 0 and preset.lora_r:
+                jobs += [(task, "mlm", "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+    seed0 = {"mlm": preset.mlm_seeds[0], "clm": preset.causal_seeds[0]}
+    for task, objective, kind, untrained, s, lora in jobs:
+        name = _run_name(objective, kind, untrained) + (f"-lora{lora}" if lora else "")
+        run_dir = out / "finetune" / task / name / f"seed{s}"
+        src = runs[objective, kind, seed0[objective]]["untrained" if untrained else "final"]
 
-                shutil.rmtree(run_dir, ignore_errors=True)  # subtle: a killed fine-tuning run starts over
-                res = finetune(FinetuneArgs(
-                    task=task, model=str(src), out=str(run_dir), data_dir=str(data_dir) if data_dir else None,
-                    seed=s, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
-                    logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
-                    lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
-                    max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
-                    dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
-                    save=False, progress=progress, extra={"bf16": _bf16()}), argv=["r2d", "experiment"])
-                return {k: res.get(k) for k in ("final", "steps", "best_step", "best_dev", "stopped_at",
-                                                "train_seconds", "train_examples", "num_parameters",
-                                                "trainable_parameters")}
+        def job(task=task, s=s, run_dir=run_dir, src=src, lora=lora) -> dict:
+            import shutil
 
-            stages.run(f"finetune/{task}/{name}/seed{s}", job)
+            shutil.rmtree(run_dir, ignore_errors=True)  # subtle: a killed fine-tuning run starts over
+            res = finetune(FinetuneArgs(
+                task=task, model=str(src), out=str(run_dir), data_dir=str(data_dir) if data_dir else None,
+                seed=s, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
+                logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
+                lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
+                max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
+                dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
+                save=False, progress=progress, extra={"bf16": _bf16()}), argv=["r2d", "experiment"])
+            return {k: res.get(k) for k in ("final", "steps", "best_step", "best_dev", "stopped_at",
+                                            "train_seconds", "train_examples", "num_parameters",
+                                            "trainable_parameters")}
+
+        stages.run(f"finetune/{task}/{name}/seed{s}", job)
 
     def report() -> dict:
         settings = {
             "preset": preset_name, "sizes": asdict(preset), "data_dir": str(data_dir) if data_dir else None,
             "corpus": corpus_info, "tokenizers": toks,
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
-            "task_data": {t: _task_note(t, data_dir) for t in preset.tasks},
+            "task_data": {t: _task_note(t, data_dir) for t in dict.fromkeys(preset.tasks + preset.causal_tasks)},
             "blimp_pairs": len(pairs),
         }
         page, summary = build_report(out, settings=settings)

@@ -81,13 +81,13 @@ def flag_f1_keys(rows: Iterable[Mapping], flag_names: Sequence[str] | None = Non
     return out
 
 
-def _finish(fig, ax, out: str | Path, title: str, xlabel: str, ylabel: str) -> Path:
+def _finish(fig, ax, out: str | Path, title: str, xlabel: str, ylabel: str, *, legend_outside: bool = False) -> Path:
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, **({"loc": "upper left", "bbox_to_anchor": (1.01, 1)} if legend_outside else {}))
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -202,6 +202,11 @@ def _kind_color(run: str, i: int) -> str:
     return {"r2d": COLORS["r2d"], "bpe": COLORS["roberta"], "roberta": COLORS["roberta"]}.get(kind, _color(kind, i))
 
 
+def _kind_hatch(run: str) -> str:
+    """Hatching that tells runs of one kind apart: causal runs ``//``, LoRA runs ``..``, the rest none."""
+    return "//" if run.startswith("clm-") else ".." if "-lora" in run else ""
+
+
 def plot_curves(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], out: str | Path, *, title: str,
                 xlabel: str, ylabel: str, logx: bool = True) -> Path:
     """Learning curves: per run, the mean over seeds of y at each x (points where every seed has one), with the
@@ -239,16 +244,16 @@ def plot_bars(groups: Sequence[str], runs: Mapping[str, Sequence[tuple[float, fl
         out: PNG path. title, ylabel: text.
         references: label -> y of a horizontal reference line (e.g. published BLiMP overall accuracies).
     """
-    fig, ax = _figure((max(6.4, 1.1 * len(groups) + 2), 4.2))
+    fig, ax = _figure((max(6.4, 1.1 * len(groups) + 2) + 2.4, 4.2))  # + the legend beside the axes
     width = 0.8 / max(1, len(runs))
     x = np.arange(len(groups))
     for i, (name, vals) in enumerate(runs.items()):
         v = np.array([a for a, _ in vals], dtype=float)
         e = np.array([b for _, b in vals], dtype=float)
         ax.bar(x + (i - (len(runs) - 1) / 2) * width, v, width, yerr=e, capsize=2, label=name,
-               color=_kind_color(name, i))
+               color=_kind_color(name, i), hatch=_kind_hatch(name), edgecolor="white", linewidth=0)
     for j, (label, y) in enumerate((references or {}).items()):
         ax.axhline(y, color=_FALLBACK[j % len(_FALLBACK)], linestyle="--", linewidth=1, label=label)
     ax.set_xticks(x)
     ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=8)
-    return _finish(fig, ax, out, title, "", ylabel)
+    return _finish(fig, ax, out, title, "", ylabel, legend_outside=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from r2d.analysis import plots
+from r2d.analysis.presets import PAIRS
 from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
 from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
 
@@ -168,7 +169,7 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
         add("BLiMP overall accuracy", a, b, mean_stat([ra[k] for k in sorted(ra)]), mean_stat([rb[k] for k in sorted(rb)]),
             len(next(iter(ra.values()))), True, summary["blimp"][a]["overall"], summary["blimp"][b]["overall"])
 
-    for obj, kinds in (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta"))):
+    for obj, kinds in PAIRS:
         blimp_pair(f"{obj}-{kinds[0]}", f"{obj}-{kinds[1]}")
         for k in kinds:
             blimp_pair(f"{obj}-{k}", f"{obj}-{k}-untrained")
@@ -190,9 +191,10 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
             fa[t.metric]["mean"], fb[t.metric]["mean"])
 
     for task, runs in summary["finetune"].items():
-        ft_pair(task, "mlm-r2d", "mlm-roberta")
-        for k in ("r2d", "roberta"):
-            ft_pair(task, f"mlm-{k}", f"mlm-{k}-untrained")
+        for obj, kinds in PAIRS:
+            ft_pair(task, f"{obj}-{kinds[0]}", f"{obj}-{kinds[1]}")
+            for k in kinds:
+                ft_pair(task, f"{obj}-{k}", f"{obj}-{k}-untrained")
         for run in runs:
             if "-lora" in run:
                 ft_pair(task, run, run.split("-lora")[0])

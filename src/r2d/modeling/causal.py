@@ -47,13 +47,15 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, LlamaConfig, LlamaModel
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, LlamaConfig, LlamaModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel, LlamaRMSNorm
+from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from r2d.modeling.encoder import ARTICLE_FLAG_NAMES, FLAG_COMBINE_METHODS, FLAG_VALUE_MODES, R2DFlagInput
+from r2d.modeling.encoder import (ARTICLE_FLAG_NAMES, FLAG_COMBINE_METHODS, FLAG_VALUE_MODES, R2DFlagInput,
+                                  sequence_classification_loss)
 
 logger = logging.getLogger(__name__)
 
@@ -133,10 +135,31 @@ class R2DCausalFlagHead(nn.Module):
 
 
 class R2DCausalPreTrainedModel(LlamaPreTrainedModel):
-    """Base class: the causal config, Llama's init, plus the flag input's (identity on the embedding columns)."""
+    """Base class: the causal config, Llama's init plus the flag input's (identity on the embedding columns), and
+    the 2D input (rows -> ``inputs_embeds``) of subclasses that hold a ``LlamaModel`` as ``self.model`` and an
+    :class:`~r2d.modeling.encoder.R2DFlagInput` (or ``None``) as ``self.flag_input``."""
 
     config_class = R2DCausalConfig
     config: R2DCausalConfig
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def set_input_embeddings(self, value: nn.Embedding) -> None:
+        self.model.embed_tokens = value
+
+    def embed_rows(self, input_ids: torch.Tensor, flags: torch.Tensor | None) -> torch.Tensor:
+        """Rows -> ``inputs_embeds``: (B, T) ids and (B, T, F) flags -> (B, T, H)."""
+        embeds = self.model.embed_tokens(input_ids)  # (B, T, H)
+        if self.flag_input is None:
+            return embeds
+        if flags is None:
+            raise ValueError(f"{type(self).__name__}.forward needs flags (B, T, F={self.config.num_flags}) next to "
+                             "input_ids; R2DTokenizer returns them as enc['flags']")
+        if flags.shape != (*input_ids.shape, self.config.num_flags):
+            raise ValueError(f"flags must have shape {(*input_ids.shape, self.config.num_flags)} (B, T, F), "
+                             f"got {tuple(flags.shape)}")
+        return self.flag_input(embeds, flags)  # (B, T, H)
 
     def _init_weights(self, module):
         super()._init_weights(module)
@@ -237,30 +260,11 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
         self.flag_head = R2DCausalFlagHead(config) if config.num_flags else None
         self.post_init()
 
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.model.embed_tokens
-
-    def set_input_embeddings(self, value: nn.Embedding) -> None:
-        self.model.embed_tokens = value
-
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head
 
     def set_output_embeddings(self, new_embeddings: nn.Linear) -> None:
         self.lm_head = new_embeddings
-
-    def embed_rows(self, input_ids: torch.Tensor, flags: torch.Tensor | None) -> torch.Tensor:
-        """Rows -> ``inputs_embeds``: (B, T) ids and (B, T, F) flags -> (B, T, H)."""
-        embeds = self.model.embed_tokens(input_ids)  # (B, T, H)
-        if self.flag_input is None:
-            return embeds
-        if flags is None:
-            raise ValueError(f"R2DForCausalLM.forward needs flags (B, T, F={self.config.num_flags}) next to "
-                             "input_ids; R2DTokenizer returns them as enc['flags']")
-        if flags.shape != (*input_ids.shape, self.config.num_flags):
-            raise ValueError(f"flags must have shape {(*input_ids.shape, self.config.num_flags)} (B, T, F), "
-                             f"got {tuple(flags.shape)}")
-        return self.flag_input(embeds, flags)  # (B, T, H)
 
     def next_flag_logits(self, hidden: torch.Tensor, next_ids: torch.Tensor) -> torch.Tensor:
         """Flag logits of the next rows given their roots: (..., H) hidden and (...) ids -> (..., F)."""
@@ -325,14 +329,65 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
         return sum(p.numel() for p in self.parameters()) - self.model.embed_tokens.weight.numel()
 
 
+class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
+    """The causal decoder (2D or twin) with a linear head on the last real row, like HF's
+    ``LlamaForSequenceClassification``: in a causal model only the last row has read the whole input.
+
+    Loads the decoder and flag input of an :class:`R2DForCausalLM` checkpoint (same parameter names); the root and
+    flag heads are dropped and ``score`` is new. ``config.problem_type`` works as in
+    :func:`r2d.modeling.encoder.sequence_classification_loss`.
+    """
+
+    def __init__(self, config: R2DCausalConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.model = LlamaModel(config)
+        self.flag_input = R2DFlagInput(config) if config.num_flags else None
+        self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
+        self.post_init()
+
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        flags: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        **kwargs,
+    ) -> SequenceClassifierOutput:
+        """
+        Args:
+            input_ids: (B, T) root ids. attention_mask: (B, T) 1 = real row (left or right padding).
+            flags: (B, T, F) 0/1 flags (required when F > 0).
+            labels: (B,) class ids, (B,) or (B, 1) floats for regression, (B, num_labels) floats for multi-label.
+            **kwargs: passed to ``LlamaModel``.
+
+        Returns:
+            ``SequenceClassifierOutput`` with ``logits`` (B, num_labels) and ``loss`` when labels are given.
+        """
+        if input_ids is None:
+            raise ValueError("R2DCausalForSequenceClassification.forward needs input_ids (B, T)")
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+        out = self.model(inputs_embeds=self.embed_rows(input_ids, flags), attention_mask=attention_mask,
+                         position_ids=position_ids, **kwargs)
+        last = attention_mask.long().cumsum(-1).argmax(-1)  # (B,) the last real row: the first at the full count
+        pooled = out.last_hidden_state[torch.arange(input_ids.size(0), device=input_ids.device), last]  # (B, H)
+        logits = self.score(pooled)  # (B, num_labels)
+        loss = None if labels is None else sequence_classification_loss(self.config, logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
+
+
 NATS_PER_BIT = math.log(2)
 
 AutoConfig.register("r2d_causal", R2DCausalConfig, exist_ok=True)
 AutoModelForCausalLM.register(R2DCausalConfig, R2DForCausalLM, exist_ok=True)
+AutoModelForSequenceClassification.register(R2DCausalConfig, R2DCausalForSequenceClassification, exist_ok=True)
 
 __all__ = [
     "R2DCausalConfig",
     "R2DForCausalLM",
+    "R2DCausalForSequenceClassification",
     "R2DCausalLMOutput",
     "R2DCausalFlagHead",
     "causal_targets",

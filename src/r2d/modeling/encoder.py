@@ -452,6 +452,36 @@ class RobertaForMaskedLMLabelledRows(RobertaForMaskedLM):
         return MaskedLMOutput(loss=loss, logits=logits)
 
 
+def sequence_classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """The loss of a sequence classification head, by ``config.problem_type`` as in ``transformers``.
+
+    Args:
+        config: the model config; ``problem_type`` is set here when it is ``None`` (``"regression"`` when
+            ``num_labels == 1``, ``"single_label_classification"`` for integer labels, else multi-label).
+        logits: (B, num_labels) scores.
+        labels: (B,) class ids, (B,) or (B, 1) floats for regression, (B, num_labels) floats for multi-label.
+
+    Returns:
+        the scalar loss: MSE, cross entropy or binary cross entropy (in float32).
+    """
+    labels = labels.to(logits.device)
+    n = config.num_labels
+    if config.problem_type is None:
+        if n == 1:
+            config.problem_type = "regression"
+        elif labels.dtype in (torch.long, torch.int):
+            config.problem_type = "single_label_classification"
+        else:
+            config.problem_type = "multi_label_classification"
+    if config.problem_type == "regression":
+        if n == 1:
+            return F.mse_loss(logits.squeeze(-1).float(), labels.reshape(-1).float())
+        return F.mse_loss(logits.float(), labels.float())
+    if config.problem_type == "single_label_classification":
+        return F.cross_entropy(logits.reshape(-1, n).float(), labels.reshape(-1))
+    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+
+
 class R2DForSequenceClassification(R2DPreTrainedModel):
     """R2D with RoBERTa's sequence classification/regression head on the ``<s>`` row.
 
@@ -498,25 +528,7 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
         )
         logits = self.classifier(outputs.last_hidden_state)  # (B, num_labels)
 
-        loss = None
-        if labels is not None:
-            labels = labels.to(logits.device)
-            if self.config.problem_type is None:
-                if self.num_labels == 1:
-                    self.config.problem_type = "regression"
-                elif labels.dtype in (torch.long, torch.int):
-                    self.config.problem_type = "single_label_classification"
-                else:
-                    self.config.problem_type = "multi_label_classification"
-            if self.config.problem_type == "regression":
-                if self.num_labels == 1:
-                    loss = F.mse_loss(logits.squeeze(-1).float(), labels.reshape(-1).float())
-                else:
-                    loss = F.mse_loss(logits.float(), labels.float())
-            elif self.config.problem_type == "single_label_classification":
-                loss = F.cross_entropy(logits.reshape(-1, self.num_labels).float(), labels.reshape(-1))
-            else:
-                loss = F.binary_cross_entropy_with_logits(logits.float(), labels.float())
+        loss = None if labels is None else sequence_classification_loss(self.config, logits, labels)
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )

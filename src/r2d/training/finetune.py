@@ -1,4 +1,4 @@
-"""Recipe: fine-tune an R2D or RoBERTa checkpoint on one downstream task (``r2d finetune``).
+"""Recipe: fine-tune an R2D or RoBERTa checkpoint, MLM or causal, on one downstream task (``r2d finetune``).
 
 Pipeline stage: after pretraining. Loads a task (:mod:`r2d.training.tasks`, Hub or ``--data-dir``), the checkpoint's
 own tokenizer (an R2D checkpoint carries its ``R2DTokenizer`` beside the model; a RoBERTa checkpoint its
@@ -6,7 +6,8 @@ own tokenizer (an R2D checkpoint carries its ``R2DTokenizer`` beside the model; 
 that tokenizer's pair layout, and trains ``AutoModelForSequenceClassification`` with the Hugging Face
 ``Trainer``. Every ``--eval-steps`` the task metrics (:mod:`r2d.training.metrics`) are appended to
 ``OUT/metrics.jsonl``; the end result goes to ``OUT/results.json``. R2D and RoBERTa go through exactly the
-same code: only the tokenizer and the padding collator differ.
+same code: only the tokenizer and the padding collator differ. A causal checkpoint (``r2d pretrain --objective
+clm``, 2D or twin) gets :class:`r2d.modeling.causal.R2DCausalForSequenceClassification`, a head on the last row.
 
 With ``--dev-size N`` the model is selected on a dev set carved from the training data (seeded): evaluation
 every ``--eval-steps`` runs on it, the best weights are kept in memory, ``--patience K`` stops after K evaluations
@@ -47,7 +48,7 @@ class FinetuneArgs:
     task: str
     """task name: cola, sst2, mrpc, stsb, qnli, rte, mnli, yelp_polarity, imdb"""
     model: str
-    """checkpoint folder (r2d or RoBERTa) or a Hub model name such as roberta-base"""
+    """checkpoint folder (R2D or RoBERTa MLM, causal R2D or its twin) or a Hub model name such as roberta-base"""
     out: str
     """output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save)"""
     data_dir: str | None = None
@@ -151,11 +152,14 @@ def check_args(args: FinetuneArgs) -> None:
 
 
 def is_r2d_checkpoint(path: str) -> bool:
-    """True if ``path`` is an R2D checkpoint (``config.json`` with ``model_type == "r2d"``)."""
+    """True if ``path`` is a 2D checkpoint: ``config.json`` with ``model_type == "r2d"`` (MLM), or ``"r2d_causal"``
+    with flags (the causal twin, ``num_flags == 0``, reads 1D ids from a ``transformers`` tokenizer)."""
     cfg = Path(path) / "config.json"
     if not cfg.is_file():
         return False
-    return json.loads(cfg.read_text(encoding="utf-8")).get("model_type") == "r2d"
+    config = json.loads(cfg.read_text(encoding="utf-8"))
+    return config.get("model_type") == "r2d" or (config.get("model_type") == "r2d_causal"
+                                                 and config.get("num_flags", 0) > 0)
 
 
 def load_tokenizer(model: str, tokenizer: str | None = None):
@@ -208,7 +212,8 @@ def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: in
     """
     from transformers import AutoModelForSequenceClassification
 
-    import r2d.modeling.encoder  # noqa: F401  (registers the r2d model type with the Auto classes)
+    import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
+    import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
 
     try:
         net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels,
@@ -260,14 +265,17 @@ def make_collator(tokenizer, kind: str):
 
 
 def with_lora(model, r: int, alpha: float | None):
-    """``model`` wrapped by peft with LoRA adapters of rank ``r`` on the attention ``query`` and ``value``
-    projections (RoBERTa's and R2D's encoder layers); the classification head stays fully trainable."""
+    """``model`` wrapped by peft with LoRA adapters of rank ``r`` on the attention query and value projections
+    (``query``/``value`` of the encoders, ``q_proj``/``v_proj`` of the causal decoders); the classification head
+    (``classifier`` or ``score``) stays fully trainable."""
     from peft import LoraConfig, get_peft_model
 
+    causal = hasattr(model, "score")
     # subtle: no task_type: peft's sequence-classification wrapper passes inputs_embeds=None itself, which R2D's
     # forward (it builds inputs_embeds from ids and flags) cannot take twice
     config = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=0.1,
-                        target_modules=["query", "value"], modules_to_save=["classifier"])
+                        target_modules=["q_proj", "v_proj"] if causal else ["query", "value"],
+                        modules_to_save=["score" if causal else "classifier"])
     return get_peft_model(model, config)
 
 
