@@ -28,8 +28,9 @@ def main() -> None:
     for seed in p.seeds:
         res = finetune(FinetuneArgs(
             task="stsb", model=args.model, out=f"{args.out}/seed{seed}", data_dir=args.data_dir, seed=seed,
-            epochs=p.finetune_epochs, eval_steps=p.finetune_eval_steps, logging_steps=max(1, p.finetune_eval_steps // 5),
-            batch_size=p.finetune_batch_size, lr=p.finetune_lr, max_length=p.finetune_max_length, dev_size=p.dev_size,
+            epochs=p.finetune_epochs, eval_steps=p.finetune_eval_steps,
+            logging_steps=max(1, p.finetune_eval_steps // 5), batch_size=p.finetune_batch_size, lr=p.finetune_lr,
+            max_length=p.finetune_max_length, dev_size=p.dev_size,
             patience=p.patience, eval_on_start=False, save=False, progress=False, extra={"bf16": True}),
             argv=["finetune_seeds.py", args.model])
         values.append(res["final"]["eval_pearson"])
