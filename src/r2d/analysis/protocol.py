@@ -5,12 +5,14 @@ states the rules the experiment (:mod:`r2d.analysis.experiment`) follows, with t
 :func:`signal` checks what the ``cpu`` preset must show (every pretrained model above its untrained row, seed
 intervals mean +- std apart); :func:`verdict` turns each paired comparison into one sentence (who is ahead on
 what, and whether the bootstrap interval of the difference excludes zero). Nothing here is hand-written about
-a particular run: every figure comes from the summary. Pure Python, no torch, no numpy.
+a particular run: every figure comes from the summary. No torch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+
+from r2d.evaluation.bootstrap import intervals_overlap
 
 BLIMP_REFERENCE = {"5-gram": 0.612, "LSTM": 0.698, "Transformer-XL": 0.696, "GPT-2": 0.830, "humans": 0.886}
 """Published BLiMP accuracies over all 67 paradigms (Warstadt et al. 2020)."""
@@ -103,9 +105,7 @@ def signal(summary: Mapping) -> dict:
     def check(what: str, t: Mapping | None, u: Mapping | None) -> None:
         if not t or not u:
             return
-        apart = None
-        if min(t["n"], u["n"]) > 1:
-            apart = bool(t["mean"] - t["std"] > u["mean"] + u["std"] or u["mean"] - u["std"] > t["mean"] + t["std"])
+        apart = not intervals_overlap(t, u) if min(t["n"], u["n"]) > 1 else None
         checks.append({"what": what, "trained": t, "untrained": u, "apart": apart,
                        "above": bool(t["mean"] > u["mean"])})
 
