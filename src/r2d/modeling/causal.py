@@ -136,11 +136,22 @@ class R2DCausalFlagHead(nn.Module):
 
 class R2DCausalPreTrainedModel(LlamaPreTrainedModel):
     """Base class: the causal config, Llama's init plus the flag input's (identity on the embedding columns), and
-    the 2D input (rows -> ``inputs_embeds``) of subclasses that hold a ``LlamaModel`` as ``self.model`` and an
-    :class:`~r2d.modeling.encoder.R2DFlagInput` (or ``None``) as ``self.flag_input``."""
+    the decoder every head sits on: a ``LlamaModel`` (``self.model``) fed by the 2D input (``self.flag_input``, an
+    :class:`~r2d.modeling.encoder.R2DFlagInput`, ``None`` for the twin). Subclasses add their heads, then call
+    ``post_init``."""
 
     config_class = R2DCausalConfig
     config: R2DCausalConfig
+
+    def __init__(self, config: R2DCausalConfig):
+        super().__init__(config)
+        self.model = LlamaModel(config)
+        self.flag_input = R2DFlagInput(config) if config.num_flags else None
+
+    @staticmethod
+    def positions(attention_mask: torch.Tensor) -> torch.Tensor:
+        """(B, T) position ids counted over real rows only (left padding safe): (B, T) 1/0 mask -> (B, T)."""
+        return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.model.embed_tokens
@@ -254,8 +265,6 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
 
     def __init__(self, config: R2DCausalConfig):
         super().__init__(config)
-        self.model = LlamaModel(config)
-        self.flag_input = R2DFlagInput(config) if config.num_flags else None
         self.lm_head = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
         self.flag_head = R2DCausalFlagHead(config) if config.num_flags else None
         self.post_init()
@@ -305,7 +314,7 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
             raise ValueError("R2DForCausalLM.forward needs input_ids (B, T)")
         inputs_embeds = self.embed_rows(input_ids, flags)  # (B, T, H)
         if position_ids is None and attention_mask is not None:
-            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)[:, -input_ids.size(1):]  # (B, T)
+            position_ids = self.positions(attention_mask)[:, -input_ids.size(1):]  # (B, T)
         out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
                          cache=cache, use_cache=use_cache, **kwargs)
         hidden = out.last_hidden_state  # (B, T, H)
@@ -341,8 +350,6 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
     def __init__(self, config: R2DCausalConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.model = LlamaModel(config)
-        self.flag_input = R2DFlagInput(config) if config.num_flags else None
         self.score = nn.Linear(config.hidden_size, config.num_labels, bias=False)
         self.post_init()
 
@@ -368,10 +375,10 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
             raise ValueError("R2DCausalForSequenceClassification.forward needs input_ids (B, T)")
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+        position_ids = self.positions(attention_mask)  # (B, T)
         out = self.model(inputs_embeds=self.embed_rows(input_ids, flags), attention_mask=attention_mask,
                          position_ids=position_ids, **kwargs)
-        last = attention_mask.long().cumsum(-1).argmax(-1)  # (B,) the last real row: the first at the full count
+        last = position_ids.argmax(-1)  # (B,) the last real row: the first to reach the highest position
         pooled = out.last_hidden_state[torch.arange(input_ids.size(0), device=input_ids.device), last]  # (B, H)
         logits = self.score(pooled)  # (B, num_labels)
         loss = None if labels is None else sequence_classification_loss(self.config, logits, labels)
