@@ -205,6 +205,23 @@ def test_presets_keep_the_protocol():
     assert set(PRESETS["gpu"].tasks) == {"stsb", "sst2", "imdb", "cola", "mrpc", "rte"}
 
 
+def test_finetune_jobs_keep_one_lora_comparison_with_or_without_the_mlm_pair():
+    from dataclasses import replace
+
+    from r2d.analysis.experiment import PRESETS, finetune_jobs
+
+    smoke = PRESETS["smoke"]
+    jobs = finetune_jobs(smoke)
+    assert {j[1] for j in jobs if j[5]} == {"mlm"}
+    assert len(jobs) == 2 * 2 * len(smoke.seeds) * (len(smoke.tasks) + len(smoke.causal_tasks)) + len(smoke.lora_seeds)
+    alone = finetune_jobs(replace(smoke, mlm_steps=0))  # no MLM pair: its tasks are ignored, LoRA moves to clm
+    assert {j[1] for j in alone} == {"clm"}
+    assert [j for j in alone if j[5]] == [("stsb", "clm", "r2d", False, s, smoke.lora_r) for s in smoke.lora_seeds]
+    assert not any(j[5] for j in finetune_jobs(replace(smoke, lora_r=0)))
+    cpu = finetune_jobs(PRESETS["cpu"])
+    assert len(cpu) == 2 * 2 * len(PRESETS["cpu"].seeds) + len(PRESETS["cpu"].lora_seeds)
+
+
 def test_tasks_override_both_pairs_where_the_preset_fine_tunes_the_causal_pair(tmp_path: Path):
     from dataclasses import replace
 

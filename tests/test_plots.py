@@ -129,7 +129,8 @@ def test_comparison_charts_draw_the_numbers_they_are_given(tmp_path: Path, monke
     plots.plot_bars(["overall", "syntax"], {"clm-r2d": [(0.6, 0.01), (0.7, 0.02)], "clm-bpe": [(0.5, 0.0), (0.4, 0.0)]},
                     tmp_path / "b.png", title="t", ylabel="acc", references={"GPT-2": 0.83})
     assert drawn["b"]["bars"] == [0.6, 0.7, 0.5, 0.4]
-    plots.plot_bars(["stsb"], {"clm-r2d": [(0.1, 0.0)], "mlm-r2d": [(0.2, 0.0)], "mlm-r2d-lora8": [(0.3, 0.0)]},
-                    tmp_path / "f.png", title="t", ylabel="pearson")
-    assert [h or "" for h in drawn["f"]["hatches"]] == ["//", "", ".."]  # same colour for one kind: the objective and LoRA by hatch
+    plots.plot_bars(["stsb"], {"clm-r2d": [(0.1, 0.0)], "mlm-r2d": [(0.2, 0.0)], "mlm-r2d-lora8": [(0.3, 0.0)],
+                               "clm-r2d-lora8": [(0.3, 0.0)]}, tmp_path / "f.png", title="t", ylabel="pearson")
+    # same colour for one kind: the objective and LoRA by hatch, both on a causal LoRA run
+    assert [h or "" for h in drawn["f"]["hatches"]] == ["//", "", "..", "//.."]
     assert drawn["b"]["lines"]["GPT-2"][1] == [0.83, 0.83]

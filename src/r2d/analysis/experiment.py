@@ -6,7 +6,8 @@ Pipeline stage: everything, end to end, over the library. Units, each a stage th
    last shard (paragraphs never trained on) and whole articles of wikitext-2-raw's test split;
 2. ``tokenizers``: an R2D tokenizer and a byte-level BPE **of the same size, trained on the same text**;
 3. ``pretrain/<run>/seed<k>``: the causal pair (``clm-r2d``, ``clm-bpe``: :class:`r2d.modeling.causal.R2DForCausalLM`
-   with and without flags) for every causal seed, and the MLM pair (``mlm-r2d``, ``mlm-roberta``), through
+   with and without flags) for every causal seed, and the MLM pair (``mlm-r2d``, ``mlm-roberta``) where the preset
+   has one (``mlm_steps`` > 0), through
    :func:`r2d.training.pretrain.pretrain` in-process: the same size preset, rows per step (packed, no padding),
    steps, learning rate and seeds within a pair; snapshots at log-spaced steps, step 0 being the untrained model;
 4. ``eval/bpb/...`` (every snapshot of the causal runs: learning curves; the untrained and final models on every
@@ -15,16 +16,17 @@ Pipeline stage: everything, end to end, over the library. Units, each a stage th
    (documents, minimal pairs, masked rows) for the paired bootstrap;
 5. ``finetune/<task>/<run>/seed<k>``: :func:`r2d.training.finetune.finetune` of the pretrained and the untrained MLM
    models (and of the causal pair on ``causal_tasks``) with early stopping on a dev set carved from the training
-   data, and LoRA against full fine-tuning (every LoRA seed, on the first task);
+   data, and LoRA against full fine-tuning (every LoRA seed, on the first task of the MLM pair, or of the causal
+   pair where the preset has no MLM pair);
 6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
    ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
 Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` and is never rerun; a killed run started again with the
 same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from its start). Presets:
-``smoke`` (CI, a minute), ``cpu`` (about 115 minutes on 2 quiet cores) and ``gpu`` (about 10 minutes on one H100 by
-estimate, not run here). This module adds no modelling of its own. Its arguments are :class:`ExperimentArgs` (the
-command line, :mod:`r2d.cli.experiment`, parses them); bad input raises :class:`r2d.io.InputError` before anything is
-written.
+``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 98 minutes on 2 quiet cores) and ``gpu`` (about 10
+minutes on one H100 by estimate, not run here). This module adds no modelling of its own. Its arguments are
+:class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
+:class:`r2d.io.InputError` before anything is written.
 """
 
 from __future__ import annotations
@@ -422,14 +424,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                                lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
 
     # 3. fine-tuning: each pair's pretrained and untrained models (its first pretraining seed) on its tasks, every
-    # fine-tuning seed; LoRA against full fine-tuning once (R2D MLM, first task, right after that task's runs)
-    jobs = []  # (task, objective, kind, untrained, fine-tuning seed, LoRA rank)
-    for objective, kinds, tasks in (("mlm", MODELS, preset.tasks if preset.mlm_steps else ()),
-                                    ("clm", CAUSAL, preset.causal_tasks)):
-        for i, task in enumerate(tasks):
-            jobs += [(task, objective, kind, u, s, 0) for s in preset.seeds for u in (False, True) for kind in kinds]
-            if objective == "mlm" and i == 0 and preset.lora_r:
-                jobs += [(task, "mlm", "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+    # fine-tuning seed; LoRA against full fine-tuning once (see lora_objective; first task, right after its runs)
+    jobs = finetune_jobs(preset)
     seed0 = {"mlm": preset.mlm_seeds[0], "clm": preset.causal_seeds[0]}
     for task, objective, kind, untrained, s, lora in jobs:
         name = _run_name(objective, kind, untrained) + (f"-lora{lora}" if lora else "")
@@ -471,6 +467,33 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")
     return out / "report.html", summary
+
+
+def finetune_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, int, int]]:
+    """Every fine-tuning run of a preset, in order: ``(task, objective, kind, untrained, seed, LoRA rank)``.
+
+    Each pair's pretrained and untrained models on its tasks (the MLM pair only where it is pretrained), every
+    fine-tuning seed; the LoRA runs of :func:`lora_objective` right after its first task's runs.
+    """
+    jobs = []
+    lora_pair = lora_objective(preset)
+    for objective, kinds, tasks in (("mlm", MODELS, preset.tasks if preset.mlm_steps else ()),
+                                    ("clm", CAUSAL, preset.causal_tasks)):
+        for i, task in enumerate(tasks):
+            jobs += [(task, objective, kind, u, s, 0) for s in preset.seeds for u in (False, True) for kind in kinds]
+            if objective == lora_pair and i == 0:
+                jobs += [(task, objective, "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
+    return jobs
+
+
+def lora_objective(preset: ExperimentPreset) -> str | None:
+    """The pair whose pretrained R2D model meets LoRA on its first task: the MLM pair where it is fine-tuned, else
+    the causal pair (a preset without the MLM pair keeps the one LoRA-vs-full comparison); None = no LoRA run."""
+    if not preset.lora_r:
+        return None
+    if preset.mlm_steps and preset.tasks:
+        return "mlm"
+    return "clm" if preset.causal_tasks else None
 
 
 def _task_note(task: str, data_dir: Path | None) -> str:

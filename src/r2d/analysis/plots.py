@@ -203,8 +203,8 @@ def _kind_color(run: str, i: int) -> str:
 
 
 def _kind_hatch(run: str) -> str:
-    """Hatching that tells runs of one kind apart: causal runs ``//``, LoRA runs ``..``, the rest none."""
-    return "//" if run.startswith("clm-") else ".." if "-lora" in run else ""
+    """Hatching that tells runs of one kind apart: causal runs ``//``, LoRA runs ``..`` (both for causal LoRA)."""
+    return ("//" if run.startswith("clm-") else "") + (".." if "-lora" in run else "")
 
 
 def plot_curves(curves: Mapping[str, Sequence[Sequence[tuple[float, float]]]], out: str | Path, *, title: str,

@@ -19,36 +19,43 @@ BLIMP_REFERENCE = {"5-gram": 0.612, "LSTM": 0.698, "Transformer-XL": 0.696, "GPT
 
 
 def protocol_lines(settings: Mapping) -> list[str]:
-    """The rules of the comparison, filled in with the run's sizes (``settings["sizes"]``)."""
+    """The rules of the comparison, filled in with the run's sizes (``settings["sizes"]``); a run without the MLM
+    pair (``mlm_steps`` 0) describes the causal pair alone."""
     z = settings.get("sizes", {})
     vocab = settings.get("tokenizers", {}).get("vocab_size", {})
+    mlm = bool(z.get("mlm_steps"))
     return [
-        f"Pairs: causal R2D vs its 1D twin (the same decoder without flags, on a byte-level BPE); MLM R2D vs "
-        f"RoBERTa. Both models of a pair have the same size preset ({z.get('model_preset')}: the same "
+        "Pairs: causal R2D vs its 1D twin (the same decoder without flags, on a byte-level BPE)"
+        + ("; MLM R2D vs RoBERTa" if mlm else " (the MLM pair is not run: see what this run leaves out)")
+        + f". Both models of a pair have the same size preset ({z.get('model_preset')}: the same "
         f"non-embedding layers) and vocabularies of the same size ({vocab}), both tokenizers trained on the same "
         f"{settings.get('corpus', {}).get('train_bytes', '?')} bytes of Wikipedia.",
         f"Equal compute: every pretraining run sees the same number of rows: {z.get('batch_size')} sequences x "
-        f"{z.get('max_length')} rows per step, packed (no padding), {z.get('causal_steps')} steps (causal) and "
-        f"{z.get('mlm_steps')} steps (MLM), with the same seeds, learning rate and schedule.",
-        f"Seeds: causal pair {list(z.get('causal_seeds', []))}; MLM pretraining {list(z.get('mlm_seeds', []))}; "
-        f"fine-tuning {list(z.get('seeds', []))}. Final numbers are mean +- sample std over seeds.",
+        f"{z.get('max_length')} rows per step, packed (no padding), {z.get('causal_steps')} steps (causal)"
+        + (f" and {z.get('mlm_steps')} steps (MLM)" if mlm else "")
+        + ", with the same seeds, learning rate and schedule.",
+        f"Seeds: causal pair {list(z.get('causal_seeds', []))}; "
+        + (f"MLM pretraining {list(z.get('mlm_seeds', []))}; " if mlm else "")
+        + f"fine-tuning {list(z.get('seeds', []))}. Final numbers are mean +- sample std over seeds.",
         "Learning curves: bits per byte at log-spaced steps (the same rows seen for both models of a pair), against "
         f"rows seen and against training seconds, on the first {z.get('curve_docs')} held-out documents.",
         "Untrained rows: every evaluation also scores each model kind with its initial weights (the step-0 "
         "snapshot of the same seed: same architecture, no pretraining).",
         f"BLiMP: {_pairs(z.get('blimp_limit'))} of each paradigm, for the causal pair by full-sentence "
         "log-probability" + ("; for the MLM pair by pseudo-log-likelihood (each row masked in turn, root and flags)"
-                             if z.get("blimp_mlm") else "; the MLM pair is not scored") + ".",
+                             if mlm and z.get("blimp_mlm") else "; the MLM pair is not scored" if mlm else "") + ".",
         "Held-out text: Wikipedia paragraphs of a shard no tokenizer or model was trained on, and whole articles "
         "of wikitext-2-raw's test split; bits per byte = all bits a model spends on a document (roots, free flags, "
         "end of document) / its UTF-8 bytes.",
         "Intervals: paired bootstrap (1,000 resamples, 95%) of the difference of seed means, resampling the shared "
-        "items: documents for bits per byte, minimal pairs for BLiMP, test examples for fine-tuning, masked rows "
-        "for per-flag F1.",
-        f"Fine-tuning: the MLM pair on {list(z.get('tasks', []))} and the causal pair on "
-        f"{list(z.get('causal_tasks', []))} (the first pretraining seed's final and untrained models; the causal "
-        f"models read the pair through a head on the last row); dev set of {z.get('dev_size')} examples carved "
-        f"(seeded) from the training set; evaluation "
+        "items: documents for bits per byte, minimal pairs for BLiMP, test examples for fine-tuning"
+        + (", masked rows for per-flag F1." if mlm else "."),
+        "Fine-tuning: " + (f"the MLM pair on {list(z.get('tasks', []))} and " if mlm else "")
+        + f"the causal pair on {list(z.get('causal_tasks', []))} (the first pretraining seed's final and untrained "
+        "models; the causal models read the pair through a head on the last row)"
+        + (f"; LoRA (rank {z.get('lora_r')}) against full fine-tuning once, on the pretrained R2D "
+           f"{'MLM' if mlm and z.get('tasks') else 'causal model'} and the first task" if z.get("lora_r") else "")
+        + f"; dev set of {z.get('dev_size')} examples carved (seeded) from the training set; evaluation "
         f"every {z.get('finetune_eval_steps')} steps on dev, early stopping after {z.get('patience')} evaluations "
         f"without improvement (at most {z.get('finetune_epochs')} epochs); the best-dev weights are scored on the "
         "task's validation split (the test here).",
