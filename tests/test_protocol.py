@@ -61,9 +61,9 @@ def test_protocol_states_the_run_sizes():
 def test_protocol_without_the_mlm_pair_describes_the_causal_pair_alone():
     sizes = {"model_preset": "mini", "batch_size": 16, "max_length": 128, "causal_steps": 5000, "mlm_steps": 0,
              "causal_seeds": [0, 1, 2], "mlm_seeds": [0], "tasks": [], "causal_tasks": ["stsb"], "lora_r": 8}
-    text = " ".join(protocol_lines({"sizes": sizes}))
+    text = " ".join(protocol_lines({"sizes": sizes, "lora_objective": "clm"}))
     assert "the MLM pair is not run" in text and "RoBERTa" not in text and "(MLM)" not in text
     assert "MLM pretraining" not in text and "per-flag F1" not in text
     assert "LoRA (rank 8) against full fine-tuning once, on the pretrained R2D causal model" in text
-    with_mlm = " ".join(protocol_lines({"sizes": sizes | {"mlm_steps": 800, "tasks": ["stsb"]}}))
+    with_mlm = " ".join(protocol_lines({"sizes": sizes | {"mlm_steps": 800, "tasks": ["stsb"]}, "lora_objective": "mlm"}))
     assert "MLM R2D vs RoBERTa" in with_mlm and "800 steps (MLM)" in with_mlm and "pretrained R2D MLM" in with_mlm

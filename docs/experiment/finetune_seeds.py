@@ -11,11 +11,12 @@ no dev set, N epochs, the last weights scored (the README's fine-tuning pilot).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 import numpy as np
 
-from r2d.analysis.presets import PRESETS
-from r2d.training.finetune import FinetuneArgs, finetune
+from r2d.analysis.experiment import PRESETS, finetune_args
+from r2d.training.finetune import finetune
 
 
 def main() -> None:
@@ -30,13 +31,10 @@ def main() -> None:
     fixed = args.fixed_epochs is not None
     values = []
     for seed in p.seeds:
-        res = finetune(FinetuneArgs(
-            task="stsb", model=args.model, out=f"{args.out}/seed{seed}", data_dir=args.data_dir, seed=seed,
-            epochs=args.fixed_epochs if fixed else p.finetune_epochs, eval_steps=p.finetune_eval_steps,
-            logging_steps=max(1, p.finetune_eval_steps // 5), batch_size=p.finetune_batch_size, lr=p.finetune_lr,
-            max_length=p.finetune_max_length, dev_size=0 if fixed else p.dev_size,
-            patience=None if fixed else p.patience, eval_on_start=False, save=False, progress=False,
-            extra={"bf16": True}), argv=["finetune_seeds.py", args.model])
+        run = finetune_args(p, "stsb", args.model, f"{args.out}/seed{seed}", seed, data_dir=args.data_dir)
+        if fixed:
+            run = replace(run, epochs=args.fixed_epochs, dev_size=0, patience=None)
+        res = finetune(run, argv=["finetune_seeds.py", args.model])
         values.append(res["final"]["eval_pearson"])
         chosen = (f"last weights, step {res['steps']}" if fixed else
                   f"best dev {res['best_dev']:.4f} at step {res['best_step']}")

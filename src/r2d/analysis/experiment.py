@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -46,6 +46,9 @@ from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
     PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
     wikipedia_shards)
+
+if TYPE_CHECKING:
+    from r2d.training.finetune import FinetuneArgs
 
 logger = logging.getLogger(__name__)
 
@@ -365,7 +368,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     from r2d.evaluation import bootstrap as _bootstrap  # noqa: F401
     from r2d.evaluation.blimp import read_pairs
     from r2d.training import clm as _clm  # noqa: F401
-    from r2d.training.finetune import FinetuneArgs, finetune
+    from r2d.training.finetune import finetune
     from r2d.training.pretrain import snapshots
 
     out = Path(out)
@@ -436,14 +439,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)  # subtle: a killed fine-tuning run starts over
-            res = finetune(FinetuneArgs(
-                task=task, model=str(src), out=str(run_dir), data_dir=str(data_dir) if data_dir else None,
-                seed=s, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
-                logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
-                lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
-                max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
-                dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
-                save=False, progress=progress, extra={"bf16": _bf16()}), argv=["r2d", "experiment"])
+            res = finetune(finetune_args(preset, task, src, run_dir, s, data_dir=data_dir, lora=lora,
+                                         progress=progress), argv=["r2d", "experiment"])
             return {k: res.get(k) for k in ("final", "steps", "best_step", "best_dev", "stopped_at",
                                             "train_seconds", "train_examples", "num_parameters",
                                             "trainable_parameters")}
@@ -456,6 +453,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
             "corpus": corpus_info, "tokenizers": toks,
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
             "task_data": {t: _task_note(t, data_dir) for t in dict.fromkeys(preset.tasks + preset.causal_tasks)},
+            "lora_objective": lora_objective(preset),
             "blimp_pairs": len(pairs),
         }
         page, summary = build_report(out, settings=settings)
@@ -484,6 +482,22 @@ def finetune_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, i
             if objective == lora_pair and i == 0:
                 jobs += [(task, objective, "r2d", False, s, preset.lora_r) for s in preset.lora_seeds]
     return jobs
+
+
+def finetune_args(preset: ExperimentPreset, task: str, model: str | Path, out: str | Path, seed: int, *,
+                  data_dir: str | Path | None, lora: int = 0, progress: bool = False) -> FinetuneArgs:
+    """The arguments of one of the preset's fine-tuning runs (full, or LoRA of rank ``lora``) of ``model`` on
+    ``task``: early stopping on the preset's dev set, bf16 where the CPU has it, nothing saved."""
+    from r2d.training.finetune import FinetuneArgs
+
+    return FinetuneArgs(
+        task=task, model=str(model), out=str(out), data_dir=str(data_dir) if data_dir else None,
+        seed=seed, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
+        logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
+        lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
+        max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
+        dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
+        save=False, progress=progress, extra={"bf16": _bf16()})
 
 
 def lora_objective(preset: ExperimentPreset) -> str | None:

@@ -19,11 +19,13 @@ BLIMP_REFERENCE = {"5-gram": 0.612, "LSTM": 0.698, "Transformer-XL": 0.696, "GPT
 
 
 def protocol_lines(settings: Mapping) -> list[str]:
-    """The rules of the comparison, filled in with the run's sizes (``settings["sizes"]``); a run without the MLM
-    pair (``mlm_steps`` 0) describes the causal pair alone."""
+    """The rules of the comparison, filled in with the run's sizes (``settings["sizes"]``) and the pair its LoRA
+    comparison ran on (``settings["lora_objective"]``); a run without the MLM pair (``mlm_steps`` 0) describes the
+    causal pair alone."""
     z = settings.get("sizes", {})
     vocab = settings.get("tokenizers", {}).get("vocab_size", {})
     mlm = bool(z.get("mlm_steps"))
+    lora = settings.get("lora_objective")  # the pair LoRA ran on (r2d.analysis.experiment.lora_objective), or None
     return [
         "Pairs: causal R2D vs its 1D twin (the same decoder without flags, on a byte-level BPE)"
         + ("; MLM R2D vs RoBERTa" if mlm else " (the MLM pair is not run: see what this run leaves out)")
@@ -54,7 +56,7 @@ def protocol_lines(settings: Mapping) -> list[str]:
         + f"the causal pair on {list(z.get('causal_tasks', []))} (the first pretraining seed's final and untrained "
         "models; the causal models read the pair through a head on the last row)"
         + (f"; LoRA (rank {z.get('lora_r')}) against full fine-tuning once, on the pretrained R2D "
-           f"{'MLM' if mlm and z.get('tasks') else 'causal model'} and the first task" if z.get("lora_r") else "")
+           f"{'MLM' if lora == 'mlm' else 'causal model'} and the first task" if lora else "")
         + f"; dev set of {z.get('dev_size')} examples carved (seeded) from the training set; evaluation "
         f"every {z.get('finetune_eval_steps')} steps on dev, early stopping after {z.get('patience')} evaluations "
         f"without improvement (at most {z.get('finetune_epochs')} epochs); the best-dev weights are scored on the "
