@@ -212,7 +212,10 @@ def test_sequence_classifier_loads_the_decoder_and_reads_the_last_real_row(tmp_p
 
     c = codec if kind == "r2d" else twin_codec
     tiny_causal_lm(c).save_pretrained(tmp_path)
-    clf = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3).eval()
+    clf, info = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=3, output_loading_info=True)
+    clf.eval()
+    # the dropped pretraining heads are expected, not reported; the new head is the one missing weight
+    assert not info["unexpected_keys"] and set(info["missing_keys"]) == {"score.weight"}
     lm = R2DForCausalLM.from_pretrained(tmp_path).eval()
     assert type(clf) is R2DCausalForSequenceClassification
     assert torch.equal(clf.model.embed_tokens.weight, lm.model.embed_tokens.weight)

@@ -218,8 +218,12 @@ def test_save_pretrained_roundtrip_through_auto_classes(tmp_path, combine):
 def test_sequence_classification_problem_types(tmp_path, num_labels, labels, problem):
     torch.manual_seed(0)
     R2DForMaskedLM(tiny_config()).save_pretrained(tmp_path)
-    model = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=num_labels)
+    model, info = AutoModelForSequenceClassification.from_pretrained(tmp_path, num_labels=num_labels,
+                                                                     output_loading_info=True)
     assert type(model) is R2DForSequenceClassification
+    # the MLM's root and flag heads are dropped on purpose; only the new classifier is missing
+    assert not info["unexpected_keys"]
+    assert info["missing_keys"] and all(k.startswith("classifier.") for k in info["missing_keys"])
     ids, att, flags = batch(6)
     out = model(input_ids=ids, attention_mask=att, flags=flags, labels=labels)
     assert out.logits.shape == (3, num_labels)

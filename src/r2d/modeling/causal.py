@@ -347,6 +347,9 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
     :func:`r2d.modeling.encoder.sequence_classification_loss`.
     """
 
+    # the pretraining heads of a causal LM checkpoint are dropped on purpose: no UNEXPECTED rows in the load report
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^flag_head\."]
+
     def __init__(self, config: R2DCausalConfig):
         super().__init__(config)
         self.num_labels = config.num_labels

@@ -490,6 +490,9 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
     (BCE; float labels (B, num_labels)); inferred from ``num_labels`` and the label dtype when unset.
     """
 
+    # the pretraining heads of an MLM checkpoint are dropped on purpose: no UNEXPECTED rows in the load report
+    _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^flag_head\."]
+
     def __init__(self, config: R2DConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
