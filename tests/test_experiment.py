@@ -253,13 +253,53 @@ def test_missing_corpus_shards_exit_2(tmp_path: Path, capsys):
 
 def test_stage_markers(tmp_path: Path):
     from r2d.analysis.experiment import Stages
+    from r2d.io import InputError
 
     st = Stages(tmp_path)
     calls = []
-    assert st.run("a/b", lambda: calls.append(1) or {"x": 1})["x"] == 1
-    assert st.run("a/b", lambda: calls.append(2) or {"x": 2})["x"] == 1 and calls == [1]
+    assert st.run("a/b", lambda: calls.append(1) or {"x": 1}, {"steps": 5, "lr": 0.1})["x"] == 1
+    assert st.run("a/b", lambda: calls.append(2) or {"x": 2}, {"steps": 5, "lr": 0.1})["x"] == 1 and calls == [1]
+    assert st.ran == ["a/b"]
+    # resumed with other settings: stop and say which, rather than report the old result as the new one
+    with pytest.raises(InputError, match=r"a__b\.json: .*other settings \(steps 5 -> 6\)"):
+        st.run("a/b", lambda: calls.append(3) or {"x": 3}, {"steps": 6, "lr": 0.1})
+    assert calls == [1] and st.done("a/b")["inputs"] == {"steps": 5, "lr": 0.1}
+    # a marker from before settings were recorded is taken as it is
+    (tmp_path / "stages" / "old.json").write_text('{"x": 7}')
+    assert st.run("old", lambda: calls.append(4) or {"x": 4}, {"steps": 6})["x"] == 7 and calls == [1]
     (tmp_path / "stages" / "c.json").write_text('{"x": ')  # a marker cut by a kill counts as not done
     assert st.done("c") is None
+
+
+@needs_data
+def test_resuming_with_a_changed_fine_tuning_protocol_stops_before_mixing_results(smoke_run, capsys, monkeypatch):
+    from dataclasses import replace
+
+    import r2d.analysis.presets as presets
+    from r2d.cli import main
+
+    out, _ = smoke_run
+    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json")}
+    smoke = presets.PRESETS["smoke"]
+    monkeypatch.setitem(presets.PRESETS, "smoke", replace(smoke, patience=smoke.patience + 1))
+    assert main(_argv(out)) == 2
+    err = capsys.readouterr().err
+    assert "finetune__stsb__" in err and f"finetune_patience {smoke.patience} -> {smoke.patience + 1}" in err
+    assert {p.name: p.read_text() for p in (out / "stages").glob("*.json")} == before  # nothing rerun or lost
+
+
+@needs_data
+def test_a_stage_run_again_redraws_the_report(smoke_run):
+    from r2d.cli import main
+
+    out, _ = smoke_run
+    marker = out / "stages" / "finetune__stsb__clm-bpe-untrained__seed1.json"
+    drawn = {p: (out / p).stat().st_mtime_ns for p in ("stages/report.json", "report.html", "summary.json")}
+    marker.unlink()
+    assert main(_argv(out)) == 0
+    assert marker.is_file()
+    # the report is not left describing the stage's previous result
+    assert all((out / p).stat().st_mtime_ns != t for p, t in drawn.items())
 
 
 def test_wikitext_articles_split_at_titles(tmp_path: Path):

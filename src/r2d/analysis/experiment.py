@@ -21,9 +21,11 @@ Pipeline stage: everything, end to end, over the library. Units, each a stage th
 6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
    ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
-Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` and is never rerun; a killed run started again with the
-same command continues (pretraining from its last checkpoint, an unfinished fine-tuning run from its start). Presets:
-``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 98 minutes on 2 quiet cores) and ``gpu`` (about 10
+Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` (its result and the settings it depends on) and is never
+rerun; a killed run started again with the same command continues (pretraining from its last checkpoint, an
+unfinished fine-tuning run from its start). Resumed with other settings, a finished unit stops the run and names them
+(its marker deleted, it runs again); the report is redrawn whenever a unit ran. Presets:
+``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 99 minutes on 2 quiet cores) and ``gpu`` (about 10
 minutes on one H100 by estimate, not run here). This module adds no modelling of its own. Its arguments are
 :class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
 :class:`r2d.io.InputError` before anything is written.
@@ -61,11 +63,16 @@ CAUSAL, MODELS = dict(PAIRS)["clm"], dict(PAIRS)["mlm"]
 
 
 class Stages:
-    """Marker files ``OUT/stages/<name>.json``: a stage that wrote its marker is done and is not rerun."""
+    """Marker files ``OUT/stages/<name>.json``: a stage that wrote its marker is done and is not rerun.
+
+    Attributes:
+        ran: the stages this object ran (not skipped), in order.
+    """
 
     def __init__(self, out: Path):
         self.dir = out / "stages"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.ran: list[str] = []
 
     def _path(self, name: str) -> Path:
         return self.dir / (name.replace("/", "__") + ".json")
@@ -80,10 +87,23 @@ class Stages:
         except ValueError:  # subtle: a marker cut short by a kill: the stage runs again
             return None
 
-    def run(self, name: str, fn: Callable[[], dict]) -> dict:
-        """Run ``fn`` unless ``name`` is done; record its result (a JSON-able dict) and its duration."""
+    def run(self, name: str, fn: Callable[[], dict], inputs: dict | None = None) -> dict:
+        """Run ``fn`` unless ``name`` is done; record its result (a JSON-able dict), its duration and ``inputs``
+        (the settings its result depends on, :func:`stage_inputs`).
+
+        Raises:
+            r2d.io.InputError: ``name`` is done, but with other ``inputs`` (a changed preset resumed into the same
+                folder): its result would be reported as this preset's. A marker without inputs (written before they
+                were recorded) is taken as it is.
+        """
         prev = self.done(name)
         if prev is not None:
+            recorded, now = prev.get("inputs"), json.loads(json.dumps(inputs, default=str))
+            if recorded is not None and now is not None and recorded != now:
+                changed = ", ".join(f"{k} {recorded.get(k)!r} -> {now.get(k)!r}" for k in sorted({*recorded, *now})
+                                    if recorded.get(k) != now.get(k))
+                raise InputError(self._path(name), f"this stage was done with other settings ({changed}); delete "
+                                                   "its marker to run it again with these, or give another --out")
             logger.info("stage %s: done before, skipped", name)
             return prev
         logger.info("stage %s: running", name)
@@ -91,10 +111,26 @@ class Stages:
         result = dict(fn() or {})
         result["seconds"] = round(time.perf_counter() - t0, 2)
         result["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        if inputs is not None:
+            result["inputs"] = inputs
         tmp = self._path(name).with_suffix(".tmp")
         tmp.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
         tmp.replace(self._path(name))  # atomic: a marker exists only for a finished stage
+        self.ran.append(name)
         return result
+
+
+_CORPUS_INPUTS = ("corpus_bytes", "heldout_docs", "wikitext_bytes")
+_PRETRAIN_INPUTS = ("vocab_size", "model_preset", "batch_size", "max_length", "lr", "curve_points")
+
+
+def stage_inputs(preset: ExperimentPreset, objective: str | None = None, **extra: Any) -> dict:
+    """The settings a stage's result depends on, recorded in its marker so that a run resumed with another preset
+    stops instead of mixing results: the corpus sizes; with ``objective`` (``"clm"`` or ``"mlm"``) also the
+    tokenizers' and that pair's pretraining settings, its step count included; then ``extra``."""
+    fields = _CORPUS_INPUTS + (_PRETRAIN_INPUTS + (f"{'causal' if objective == 'clm' else 'mlm'}_steps",)
+                               if objective else ())
+    return {**{f: getattr(preset, f) for f in fields}, **extra}
 
 
 def _plain_lines(files: Sequence[Path]):
@@ -379,8 +415,9 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     stages = Stages(out)
     t0 = time.perf_counter()
 
-    corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset))
-    toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset))
+    corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset), stage_inputs(preset))
+    toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset),
+                      stage_inputs(preset, vocab_size=preset.vocab_size))
     sets = eval_sets(corpus_info)
     blimp_dir = data_dir / "blimp" if data_dir else None
     pairs = read_pairs(blimp_dir, limit_per_paradigm=preset.blimp_limit) if blimp_dir and blimp_dir.is_dir() else []
@@ -393,7 +430,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     for objective, kind, seed in units:
         run_dir = out / "pretrain" / _run_name(objective, kind) / f"seed{seed}"
         stages.run(f"pretrain/{_run_name(objective, kind)}/seed{seed}", lambda o=objective, k=kind, s=seed, d=run_dir:
-                   run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress))
+                   run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress),
+                   stage_inputs(preset, objective))
         snaps = snapshots(run_dir)
         runs[objective, kind, seed] = {"dir": run_dir, "snapshots": snaps,
                                        "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
@@ -406,11 +444,13 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                        lambda snap=snap, whole=whole: {**eval_bpb(
                            snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
                            limit=None if whole else preset.curve_docs), "snapshot": {k: v for k, v in snap.items()
-                                                                                     if k != "path"}})
+                                                                                     if k != "path"}},
+                       stage_inputs(preset, objective, curve_docs=preset.curve_docs))
         if pairs:
             for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model"))):
                 stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained')}/seed{seed}",
-                           lambda path=path: eval_blimp(path, pairs))
+                           lambda path=path: eval_blimp(path, pairs),
+                           stage_inputs(preset, objective, blimp_limit=preset.blimp_limit))
 
     # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
     if preset.mlm_steps:
@@ -419,12 +459,13 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
             r = runs["mlm", "r2d", s0]
             stages.run(f"eval/flags/{_run_name('mlm', 'r2d', untrained)}/seed{s0}", lambda r=r, u=untrained: eval_flags(
                 r["untrained"] if u else r["final"], heldout_docs(corpus_info)[:preset.flag_eval_docs],
-                max_length=preset.max_length))
+                max_length=preset.max_length), stage_inputs(preset, "mlm", flag_eval_docs=preset.flag_eval_docs))
             if preset.blimp_mlm and pairs:
                 for kind in MODELS:
                     r = runs["mlm", kind, s0]
                     stages.run(f"eval/blimp/{_run_name('mlm', kind, untrained)}/seed{s0}",
-                               lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs))
+                               lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs),
+                               stage_inputs(preset, "mlm", blimp_limit=preset.blimp_limit))
 
     # 3. fine-tuning: each pair's pretrained and untrained models (its first pretraining seed) on its tasks, every
     # fine-tuning seed; LoRA against full fine-tuning once (see lora_objective; first task, right after its runs)
@@ -435,17 +476,22 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         run_dir = out / "finetune" / task / name / f"seed{s}"
         src = runs[objective, kind, seed0[objective]]["untrained" if untrained else "final"]
 
-        def job(task=task, s=s, run_dir=run_dir, src=src, lora=lora) -> dict:
+        args = finetune_args(preset, task, src, run_dir, s, data_dir=data_dir, lora=lora, progress=progress)
+
+        def job(run_dir=run_dir, args=args) -> dict:
             import shutil
 
             shutil.rmtree(run_dir, ignore_errors=True)  # subtle: a killed fine-tuning run starts over
-            res = finetune(finetune_args(preset, task, src, run_dir, s, data_dir=data_dir, lora=lora,
-                                         progress=progress), argv=["r2d", "experiment"])
+            res = finetune(args, argv=["r2d", "experiment"])
             return {k: res.get(k) for k in ("final", "steps", "best_step", "best_dev", "stopped_at",
                                             "train_seconds", "train_examples", "num_parameters",
                                             "trainable_parameters")}
 
-        stages.run(f"finetune/{task}/{name}/seed{s}", job)
+        # the run's own settings, less where it reads and writes (a moved folder is the same run), the display and
+        # the machine's precision (bf16 where the CPU has it)
+        recipe = {f"finetune_{k}": v for k, v in asdict(args).items()
+                  if k not in ("model", "out", "data_dir", "progress", "extra")}
+        stages.run(f"finetune/{task}/{name}/seed{s}", job, stage_inputs(preset, objective, **recipe))
 
     def report() -> dict:
         settings = {
@@ -459,8 +505,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         page, summary = build_report(out, settings=settings)
         return {"report": str(page)}
 
-    if stages.done("report") is not None and not (out / "report.html").is_file():
-        (stages.dir / "report.json").unlink()  # the report was deleted: draw it again
+    if stages.done("report") is not None and (stages.ran or not (out / "report.html").is_file()):
+        (stages.dir / "report.json").unlink()  # a stage ran again, or the report was deleted: draw it again
     stages.run("report", report)
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")

@@ -27,7 +27,9 @@ def build_parser():
                     "text -> a causal pair (R2D, BPE twin; several seeds; bits per byte on held-out Wikipedia and "
                     "wikitext-2, BLiMP, learning curves) and an MLM pair (R2D, RoBERTa; per-flag F1, fine-tuning "
                     "with early stopping), each beside its untrained row -> OUT/report.html, OUT/summary.json and "
-                    "charts with paired bootstrap intervals. Rerunning the same command continues a killed run.")
+                    "charts with paired bootstrap intervals. Rerunning the same command continues a killed run; a "
+                    "finished stage made with other settings stops it and names them (delete that stage's marker in "
+                    "OUT/stages to run it again).")
 
 
 @guard(PROG)
