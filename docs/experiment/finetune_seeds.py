@@ -3,9 +3,10 @@ fine-tuning seeds, and print the validation Pearson of each seed and their mean 
 
     python docs/experiment/finetune_seeds.py runs/pilot/clm-bpe-10k/model runs/pilot/ft/clm-bpe-10k
 
-Used for the pilots of the README's *After that run* section: their rows compare with the run's untrained rows
-because the settings and seeds are the preset's. ``--fixed-epochs N`` drops the preset's early stopping instead:
-no dev set, N epochs, the last weights scored (the README's fine-tuning pilot).
+Used for the README's pilots: their rows compare with the run's untrained rows because the settings and seeds are
+the preset's. ``--fixed-epochs N`` drops the preset's early stopping instead: no dev set, N epochs, the last weights
+scored (pilot 1 of *How the fine-tuning protocol was chosen*). The pilots made before the preset's protocol changed
+(*After that run*, *Pilots*) ran with the first one, which ``--epochs 6 --dev-size 500 --patience 3`` gives back.
 """
 
 from __future__ import annotations
@@ -26,8 +27,12 @@ def main() -> None:
     parser.add_argument("--data-dir", default="../shared/data")
     parser.add_argument("--fixed-epochs", type=float, default=None, metavar="N",
                         help="no dev set or early stopping: train N epochs and score the last weights")
+    for name, kind in (("epochs", float), ("dev-size", int), ("patience", int)):
+        parser.add_argument(f"--{name}", type=kind, default=None, help=f"override the preset's fine-tuning {name}")
     args = parser.parse_args()
     p = PRESETS["cpu"]
+    p = replace(p, **{f: v for f, v in (("finetune_epochs", args.epochs), ("dev_size", args.dev_size),
+                                        ("patience", args.patience)) if v is not None})
     fixed = args.fixed_epochs is not None
     values = []
     for seed in p.seeds:

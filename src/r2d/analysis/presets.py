@@ -112,14 +112,14 @@ PRESETS: dict[str, ExperimentPreset] = {
         finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), causal_tasks=("stsb",),
         left_out="everything but the plumbing: toy sizes"),
-    # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 98 minutes measured on 2 quiet
+    # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 99 minutes of stages on 2 quiet
     # cores, under the issue's 2 hours
     "cpu": ExperimentPreset(
         corpus_bytes=40_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
         model_preset="mini", causal_steps=5000, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=0,
         mlm_seeds=(0,), batch_size=16, max_length=128, lr=2e-3, blimp_limit=None, blimp_mlm=False,
-        flag_eval_docs=400, tasks=(), seeds=(0, 1, 2), finetune_epochs=6.0,
-        finetune_eval_steps=50, patience=3, dev_size=500, finetune_batch_size=32, finetune_lr=1e-3,
+        flag_eval_docs=400, tasks=(), seeds=(0, 1, 2), finetune_epochs=3.0,
+        finetune_eval_steps=50, patience=4, dev_size=1000, finetune_batch_size=32, finetune_lr=1e-3,
         finetune_max_length=128, max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
         lora_seeds=(0, 1, 2), causal_tasks=("stsb",),
         left_out="the MLM pair (R2D MLM vs RoBERTa: BLiMP, per-flag F1, fine-tuning): at 10,000 steps its "
@@ -182,7 +182,8 @@ class ExperimentArgs:
     causal_steps: int | None = None
     """override the preset's causal pretraining steps"""
     mlm_steps: int | None = None
-    """override the preset's MLM pretraining steps"""
+    """override the preset's MLM pretraining steps; on a preset without the MLM pair (cpu) this brings the pair
+    back, fine-tuned only on the tasks of --tasks (cpu has none of its own)"""
     compile: bool | None = None
     """torch.compile every pretraining run (default: the preset's, off; slower than eager over 600 steps of the cpu
     preset's MLM here, see BENCHMARKS.md)"""
