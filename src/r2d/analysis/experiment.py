@@ -25,7 +25,7 @@ Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` (its result and the
 rerun; a killed run started again with the same command continues (pretraining from its last checkpoint, an
 unfinished fine-tuning run from its start). Resumed with other settings, a finished unit stops the run and names them
 (its marker deleted, it runs again); the report is redrawn whenever a unit ran. Presets:
-``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 99 minutes on 2 quiet cores) and ``gpu`` (about 10
+``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 100 minutes on 2 quiet cores) and ``gpu`` (about 10
 minutes on one H100 by estimate, not run here). This module adds no modelling of its own. Its arguments are
 :class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
 :class:`r2d.io.InputError` before anything is written.

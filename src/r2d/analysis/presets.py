@@ -112,7 +112,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), causal_tasks=("stsb",),
         left_out="everything but the plumbing: toy sizes"),
-    # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 99 minutes of stages on 2 quiet
+    # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 100 minutes of stages on 2 quiet
     # cores, under the issue's 2 hours
     "cpu": ExperimentPreset(
         corpus_bytes=40_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
@@ -128,8 +128,9 @@ PRESETS: dict[str, ExperimentPreset] = {
                  "steps (a one-seed pilot; docs/experiment/README.md), so this preset spends its 2 hours on the causal "
                  "pair; the gpu and smoke presets run both pairs. Fine-tuning tasks other than STS-B (12 runs each); "
                  "models larger than mini (1.05M and 1.10M parameters outside the root embedding)"),
-    # one H100 in bf16, about 10 minutes by estimate (not run: no GPU lent so far); full training sets in batches
-    # of 128, so SST-2's 67,000 examples are 525 steps an epoch
+    # one H100 in bf16, about 10 minutes by estimate, not measured (no GPU lent so far): 24,000 pretraining steps and
+    # at most 31,842 fine-tuning steps (full training sets in batches of 128: SST-2's 66,349 examples after the dev
+    # set are 519 steps an epoch), so 10 minutes needs under 11 ms a step (docs/experiment/README.md)
     "gpu": ExperimentPreset(
         corpus_bytes=60_000_000, heldout_docs=2000, curve_docs=300, wikitext_bytes=1_300_000, vocab_size=8192,
         model_preset="small", causal_steps=3000, causal_seeds=(0, 1, 2), curve_points=8, mlm_steps=3000,
