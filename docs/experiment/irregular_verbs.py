@@ -38,13 +38,14 @@ def main() -> None:
     args = parser.parse_args()
 
     from r2d.evaluation.blimp import read_pairs
+    from r2d.io import read_jsonl
     from r2d.tokenizer.hf import R2DTokenizer
 
     run = Path(args.run)
     tokenizer = R2DTokenizer.from_pretrained(str(run / "tokenizers" / "r2d"))
     pairs = read_pairs(Path(args.data_dir) / "blimp")
     index = [i for i, p in enumerate(pairs) if p.uid == PARADIGM]
-    rows = [json.loads(line) for line in (Path(args.data_dir) / "blimp" / f"{PARADIGM}.jsonl").open(encoding="utf-8")]
+    rows = read_jsonl(Path(args.data_dir) / "blimp" / f"{PARADIGM}.jsonl", strict=True)  # the word fields Pair drops
     assert len(rows) == len(index), "the stage files' pair order must match the paradigm file"
     groups = [f"good {verb_form(tokenizer, r['one_prefix_word_good'])}, bad {verb_form(tokenizer, r['one_prefix_word_bad'])}"
               for r in rows]
