@@ -269,6 +269,25 @@ def test_stage_markers(tmp_path: Path):
     assert st.run("old", lambda: calls.append(4) or {"x": 4}, {"steps": 6})["x"] == 7 and calls == [1]
     (tmp_path / "stages" / "c.json").write_text('{"x": ')  # a marker cut by a kill counts as not done
     assert st.done("c") is None
+    # a setting recorded later than the marker was written is not a change; one the marker has is compared
+    assert st.run("a/b", lambda: calls.append(5) or {"x": 5}, {"steps": 5, "lr": 0.1, "source": ["f", 3]})["x"] == 1
+    with pytest.raises(InputError, match=r"other settings \(lr 0\.1 -> None\)"):
+        st.run("a/b", lambda: calls.append(6) or {"x": 6}, {"steps": 5})
+    assert calls == [1]
+
+
+def test_data_fingerprint_names_files_by_relative_path_and_size(tmp_path: Path):
+    from r2d.analysis.experiment import data_fingerprint
+
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "b.txt").write_text("bb")
+    (tmp_path / "d" / "sub" / "a.txt").write_text("a")
+    fp = data_fingerprint([tmp_path / "d"])
+    assert fp == [["d/b.txt", 2], ["d/sub/a.txt", 1]]
+    assert data_fingerprint([tmp_path / "d" / "b.txt"]) == [["b.txt", 2]]
+    (tmp_path / "d" / "b.txt").write_text("bbb")  # other content of another size: another fingerprint
+    assert data_fingerprint([tmp_path / "d"]) != fp
+    assert data_fingerprint([tmp_path / "missing"]) == [["missing", None]]
 
 
 @needs_data
@@ -286,6 +305,27 @@ def test_resuming_with_a_changed_fine_tuning_protocol_stops_before_mixing_result
     err = capsys.readouterr().err
     assert "finetune__stsb__" in err and f"finetune_patience {smoke.patience} -> {smoke.patience + 1}" in err
     assert {p.name: p.read_text() for p in (out / "stages").glob("*.json")} == before  # nothing rerun or lost
+
+
+@needs_data
+def test_resuming_on_other_data_stops_at_the_corpus(smoke_run, capsys, tmp_path: Path):
+    import shutil
+
+    from r2d.cli import main
+
+    out, _ = smoke_run
+    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json")}
+    other = tmp_path / "data"
+    for d in ("wikipedia_en", "wikitext-2-raw"):
+        shutil.copytree(SHARED / d, other / d)
+    shard = sorted((other / "wikipedia_en").glob("enwiki_*.txt.gz"))[0]
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # a shard of other content
+    argv = _argv(out)
+    argv[argv.index("--data-dir") + 1] = str(other)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "corpus.json" in err and shard.name in err
+    assert {p.name: p.read_text() for p in (out / "stages").glob("*.json")} == before
 
 
 @needs_data

@@ -34,6 +34,8 @@ minutes on one H100 by estimate, not run here). This module adds no modelling of
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import hashlib
 import json
 import logging
 import time
@@ -92,16 +94,17 @@ class Stages:
         (the settings its result depends on, :func:`stage_inputs`).
 
         Raises:
-            r2d.io.InputError: ``name`` is done, but with other ``inputs`` (a changed preset resumed into the same
-                folder): its result would be reported as this preset's. A marker without inputs (written before they
-                were recorded) is taken as it is.
+            r2d.io.InputError: ``name`` is done, but with other ``inputs`` (a changed preset or other data resumed
+                into the same folder): its result would be reported as this run's. Only the settings the marker
+                recorded are compared: a marker written before a setting was recorded (or before any were) is taken
+                as it is.
         """
         prev = self.done(name)
         if prev is not None:
             recorded, now = prev.get("inputs"), json.loads(json.dumps(inputs, default=str))
-            if recorded is not None and now is not None and recorded != now:
-                changed = ", ".join(f"{k} {recorded.get(k)!r} -> {now.get(k)!r}" for k in sorted({*recorded, *now})
-                                    if recorded.get(k) != now.get(k))
+            changed = ", ".join(f"{k} {recorded[k]!r} -> {now.get(k)!r}" for k in sorted(recorded)
+                                if recorded[k] != now.get(k)) if recorded is not None and now is not None else ""
+            if changed:
                 raise InputError(self._path(name), f"this stage was done with other settings ({changed}); delete "
                                                    "its marker to run it again with these, or give another --out")
             logger.info("stage %s: done before, skipped", name)
@@ -131,6 +134,24 @@ def stage_inputs(preset: ExperimentPreset, objective: str | None = None, **extra
     fields = _CORPUS_INPUTS + (_PRETRAIN_INPUTS + (f"{'causal' if objective == 'clm' else 'mlm'}_steps",)
                                if objective else ())
     return {**{f: getattr(preset, f) for f in fields}, **extra}
+
+
+def data_fingerprint(paths: Sequence[Path]) -> list[list]:
+    """``[name, bytes]`` of every file a run reads from ``paths`` (folders: every file below, named from the folder
+    on; a missing path: ``[name, None]``), sorted: recorded in the stage markers, so that a run resumed on other data
+    stops. Sizes, not hashes: a corpus of many gigabytes would be read again at every resume."""
+    rows = []
+    for p in map(Path, paths):
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        rows += [[f.relative_to(p.parent).as_posix(), f.stat().st_size if f.is_file() else None] for f in files]
+    return sorted(rows)
+
+
+def corpus_sources(data_dir: Path | None, corpus: Sequence[str] | None) -> list[Path]:
+    """The files :func:`prepare_corpus` reads: the ``corpus`` files or the Wikipedia shards, and wikitext-2's test
+    split."""
+    files = [Path(c) for c in corpus] if corpus else wikipedia_shards(data_dir) if data_dir else []
+    return files + ([data_dir / "wikitext-2-raw" / "wiki.test.raw"] if data_dir else [])
 
 
 def _plain_lines(files: Sequence[Path]):
@@ -406,6 +427,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     from r2d.training import clm as _clm  # noqa: F401
     from r2d.training.finetune import finetune
     from r2d.training.pretrain import snapshots
+    from r2d.training.tasks import get_task
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -415,12 +437,18 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     stages = Stages(out)
     t0 = time.perf_counter()
 
-    corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset), stage_inputs(preset))
+    # the data every stage rests on: in full in the corpus stage's marker (a resume on other files stops there and
+    # names them), as a digest in every other stage's
+    source = data_fingerprint(corpus_sources(data_dir, corpus))
+    inputs = functools.partial(stage_inputs, preset, corpus=hashlib.sha256(json.dumps(source).encode()).hexdigest()[:16])
+    corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset),
+                             stage_inputs(preset, source=source))
     toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset),
-                      stage_inputs(preset, vocab_size=preset.vocab_size))
+                      inputs(vocab_size=preset.vocab_size))
     sets = eval_sets(corpus_info)
     blimp_dir = data_dir / "blimp" if data_dir else None
     pairs = read_pairs(blimp_dir, limit_per_paradigm=preset.blimp_limit) if blimp_dir and blimp_dir.is_dir() else []
+    blimp_source = data_fingerprint([blimp_dir]) if pairs else []
 
     # 1. causal pair: pretraining (seeds), then bits per byte at every snapshot and BLiMP at step 0 and the end
     units: list[tuple[str, str, int]] = [("clm", k, s) for s in preset.causal_seeds for k in CAUSAL]
@@ -431,7 +459,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         run_dir = out / "pretrain" / _run_name(objective, kind) / f"seed{seed}"
         stages.run(f"pretrain/{_run_name(objective, kind)}/seed{seed}", lambda o=objective, k=kind, s=seed, d=run_dir:
                    run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress),
-                   stage_inputs(preset, objective))
+                   inputs(objective))
         snaps = snapshots(run_dir)
         runs[objective, kind, seed] = {"dir": run_dir, "snapshots": snaps,
                                        "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
@@ -445,12 +473,12 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                            snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
                            limit=None if whole else preset.curve_docs), "snapshot": {k: v for k, v in snap.items()
                                                                                      if k != "path"}},
-                       stage_inputs(preset, objective, curve_docs=preset.curve_docs))
+                       inputs(objective, curve_docs=preset.curve_docs))
         if pairs:
             for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model"))):
                 stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained')}/seed{seed}",
                            lambda path=path: eval_blimp(path, pairs),
-                           stage_inputs(preset, objective, blimp_limit=preset.blimp_limit))
+                           inputs(objective, blimp_limit=preset.blimp_limit, blimp=blimp_source))
 
     # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
     if preset.mlm_steps:
@@ -459,17 +487,19 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
             r = runs["mlm", "r2d", s0]
             stages.run(f"eval/flags/{_run_name('mlm', 'r2d', untrained)}/seed{s0}", lambda r=r, u=untrained: eval_flags(
                 r["untrained"] if u else r["final"], heldout_docs(corpus_info)[:preset.flag_eval_docs],
-                max_length=preset.max_length), stage_inputs(preset, "mlm", flag_eval_docs=preset.flag_eval_docs))
+                max_length=preset.max_length), inputs("mlm", flag_eval_docs=preset.flag_eval_docs))
             if preset.blimp_mlm and pairs:
                 for kind in MODELS:
                     r = runs["mlm", kind, s0]
                     stages.run(f"eval/blimp/{_run_name('mlm', kind, untrained)}/seed{s0}",
                                lambda r=r, u=untrained: eval_blimp(r["untrained"] if u else r["final"], pairs),
-                               stage_inputs(preset, "mlm", blimp_limit=preset.blimp_limit))
+                               inputs("mlm", blimp_limit=preset.blimp_limit, blimp=blimp_source))
 
     # 3. fine-tuning: each pair's pretrained and untrained models (its first pretraining seed) on its tasks, every
     # fine-tuning seed; LoRA against full fine-tuning once (see lora_objective; first task, right after its runs)
     jobs = finetune_jobs(preset)
+    task_data = {t: data_fingerprint([data_dir / get_task(t).local_dir]) if data_dir else _task_note(t, None)
+                 for t in dict.fromkeys(job[0] for job in jobs)}
     seed0 = {"mlm": preset.mlm_seeds[0], "clm": preset.causal_seeds[0]}
     for task, objective, kind, untrained, s, lora in jobs:
         name = _run_name(objective, kind, untrained) + (f"-lora{lora}" if lora else "")
@@ -491,7 +521,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         # the machine's precision (bf16 where the CPU has it)
         recipe = {f"finetune_{k}": v for k, v in asdict(args).items()
                   if k not in ("model", "out", "data_dir", "progress", "extra")}
-        stages.run(f"finetune/{task}/{name}/seed{s}", job, stage_inputs(preset, objective, **recipe))
+        stages.run(f"finetune/{task}/{name}/seed{s}", job, inputs(objective, **recipe, task_data=task_data[task]))
 
     def report() -> dict:
         settings = {

@@ -28,8 +28,8 @@ def build_parser():
                     "wikitext-2, BLiMP, learning curves) and an MLM pair (R2D, RoBERTa; per-flag F1, fine-tuning "
                     "with early stopping), each beside its untrained row -> OUT/report.html, OUT/summary.json and "
                     "charts with paired bootstrap intervals. Rerunning the same command continues a killed run; a "
-                    "finished stage made with other settings stops it and names them (delete that stage's marker in "
-                    "OUT/stages to run it again).")
+                    "finished stage made with other settings or on other data files stops it and names them (delete "
+                    "that stage's marker in OUT/stages to run it again).")
 
 
 @guard(PROG)
