@@ -199,3 +199,26 @@ def test_rows_comparison_says_more_when_r2d_has_more():
     assert fewer_or_more(0.949) == "5.1% fewer rows"
     assert fewer_or_more(2.667) == "166.7% more rows"  # was printed as "-166.7% fewer rows"
     assert fewer_or_more(1.0004) == "as many rows"
+
+
+def test_optional_booleans_take_a_bare_flag_a_value_or_nothing():
+    """A ``bool | None`` field (None = the preset's or the device's default): ``--x`` alone turns it on, ``--x false``
+    off, leaving it out keeps None; a value that is not a boolean is refused."""
+    from dataclasses import dataclass
+
+    from r2d.cli.args import DataclassArgumentParser
+
+    @dataclass
+    class A:
+        compile: bool | None = None
+        """torch.compile"""
+        progress: bool = True
+        """bars"""
+
+    p = DataclassArgumentParser(A, prog="t", description="d", example="t --compile")
+    assert p.parse([]).compile is None
+    assert p.parse(["--compile"]).compile is True
+    assert p.parse(["--compile", "false"]).compile is False and p.parse(["--compile", "yes"]).compile is True
+    assert p.parse(["--no-progress", "--compile"]) == A(compile=True, progress=False)
+    with pytest.raises(SystemExit):
+        p.parse(["--compile", "maybe"])

@@ -29,6 +29,7 @@ import types
 from typing import Any, get_type_hints
 
 from transformers import HfArgumentParser
+from transformers.hf_argparser import string_to_bool
 
 
 def attribute_docs(cls: type) -> dict[str, str]:
@@ -88,6 +89,10 @@ class DataclassArgumentParser(HfArgumentParser):
             if hints[f.name] is bool:  # subtle: --x/--no-x, where HfArgumentParser would take "--x [X]"
                 self.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
                                   help=meta["help"])
+                continue
+            if hints[f.name] == bool | None:  # None = a default decided later: --x, --x true/false, or nothing
+                self.add_argument(flag, dest=f.name, nargs="?", const=True, default=f.default, type=string_to_bool,
+                                  metavar="true|false", help=meta["help"])
                 continue
             g = copy.copy(f)
             g.type, g.metadata = hints[f.name], types.MappingProxyType(meta)
