@@ -12,6 +12,22 @@ def test_help_lists_subcommands(capsys):
     out = capsys.readouterr().out
     assert "tokenize" in out and "example" in out
     assert main(["nope"]) == 2
+    assert main([]) == 2  # no subcommand is a usage error (usage on stderr), not a success
+    assert "subcommands:" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_ends_the_command_quietly():
+    """``r2d tokenize ... | head``: the closed pipe is not reported as an error of the user's input."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom r2d.cli import main\nsys.exit(main(['tokenize', " + repr(SENTENCE * 400)
+              + ", '--format', 'json']))")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.read(10)
+    proc.stdout.close()  # the reader leaves after 10 bytes, as head does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) != 0 and err == "", err
 
 
 @pytest.mark.parametrize("sub", ["tokenize", "decode", "train-tokenizer", "stats", "demo"])

@@ -160,7 +160,7 @@ def test_rerun_of_finished_experiment_skips_everything(smoke_run, capsys):
 
 @pytest.mark.parametrize("argv,msg", [
     (["--preset", "smoke", "--out", "x", "--data-dir", "/nonexistent/d"], "--data-dir /nonexistent/d: not a folder"),
-    (["--preset", "smoke", "--out", "x"], "give --data-dir DIR"),
+    (["--preset", "smoke", "--out", "x"], "r2d experiment: error: --data-dir, --corpus: give one: --data-dir DIR"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--tasks", "rte", "glue"], "unknown task(s) glue"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--causal-steps", "0"], "--causal-steps 0: must be >= 1"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--threads", "0"], "--threads 0: must be >= 1"),

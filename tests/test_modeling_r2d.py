@@ -352,3 +352,24 @@ def test_labelled_rows_only_gives_the_same_loss_and_gradients(kind):
     assert g_sparse.keys() == g_full.keys()
     for n in g_full:
         assert torch.allclose(g_sparse[n], g_full[n], atol=1e-6), n
+
+
+def test_one_model_class_registers_both_model_types_with_the_auto_classes(tmp_path):
+    """In a fresh interpreter: ``from r2d import R2DConfig`` is enough for AutoModelForMaskedLM to load an R2D MLM
+    folder and for AutoModelForCausalLM to build the causal model from its model type."""
+    import subprocess
+    import sys
+
+    script = f"""
+from r2d import R2DConfig
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForMaskedLM
+cfg = R2DConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+AutoModelForMaskedLM.from_config(cfg).save_pretrained({str(tmp_path / "mlm")!r})
+print(type(AutoModelForMaskedLM.from_pretrained({str(tmp_path / "mlm")!r})).__name__)
+causal = AutoConfig.for_model("r2d_causal", vocab_size=40, hidden_size=8, num_hidden_layers=1,
+                              num_attention_heads=2, intermediate_size=16)
+print(type(AutoModelForCausalLM.from_config(causal)).__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["R2DForMaskedLM", "R2DForCausalLM"]

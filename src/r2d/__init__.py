@@ -6,7 +6,9 @@ Every word becomes a root token plus a row of binary flags (spacing, capitalisat
     flags -> text (pretokenize, transform) -> lists (deconstruct) -> tokenizer -> modeling -> training
     around them: analysis (stats, report, experiment), game (the list game), cli (the ``r2d`` command)
 
-Heavy modules (torch, transformers) are imported only when their names are first used.
+Heavy modules (torch, transformers) are imported only when their names are first used; the first model class
+used (``from r2d import R2DConfig``) registers both model types with the Auto classes (``AutoModelForMaskedLM``,
+``AutoModelForCausalLM``, ``AutoModelForSequenceClassification``, ...).
 """
 
 from __future__ import annotations
@@ -31,7 +33,14 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
+_MODELS = ("r2d.modeling.encoder", "r2d.modeling.causal")
+"""importing these registers ``r2d`` and ``r2d_causal`` with transformers' Auto classes"""
+
+
 def __getattr__(name: str):
     if name in _LAZY:
+        if _LAZY[name] in _MODELS:  # any model class registers both model types, MLM and causal
+            for module in _MODELS:
+                importlib.import_module(module)
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'r2d' has no attribute {name!r}")

@@ -433,7 +433,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     out.mkdir(parents=True, exist_ok=True)
     data_dir = Path(data_dir) if data_dir is not None else None
     if data_dir is None and not corpus:
-        raise InputError("r2d experiment", "give --data-dir DIR (local data) or --corpus FILE... (pretraining text)")
+        raise InputError("--data-dir, --corpus", "give one: --data-dir DIR (local data) or --corpus FILE...")
     stages = Stages(out)
     t0 = time.perf_counter()
 

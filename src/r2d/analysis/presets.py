@@ -224,8 +224,8 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
     if args.compile is not None:
         preset = replace(preset, compile=args.compile)
     if args.data_dir is None and not args.corpus:
-        raise InputError("r2d experiment", "give --data-dir DIR (local data) or --corpus FILE... (and tasks from "
-                                           "the Hub)")
+        raise InputError("--data-dir, --corpus", "give one: --data-dir DIR (local data) or --corpus FILE... (and "
+                                                 "tasks from the Hub)")
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise InputError(f"--data-dir {args.data_dir}", "not a folder")
     for f in args.corpus or ():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 # name -> ("module:function", one-line summary)
@@ -21,11 +22,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "game": ("r2d.game.ui:main", "the deconstruction game: decide word splits in frequency order"),
     "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
     "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
-    "pretrain": ("r2d.cli.pretrain:main", "MLM pretraining of R2D or the RoBERTa baseline"),
-    "finetune": ("r2d.cli.finetune:main", "fine-tune a checkpoint on a GLUE-style task"),
-    "experiment": ("r2d.cli.experiment:main", "the whole R2D-vs-RoBERTa experiment, with its report"),
+    "pretrain": ("r2d.cli.pretrain:main", "pretrain R2D or its 1D baseline: MLM (vs RoBERTa) or causal (vs a BPE twin)"),
+    "finetune": ("r2d.cli.finetune:main", "fine-tune an MLM or causal checkpoint on a GLUE-style task"),
+    "experiment": ("r2d.cli.experiment:main", "the R2D-vs-1D comparison at equal compute, with its report"),
     "generate": ("r2d.cli.generate:main", "continue a prompt with a causal model, printing words as they come"),
-    "eval": ("r2d.cli.eval:main", "evaluate a model: 'r2d eval bpb' (bits per byte), see 'r2d eval --help'"),
+    "eval": ("r2d.cli.eval:main", "evaluate a model: 'r2d eval bpb' (bits per byte), 'r2d eval blimp' (BLiMP)"),
     "serve": ("r2d.serve.cli:main", "a local web playground: 2D tokens beside RoBERTa's, and generation"),
 }
 
@@ -47,7 +48,10 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help", "help"):
+    if not argv:  # like argparse without its required argument: usage on stderr, status 2
+        print(_usage(), file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help", "help"):
         print(_usage())
         return 0
     if argv[0] in ("-V", "--version"):
@@ -61,7 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module, func = cmds[argv[0]][0].split(":")
     fn = getattr(importlib.import_module(module), func)
-    return int(fn(argv[1:]) or 0)
+    try:
+        return int(fn(argv[1:]) or 0)
+    except BrokenPipeError:  # `r2d tokenize ... | head`: the reader left; stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # subtle: else the exit flush raises again
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

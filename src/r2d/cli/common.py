@@ -57,6 +57,8 @@ def guard(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                 return main(argv)
             except InputError as err:
                 return fail(prog, str(err))
+            except BrokenPipeError:
+                raise  # not the user's input: the reader of stdout left (r2d ... | head); r2d.cli.main ends quietly
             except OSError as err:
                 where = f"{err.filename}: " if err.filename else ""
                 return fail(prog, f"{where}{err.strerror or err}")
