@@ -356,7 +356,8 @@ def test_labelled_rows_only_gives_the_same_loss_and_gradients(kind):
 
 def test_one_model_class_registers_both_model_types_with_the_auto_classes(tmp_path):
     """In a fresh interpreter: ``from r2d import R2DConfig`` is enough for AutoModelForMaskedLM to load an R2D MLM
-    folder and for AutoModelForCausalLM to build the causal model from its model type."""
+    folder, for AutoModelForCausalLM to build the causal model from its model type, and for AutoTokenizer to load
+    a saved R2D tokenizer folder."""
     import subprocess
     import sys
 
@@ -369,7 +370,11 @@ print(type(AutoModelForMaskedLM.from_pretrained({str(tmp_path / "mlm")!r})).__na
 causal = AutoConfig.for_model("r2d_causal", vocab_size=40, hidden_size=8, num_hidden_layers=1,
                               num_attention_heads=2, intermediate_size=16)
 print(type(AutoModelForCausalLM.from_config(causal)).__name__)
+from transformers import AutoTokenizer
+from r2d import R2DTokenizer
+R2DTokenizer.from_pretrained("r2d-en").save_pretrained({str(tmp_path / "tok")!r})
+print(type(AutoTokenizer.from_pretrained({str(tmp_path / "tok")!r})).__name__)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.split() == ["R2DForMaskedLM", "R2DForCausalLM"]
+    assert out.stdout.split() == ["R2DForMaskedLM", "R2DForCausalLM", "R2DTokenizer"]

@@ -139,7 +139,7 @@ def test_words_partition_the_text_and_decode_to_it(en_tok, text):
     assert view["counts"]["round_trip"]
 
 
-def test_decode_inverts_tokenize_and_is_total(client):
+def test_decode_inverts_tokenize(client):
     raw = client.post("/api/tokenize", json={"text": ARTICLE}).json()["raw"]
     assert client.post("/api/decode", json=raw).json() == {"text": ARTICLE}
     ride = 3  # rows: <s> i enjoy ride ...
@@ -147,8 +147,11 @@ def test_decode_inverts_tokenize_and_is_total(client):
     flags[ride][5] = 1  # Suffix_ing
     assert client.post("/api/decode", json={"input_ids": [0, raw["input_ids"][ride], 2], "flags": [flags[0], flags[ride], flags[0]]}
                        ).json() == {"text": " riding"}
-    out = client.post("/api/decode", json={"input_ids": [0, 10**9, -5, 2], "skip_special_tokens": False})
-    assert out.status_code == 200 and out.json()["text"].startswith("<s>")
+    out = client.post("/api/decode", json={"input_ids": [0, 2], "skip_special_tokens": False})
+    assert out.status_code == 200 and out.json() == {"text": "<s></s>"}
+    # without flags every flag is 0: the roots, each with a space before it
+    assert client.post("/api/decode", json={"input_ids": raw["input_ids"]}).json() == {
+        "text": " i enjoy ride in australia park ."}
 
 
 @pytest.mark.parametrize("path, body, status, words", [
@@ -164,6 +167,15 @@ def test_decode_inverts_tokenize_and_is_total(client):
     ("/api/decode", b'{"input_ids": [1, 2], "flags": [[0,0,0,0,0,0,0]]}', 422, "has 1 rows for 2 ids"),
     ("/api/decode", b'{"input_ids": [1], "flags": [[0, 1]]}', 422, "flags[0] must be 7 numbers"),
     ("/api/decode", b'{"input_ids": [1], "skip_special_tokens": "yes"}', 422, "true or false"),
+    ("/api/decode", b'{"input_ids": [0, 10000000, -5, 2]}', 422,
+     "input_ids[1]: 10000000 is not an id of the vocabulary (0 to 50264)"),
+    ("/api/decode", b'{"input_ids": [-5]}', 422, "input_ids[0]: -5 is not an id of the vocabulary"),
+    ("/api/decode", b'{"input_ids": [5], "flags": [[0, 0, 3, 0, 0, 0, 0]]}', 422,
+     "flags[0][2]: 3 is not 0/1 or a probability in [0, 1]"),
+    ("/api/decode", b'{"input_ids": [5], "flags": [[0, 0, 0, 0, 0, 0, NaN]]}', 422,
+     "flags[0][6]: NaN is not 0/1 or a probability in [0, 1]"),
+    ("/api/decode", b'{"input_ids": [5], "flags": [[0, 0, 0, 0, -1e-9, 0, 0]]}', 422,
+     "flags[0][4]: -1e-09 is not 0/1 or a probability in [0, 1]"),
     ("/api/generate", b'{"prompt": "x"}', 404, "r2d pretrain --objective clm"),
 ])
 def test_bad_requests_say_what_was_wrong(client, path, body, status, words):

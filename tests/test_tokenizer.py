@@ -2,6 +2,7 @@ import gc
 import gzip
 import itertools
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -316,6 +317,87 @@ def test_train_with_extra_affix_flags(tmp_path):
     rows = tok.split("Quickly")
     assert rows[0].root == "quick" and rows[0].flags[tok.flag_names.index("Suffix_ly")] == 1
     assert roundtrip(tok, "Quickly riding!") == "Quickly riding!"
+
+
+def test_train_refuses_a_negative_min_frequency_before_counting():
+    def texts():
+        raise AssertionError("counted before the settings were checked")
+        yield ""
+
+    with pytest.raises(ValueError, match="min_frequency=-1"):
+        R2DTokenizer.train(texts=texts(), vocab_size=300, min_frequency=-1)
+
+
+def test_train_warns_about_extra_affix_flags_the_list_never_splits_off(tiny_list, caplog):
+    from r2d.flags import FlagSchema
+
+    with caplog.at_level(logging.WARNING, logger="r2d.tokenizer.hf"):
+        R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300, deconstruction_list=tiny_list, min_frequency=1,
+                           flag_names=FlagSchema.with_affixes(["un~", "~ly"]).names)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the deconstruction list never splits off un~, ~ly: flags Prefix_un, Suffix_ly will always be 0"]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="r2d.tokenizer.hf"):  # the article's seven flags: no warning
+        R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300, deconstruction_list=tiny_list, min_frequency=1)
+    assert caplog.records == []
+
+
+def test_special_tokens_as_strings_follow_robertas_layout(en_tok):
+    tok = en_tok
+    assert (tok.bos_token, tok.pad_token, tok.eos_token, tok.unk_token, tok.mask_token) == (
+        "<s>", "<pad>", "</s>", "<unk>", "<mask>")
+    assert (tok.cls_token, tok.sep_token) == ("<s>", "</s>")  # RoBERTa: <s> A </s></s> B </s>
+    for name in ("bos", "pad", "eos", "unk", "mask", "cls", "sep"):
+        token, i = getattr(tok, f"{name}_token"), getattr(tok, f"{name}_token_id")
+        assert tok.get_vocab()[token] == i and tok.convert_ids_to_tokens([i]) == [token], name
+    assert tok.all_special_tokens == tok.convert_ids_to_tokens(tok.all_special_ids)
+    assert sorted(tok.all_special_tokens) == sorted(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    assert tok.special_tokens_map == {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>",
+                                      "sep_token": "</s>", "pad_token": "<pad>", "cls_token": "<s>",
+                                      "mask_token": "<mask>"}
+
+
+def test_auto_tokenizer_loads_a_saved_folder(tiny_tok, tmp_path):
+    from transformers import AutoTokenizer
+
+    import r2d.modeling.encoder  # noqa: F401  (the model side registers R2DTokenizer with AutoTokenizer)
+    tiny_tok.save_pretrained(tmp_path / "t")
+    assert json.loads((tmp_path / "t" / "tokenizer_config.json").read_text())["tokenizer_class"] == "R2DTokenizer"
+    tok = AutoTokenizer.from_pretrained(tmp_path / "t")
+    assert isinstance(tok, R2DTokenizer) and tok.get_vocab() == tiny_tok.get_vocab()
+    assert roundtrip(tok, "NASA's dogs enjoyed riding") == "NASA's dogs enjoyed riding"
+    (tmp_path / "t" / "tokenizer_config.json").unlink()  # a folder saved before tokenizer_config.json existed
+    assert R2DTokenizer.from_pretrained(tmp_path / "t").get_vocab() == tiny_tok.get_vocab()
+    with pytest.raises(TypeError, match="cache_sise"):  # loader options are ignored, misspelt settings are not
+        R2DTokenizer.from_pretrained(tmp_path / "t", revision=None, _from_auto=True, cache_sise=10)
+
+
+def test_decode_joins_a_pair_as_hugging_face_does(en_tok):
+    from tokenizers import decoders
+
+    from r2d.tokenizer.baseline import roberta_bpe
+
+    enc = en_tok("Hi there", "Second one")
+    assert en_tok.decode(enc["input_ids"], enc["flags"]) == "Hi thereSecond one"
+    roberta = roberta_bpe()
+    roberta.decoder = decoders.ByteLevel()
+    assert roberta.decode(roberta.encode("Hi there", "Second one").ids, skip_special_tokens=True) == "Hi thereSecond one"
+    assert en_tok.decode(enc["input_ids"], enc["flags"], skip_special_tokens=False) == "<s>Hi there</s></s>Second one</s>"
+
+
+@pytest.mark.parametrize("ids, flags, found", [
+    ([0, 5, 2], [[0] * 7, [1, 0.25, 0, 1.0, 0, 0, 0], [0] * 7], None),
+    ([0, 5, 2], None, None),
+    ([0, 300, 2], None, ("input_ids[1]", "300 is not an id of the vocabulary (0 to 299)")),
+    ([-1], [[0] * 7], ("input_ids[0]", "-1 is not an id of the vocabulary (0 to 299)")),
+    ([5, 6], [[0] * 7, [0, 0, 0, 0, 0, 2, 0]], ("flags[1][5]", "2 is not 0/1 or a probability in [0, 1]")),
+    ([5], [[0, float("nan"), 0, 0, 0, 0, 0]], ("flags[0][1]", "NaN is not 0/1 or a probability in [0, 1]")),
+    ([5], [[0, -0.5, 0, 0, 0, 0, 0]], ("flags[0][1]", "-0.5 is not 0/1 or a probability in [0, 1]")),
+])
+def test_invalid_decode_input_names_the_first_bad_place(tiny_tok, ids, flags, found):
+    from r2d.tokenizer.arrays import invalid_decode_input
+
+    assert invalid_decode_input(ids, flags, tiny_tok.vocab_size) == found
 
 
 # ---------------------------------------------------------------------------------------------- ecosystem

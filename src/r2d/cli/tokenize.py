@@ -1,7 +1,9 @@
 """``r2d tokenize`` and ``r2d decode``: the 2D table of a text, as a terminal table or JSON, and back.
 
 The front end of :class:`r2d.tokenizer.hf.R2DTokenizer` for people: it prints, it does not tokenize itself.
-``decode`` checks the JSON it is given field by field and says which one is wrong.
+``decode`` checks the JSON it is given field by field and says which one is wrong, and where: unlike the
+library's ``decode`` (total on model output) it refuses ids outside the vocabulary and flags that are not 0/1
+or probabilities. The JSON names its tokenizer so that it decodes from any working folder.
 """
 
 from __future__ import annotations
@@ -60,14 +62,17 @@ def tokenize_main(argv: list[str] | None = None) -> int:
     ap.add_argument("text", help="the text ('-' = standard input)")
     ap.add_argument("--pair", metavar="TEXT", help="a second segment: <s> A </s></s> B </s>")
     ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR", help="'r2d-en' (bundled) or a saved folder")
-    ap.add_argument("--format", choices=("table", "json"), default="table")
+    ap.add_argument("--format", choices=("table", "json"), default="table",
+                    help="json: ids, flags and the tokenizer (a folder as its absolute path), for 'r2d decode'")
     ap.add_argument("--compare", action="store_true", help="also show RoBERTa's tokens for the same text")
     args = ap.parse_args(argv)
     text = read_stdin() if args.text == "-" else args.text
     tok = load_tokenizer(args.tokenizer)
     if args.format == "json":
+        from r2d.tokenizer.files import portable_name
+
         enc = tok(text, args.pair)
-        doc = {"tokenizer": args.tokenizer, "flag_names": list(tok.flag_names), "input_ids": enc["input_ids"],
+        doc = {"tokenizer": portable_name(args.tokenizer), "flag_names": list(tok.flag_names), "input_ids": enc["input_ids"],
                "flags": [list(f) for f in enc["flags"]], "tokens": tok.convert_ids_to_tokens(enc["input_ids"])}
         if args.compare:
             doc["roberta_tokens"] = _roberta_tokens(text, args.pair)
@@ -116,7 +121,11 @@ def decode_main(argv: list[str] | None = None) -> int:
     ap = ArgumentParser(
         prog=prog,
         description="Read the JSON that 'r2d tokenize --format json' prints (input_ids + flags) and write the "
-                    "text back, exactly.",
+                    "text back, exactly. Ids must be in the vocabulary; flags 0/1 or probabilities in [0, 1] "
+                    "(on at >= 0.5). 'flags' may be left out: without 'flags' every flag is 0, so the text comes "
+                    "back as bare roots, a space before each word (ids alone lose what the flags carry: case, "
+                    "suffixes, 's, spacing). A pair (<s> A </s></s> B </s>) comes back as A directly followed by B, "
+                    "as Hugging Face tokenizers decode a pair; --keep-special shows where B starts.",
         example="r2d tokenize \"Dogs bark.\" --format json | r2d decode -",
     )
     ap.add_argument("file", nargs="?", default="-", help="JSON file ('-' = standard input, the default)")
@@ -132,13 +141,34 @@ def decode_main(argv: list[str] | None = None) -> int:
     except json.JSONDecodeError as err:
         raise InputError(where, f"not JSON ({err.msg} at column {err.colno})", line=err.lineno) from None
     ids, flags = parse_rows(doc, where)
-    tok = load_tokenizer(args.tokenizer or doc.get("tokenizer", "r2d-en"))
+    tok = load_tokenizer(args.tokenizer) if args.tokenizer else tokenizer_named_in(doc, where)
     for k, row in enumerate(flags or []):
         if len(row) != tok.num_flags:
             raise InputError(where, f"row {k} has {len(row)} values, the tokenizer has {tok.num_flags} flags "
                                     f"({', '.join(tok.flag_names)})", field="flags")
+    from r2d.tokenizer.arrays import invalid_decode_input
+
+    invalid = invalid_decode_input(ids, flags, tok.vocab_size)
+    if invalid is not None:
+        raise InputError(where, invalid[1], field=invalid[0])
     sys.stdout.write(tok.decode(ids, flags, skip_special_tokens=not args.keep_special))
     return 0
+
+
+def tokenizer_named_in(doc: dict, where: str):
+    """The tokenizer a ``tokenize --format json`` document names (``r2d-en`` when it names none).
+
+    Raises:
+        InputError: the name is not a string or does not load; the file and its ``tokenizer`` field are blamed,
+            not ``--tokenizer`` (which was not given).
+    """
+    name = doc.get("tokenizer", "r2d-en")
+    if not isinstance(name, str):
+        raise InputError(where, f"must be a tokenizer name or folder, got {json.dumps(name)[:40]}", field="tokenizer")
+    try:
+        return load_tokenizer(name)
+    except InputError as err:
+        raise InputError(where, f"{err.reason} (pass --tokenizer DIR to decode with another)", field="tokenizer") from None
 
 
 def parse_rows(doc, where: str) -> tuple[list[int], list[list[float]] | None]:

@@ -1,7 +1,7 @@
 """``r2d train-tokenizer``: train an r2d tokenizer (root BPE + flag schema + list) and save it to a folder.
 
-The front end of :meth:`r2d.tokenizer.hf.R2DTokenizer.train`: it checks every input before the long count,
-and moves the saved files into ``--out`` only once all of them are written.
+The front end of :meth:`r2d.tokenizer.hf.R2DTokenizer.train`: it checks every input before the long count (the
+numbers before any file is opened), and moves the saved files into ``--out`` only once all of them are written.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from r2d.cli.common import ArgumentParser, fail, guard
+from r2d.cli.common import ArgumentParser, below_minimum, fail, guard
 from r2d.io import InputError, iter_lines
 
 PROG = "r2d train-tokenizer"
@@ -37,11 +37,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--affixes", nargs="*", default=[], metavar="AFFIX",
                     help="extra affixes to switch on as flags, e.g. un~ ~ly ~er")
     ap.add_argument("--min-frequency", type=int, default=2, help="merges seen fewer times are not learned (default 2)")
-    ap.add_argument("--max-length", type=int, default=512, help="model_max_length saved with the tokenizer")
+    ap.add_argument("--max-length", type=int, default=512,
+                    help="model_max_length saved with the tokenizer (at least 3: <s>, one row, </s>; default 512)")
     ap.add_argument("--out", required=True, metavar="DIR", help="folder to write")
     args = ap.parse_args(argv)
     if not args.corpus and not args.word_counts:
         return fail(PROG, "give --corpus FILE... or --word-counts SPEC (or both)")
+    from r2d.flags import FlagSchema
+    from r2d.tokenizer.train import check_vocab_size
+
+    too_small = below_minimum(args, {"min_frequency": 0, "max_length": 3})
+    if too_small:
+        return fail(PROG, too_small)
+    try:
+        check_vocab_size(args.vocab_size)
+    except ValueError as err:
+        return fail(PROG, f"--vocab-size: {err}")
+    try:
+        schema = FlagSchema.with_affixes(args.affixes)
+    except ValueError as err:
+        return fail(PROG, f"--affixes: {err}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out}", "is a file, not a folder")
@@ -49,19 +64,15 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--out {out}", f"folder {out.parent} does not exist")
     for f in args.corpus or []:
         _check_has_text(f, "--corpus")
-    if args.word_counts and not args.word_counts.startswith("wordfreq:"):
+    if args.word_counts and args.word_counts.startswith("wordfreq:"):
+        _check_wordfreq_language(args.word_counts)
+    elif args.word_counts:
         _check_has_text(args.word_counts, "--word-counts")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from r2d.flags import FlagSchema
     from r2d.lists.deconstruct import DeconstructionList
     from r2d.tokenizer.hf import R2DTokenizer
 
     lst = args.list if args.list in ("en", "none") else DeconstructionList.read(args.list)  # checked before counting
-
-    try:
-        schema = FlagSchema.with_affixes(args.affixes)
-    except ValueError as err:
-        return fail(PROG, f"--affixes: {err}")
     try:
         tok = R2DTokenizer.train(
             args.corpus, word_counts=args.word_counts, vocab_size=args.vocab_size,
@@ -81,6 +92,16 @@ def _check_has_text(path: str, what: str) -> None:
     """Fail now, not after a long count, on a file that is missing, a folder, binary, or without text."""
     if not any(line.strip() for line in iter_lines(path, what=what)):
         raise InputError(f"{what} {path}", "has no text")
+
+
+def _check_wordfreq_language(spec: str) -> None:
+    """Fail now on ``wordfreq:LANG`` for a language wordfreq lacks (it raises ``LookupError`` mid-count); the
+    check and the message of ``r2d game --words wordfreq:LANG``."""
+    import wordfreq
+
+    lang = spec.split(":", 1)[1] or "en"
+    if lang not in wordfreq.available_languages():
+        raise InputError(f"--word-counts {spec}", f"wordfreq has no language {lang!r}")
 
 
 def save_whole(tok, out: Path) -> list[str]:

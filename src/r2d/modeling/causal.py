@@ -55,7 +55,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from r2d.modeling.encoder import (ARTICLE_FLAG_NAMES, FLAG_COMBINE_METHODS, FLAG_VALUE_MODES, R2DFlagInput,
-                                  sequence_classification_loss)
+                                  _register_tokenizer, sequence_classification_loss)
 
 logger = logging.getLogger(__name__)
 
@@ -391,6 +391,7 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
 NATS_PER_BIT = math.log(2)
 
 AutoConfig.register("r2d_causal", R2DCausalConfig, exist_ok=True)
+_register_tokenizer(R2DCausalConfig)
 AutoModelForCausalLM.register(R2DCausalConfig, R2DForCausalLM, exist_ok=True)
 AutoModelForSequenceClassification.register(R2DCausalConfig, R2DCausalForSequenceClassification, exist_ok=True)
 

@@ -52,6 +52,7 @@ from transformers import (
     AutoModel,
     AutoModelForMaskedLM,
     AutoModelForSequenceClassification,
+    AutoTokenizer,
     RobertaModel,
 )
 from transformers import initialization as init
@@ -540,6 +541,17 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
 AutoModel.register(R2DConfig, R2DModel, exist_ok=True)
 AutoModelForMaskedLM.register(R2DConfig, R2DForMaskedLM, exist_ok=True)
 AutoModelForSequenceClassification.register(R2DConfig, R2DForSequenceClassification, exist_ok=True)
+
+
+def _register_tokenizer(config_class: type) -> None:
+    """``AutoTokenizer`` of a model type -> ``R2DTokenizer`` (whose folders name it in ``tokenizer_config.json``).
+    Done on the model side: registering needs a config class, and the tokenizer must load without torch."""
+    from r2d.tokenizer.hf import R2DTokenizer
+
+    AutoTokenizer.register(config_class, tokenizer_class=R2DTokenizer, exist_ok=True)
+
+
+_register_tokenizer(R2DConfig)
 
 __all__ = [
     "R2DConfig",

@@ -34,6 +34,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from r2d.serve.views import decode_view, flag_label, tokenize_view
+from r2d.tokenizer.arrays import invalid_decode_input
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +281,9 @@ def create_app(
                         or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in row)):
                     raise HTTPProblem(422, f"flags[{k}] must be {tok.num_flags} numbers "
                                            f"({', '.join(tok.flag_names)})")
+        invalid = invalid_decode_input(ids, flags, tok.vocab_size)
+        if invalid is not None:
+            raise HTTPProblem(422, ": ".join(invalid))  # where, then what is wrong
         skip = field(doc, "skip_special_tokens", bool, "true or false", default=True)
 
         return await run_locked(request, name, decode_view, tok, ids, flags, skip_special_tokens=skip)

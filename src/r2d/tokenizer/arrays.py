@@ -1,13 +1,15 @@
 """Array plumbing of the tokenizer core: growable columns, ragged gathers, and the checks on decode's input.
 
 Stage 4 of the pipeline, below :mod:`r2d.tokenizer.core`: numpy helpers with no knowledge of text or BPE.
-:func:`flag_bits` is where the decoder says what flags it takes (0/1 or probabilities in [0, 1], never logits).
+:func:`flag_bits` is where the decoder says what flags it takes (0/1 or probabilities in [0, 1], never logits);
+:func:`invalid_decode_input` holds ids and flags that a person gives (a file, a request) to more than that.
 """
 
 from __future__ import annotations
 
+import json
 from itertools import chain, repeat
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -65,6 +67,38 @@ def flag_bits(flags: Any, num_flags: int) -> np.ndarray:
             f"flags must be 0/1 or probabilities in [0, 1], got {bad.size} value(s) outside, e.g. {bad.flat[0].item()}: "
             f"to decode logits pass torch.sigmoid(logits) (or the model's flag_probs)")
     return f >= 0.5 if f.dtype.kind == "f" else f.astype(bool)
+
+
+def invalid_decode_input(ids: Sequence[int], flags: Sequence[Sequence[float]] | None, vocab_size: int
+                         ) -> tuple[str, str] | None:
+    """The first id or flag value of given decode input that is not what it claims to be, as ``(field, reason)``.
+
+    ``decode`` is total on model output: an id outside the vocabulary becomes a ``<unk>`` row. Ids and flags that
+    a person gives (``r2d decode``'s file, the playground's request) are held to more: an id outside the
+    vocabulary, or a flag that is not 0/1 or a probability in [0, 1] (NaN is neither), is a mistake to report
+    with its place rather than decode around.
+
+    Args:
+        ids: (T,) Python integers (of any size).
+        flags: (T, F) Python numbers, or ``None``. Types and shapes are the caller's to check first.
+        vocab_size: ids run from 0 to ``vocab_size - 1``.
+
+    Returns:
+        ``(field, reason)``, the field with its position as in the JSON, or ``None`` when all is well.
+
+    >>> invalid_decode_input([0, 999, 2], [[0, 1], [0, 1], [0, 0.5]], 300)
+    ('input_ids[1]', '999 is not an id of the vocabulary (0 to 299)')
+    >>> invalid_decode_input([0, 5, 2], [[0, 1], [0, 3], [0, 0.5]], 300)
+    ('flags[1][1]', '3 is not 0/1 or a probability in [0, 1]')
+    """
+    for k, i in enumerate(ids):
+        if not 0 <= i < vocab_size:
+            return f"input_ids[{k}]", f"{i} is not an id of the vocabulary (0 to {vocab_size - 1})"
+    for k, row in enumerate(flags or ()):
+        for j, v in enumerate(row):
+            if not 0 <= v <= 1:  # subtle: False for NaN too
+                return f"flags[{k}][{j}]", f"{json.dumps(v)} is not 0/1 or a probability in [0, 1]"
+    return None
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -1,9 +1,10 @@
-"""The save format of a 2D tokenizer: one folder, three files, and the bundled ``r2d-en``.
+"""The save format of a 2D tokenizer: one folder, four files, and the bundled ``r2d-en``.
 
 Stage 4 of the pipeline, on disk: ``r2d_tokenizer.json`` (format name and version, flag schema, special tokens,
-settings), ``bpe.json`` (the root BPE in ``tokenizers``' format) and ``deconstruction.tsv`` (the list, tilde
-format). This module reads and writes them; building the tokenizer from what it reads is
-:class:`r2d.tokenizer.hf.R2DTokenizer`'s job.
+settings), ``bpe.json`` (the root BPE in ``tokenizers``' format), ``deconstruction.tsv`` (the list, tilde
+format) and ``tokenizer_config.json`` (only ``tokenizer_class``: how ``transformers.AutoTokenizer`` finds the
+class; folders saved before it existed load all the same). This module reads and writes them; building the
+tokenizer from what it reads is :class:`r2d.tokenizer.hf.R2DTokenizer`'s job.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "r2d_tokenizer.json"
 BPE_FILE = "bpe.json"
 LIST_FILE = "deconstruction.tsv"
+HF_CONFIG_FILE = "tokenizer_config.json"
 DATA_DIR = Path(__file__).resolve().parents[1] / "data"
 BUNDLED = {"r2d-en": "r2d-en"}
 
@@ -28,6 +30,17 @@ BUNDLED = {"r2d-en": "r2d-en"}
 def bundled_path(name: str) -> Path:
     """Folder of a bundled tokenizer inside the package."""
     return DATA_DIR / BUNDLED[name]
+
+
+def is_bundled(name_or_path: str | os.PathLike) -> bool:
+    """Whether ``name_or_path`` means a bundled tokenizer: a bundled name that is not also a folder here."""
+    return str(name_or_path) in BUNDLED and not Path(name_or_path).exists()
+
+
+def portable_name(name_or_path: str | os.PathLike) -> str:
+    """How to write down a tokenizer so that it loads from any working folder: a bundled name as it is, a folder
+    as its absolute path (symbolic links kept as named)."""
+    return str(name_or_path) if is_bundled(name_or_path) else os.path.abspath(name_or_path)
 
 
 def load_list(spec: DeconstructionList | str | os.PathLike | None) -> DeconstructionList | None:
@@ -40,8 +53,13 @@ def load_list(spec: DeconstructionList | str | os.PathLike | None) -> Deconstruc
 
 
 def write_folder(directory: str | os.PathLike, *, bpe, deconstruction_list: DeconstructionList,
-                 flag_names: Sequence[str], special_tokens: Mapping[str, int], model_max_length: int) -> list[str]:
-    """Write the three files of a tokenizer to ``directory`` (made if missing); returns their paths."""
+                 flag_names: Sequence[str], special_tokens: Mapping[str, int], model_max_length: int,
+                 tokenizer_class: str) -> list[str]:
+    """Write the four files of a tokenizer to ``directory`` (made if missing); returns their paths.
+
+    Args:
+        tokenizer_class: the class name ``AutoTokenizer`` looks up (``"R2DTokenizer"``).
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     config = {
@@ -58,7 +76,8 @@ def write_folder(directory: str | os.PathLike, *, bpe, deconstruction_list: Deco
     (d / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     bpe.save(str(d / BPE_FILE), pretty=True)
     deconstruction_list.write(d / LIST_FILE, header="r2d deconstruction list (tilde format)")
-    return [str(d / CONFIG_FILE), str(d / BPE_FILE), str(d / LIST_FILE)]
+    (d / HF_CONFIG_FILE).write_text(json.dumps({"tokenizer_class": tokenizer_class}, indent=2) + "\n", encoding="utf-8")
+    return [str(d / CONFIG_FILE), str(d / BPE_FILE), str(d / LIST_FILE), str(d / HF_CONFIG_FILE)]
 
 
 def read_folder(name_or_path: str | os.PathLike) -> dict[str, Any]:
@@ -68,9 +87,7 @@ def read_folder(name_or_path: str | os.PathLike) -> dict[str, Any]:
         FileNotFoundError: no such bundled name or folder.
         ValueError: the folder is not an r2d tokenizer, or its version is newer than this r2d.
     """
-    path = Path(name_or_path)
-    if str(name_or_path) in BUNDLED and not path.exists():
-        path = bundled_path(str(name_or_path))
+    path = bundled_path(str(name_or_path)) if is_bundled(name_or_path) else Path(name_or_path)
     cfg_path = path / CONFIG_FILE
     if not cfg_path.is_file():
         raise FileNotFoundError(

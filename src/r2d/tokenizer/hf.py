@@ -12,6 +12,11 @@ layout, truncation and padding (:mod:`r2d.tokenizer.layout`), a real ``transform
 (its ``convert_to_tensors`` makes the tensors), save/load, and training (:mod:`r2d.tokenizer.train`). It does
 not mask (see :mod:`r2d.modeling.collator`) or model anything.
 
+A saved folder has a ``tokenizer_config.json`` naming the class, which is how ``AutoTokenizer.from_pretrained``
+finds it once the class is registered. The model side registers it (:mod:`r2d.modeling.encoder`, for both model
+types; importing any r2d model class does it), not this module: ``transformers.models.auto`` imports torch, which
+``r2d tokenize`` never loads, and the registration takes a config class, which lives in :mod:`r2d.modeling`.
+
 >>> tok = R2DTokenizer.from_pretrained("r2d-en")
 >>> text = "I enjoyed riding in Australia's parks."
 >>> [(r.root, r.flags) for r in tok.split(text)][:2]
@@ -24,6 +29,7 @@ True
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,7 +48,9 @@ from r2d.tokenizer.alphabet import (  # noqa: F401  (bytes_to_unicode & co. re-e
 from r2d.tokenizer.arrays import flatten_batch, to_numpy
 from r2d.tokenizer.core import DEFAULT_CACHE_SIZE, TokenizerCore
 from r2d.tokenizer.files import bundled_path, load_list  # noqa: F401  (re-exported for older importers)
-from r2d.tokenizer.train import check_vocab_size, count_roots, train_bpe
+from r2d.tokenizer.train import check_min_frequency, check_vocab_size, count_roots, train_bpe, unused_affixes
+
+logger = logging.getLogger(__name__)
 
 PaddingArg = bool | str
 TruncationArg = bool | str
@@ -75,6 +83,10 @@ class R2DTokenizer:
 
     model_input_names = ["input_ids", "attention_mask", "flags"]
     padding_side = "right"
+    # RoBERTa's special tokens; ``__init__`` gives their ids (the core checks the vocabulary has them there)
+    bos_token, pad_token, eos_token, unk_token = SPECIAL_TOKENS
+    cls_token, sep_token = bos_token, eos_token  # <s> A </s></s> B </s>
+    mask_token = MASK_TOKEN
 
     def __init__(
         self,
@@ -128,6 +140,16 @@ class R2DTokenizer:
     @property
     def special_tokens(self) -> dict[str, int]:
         return {**{s: i for i, s in enumerate(SPECIAL_TOKENS)}, MASK_TOKEN: self.mask_token_id}
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        """Role -> token, as Hugging Face tokenizers give it (``{"bos_token": "<s>", ...}``)."""
+        return {role: getattr(self, role) for role in _SPECIAL_ROLES}
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        """The special tokens, in the order of ``all_special_ids``."""
+        return self.convert_ids_to_tokens(self.all_special_ids)
 
     def get_vocab(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self._id_to_token)}
@@ -349,6 +371,8 @@ class R2DTokenizer:
                 probability is >= 0.5), e.g. a model's ``flag_probs`` or ``torch.sigmoid(flag_logits)``;
                 ``None`` means all off. A word takes the flags of its first row.
             skip_special_tokens: drop special and padding rows (otherwise they are written as ``<s>`` etc.).
+                A pair ``<s> A </s></s> B </s>`` then comes back as ``A + B``, nothing between them, as Hugging Face
+                tokenizers decode a pair; keep the special rows (or decode each side of ``</s></s>``) to part them.
 
         Raises:
             ValueError: flags outside [0, 1] (raw logits), NaN, or a shape that does not match ``ids``.
@@ -369,7 +393,7 @@ class R2DTokenizer:
         """
         return files.write_folder(directory, bpe=self._bpe, deconstruction_list=self.deconstructor.list,
                                   flag_names=self.flag_names, special_tokens=self.special_tokens,
-                                  model_max_length=self.model_max_length)
+                                  model_max_length=self.model_max_length, tokenizer_class=type(self).__name__)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = "r2d-en", **overrides: Any) -> "R2DTokenizer":
@@ -377,13 +401,16 @@ class R2DTokenizer:
 
         Args:
             name_or_path: a bundled name or a folder.
-            overrides: constructor arguments that replace the saved ones (e.g. ``cache_size``).
+            overrides: constructor arguments that replace the saved ones (e.g. ``cache_size``). The options about
+                fetching files that ``AutoTokenizer.from_pretrained`` passes on (``revision``, ``_from_auto``, ...)
+                are ignored: a folder on disk needs none of them.
 
         Raises:
             FileNotFoundError: no such bundled name or folder.
             ValueError: the folder is not an r2d tokenizer, or its version is newer than this r2d.
         """
-        return cls(**{**files.read_folder(name_or_path), **overrides})
+        settings = {k: v for k, v in overrides.items() if k not in _HF_LOADER_OPTIONS}
+        return cls(**{**files.read_folder(name_or_path), **settings})
 
     # ------------------------------------------------------------------------------------------ training
     @classmethod
@@ -414,10 +441,18 @@ class R2DTokenizer:
             deconstruction_list: ``"en"`` (the bundled English list), a path, a list, or ``None``.
             flag_names: the flag schema (default: the seven flags; add ``Suffix_ly`` etc. to split more).
             min_frequency: merges seen fewer times than this are not learned.
+
+        Raises:
+            ValueError: ``vocab_size`` or ``min_frequency`` out of range (checked before anything is counted).
         """
         lst = load_list(deconstruction_list)
         schema = FlagSchema(tuple(flag_names)) if flag_names is not None else FlagSchema.default()
         check_vocab_size(vocab_size)
+        check_min_frequency(min_frequency)
+        unused = unused_affixes(lst, schema)
+        if unused:
+            logger.warning("the deconstruction list never splits off %s: flags %s will always be 0",
+                           ", ".join(unused), ", ".join(schema.affix_flags[a] for a in unused))
         roots = count_roots(Deconstructor(lst, schema), files=files, texts=texts, word_counts=word_counts,
                             show_progress=show_progress)
         bpe = train_bpe(roots, vocab_size, min_frequency, show_progress)
@@ -425,6 +460,14 @@ class R2DTokenizer:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+# Hugging Face's special-token roles, in the order of its ``special_tokens_map``.
+_SPECIAL_ROLES = ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")
+
+# What ``AutoTokenizer.from_pretrained`` passes on about fetching files (``_from_auto``, ``_commit_hash`` and
+# ``revision`` always); ``R2DTokenizer.from_pretrained`` reads a folder on disk and needs none of them.
+_HF_LOADER_OPTIONS = frozenset({"_from_auto", "_commit_hash", "revision", "cache_dir", "force_download",
+                                "local_files_only", "token", "proxies"})
+
 # Keys that hold one value per row and must have as many rows as input_ids.
 _ROW_KEYS = ("input_ids", "attention_mask", "flags", "flag_labels", "special_tokens_mask", "offset_mapping",
              "token_type_ids")

@@ -13,6 +13,8 @@ import os
 from collections import Counter
 from typing import Iterable, Iterator, Mapping
 
+from r2d.flags import DEFAULT_FLAG_NAMES, FlagSchema
+from r2d.lists.deconstruct import DeconstructionList
 from r2d.text.transform import Deconstructor
 from r2d.tokenizer.alphabet import MASK_TOKEN, SPECIAL_TOKENS, WORD_START, bytes_to_unicode, root_to_symbols
 
@@ -49,6 +51,27 @@ def check_vocab_size(vocab_size: int) -> None:
                          f"need at least {len(SPECIAL_TOKENS) + 258}")
 
 
+def check_min_frequency(min_frequency: int) -> None:
+    """Raises ``ValueError`` for a negative ``min_frequency`` (the BPE trainer takes an unsigned count)."""
+    if min_frequency < 0:
+        raise ValueError(f"min_frequency={min_frequency}: expected a count >= 0")
+
+
+def unused_affixes(deconstruction_list: DeconstructionList | None, schema: FlagSchema) -> list[str]:
+    """The affixes of the schema's extra flags (beyond the article's seven) that no list entry splits off.
+
+    Step 1 splits a word only by its list entry, so such a flag is 0 on every row: a column the model can never
+    learn from. The article's own flags are left out: they are the default schema whatever the list.
+    """
+    active = schema.affix_flags
+    extra = [a for a, name in active.items() if name not in DEFAULT_FLAG_NAMES]
+    if not extra:
+        return []
+    table = deconstruction_list.split_table(active) if deconstruction_list is not None else {}
+    used = {a for _, affixes in table.values() for a in affixes}
+    return [a for a in extra if a not in used]
+
+
 def train_bpe(root_counts: Mapping[str, int], vocab_size: int, min_frequency: int = 2, show_progress: bool = False):
     """Train the byte-level BPE over roots: 4 specials, BPE tokens, ``<mask>`` last (``vocab_size`` in all).
 
@@ -59,6 +82,7 @@ def train_bpe(root_counts: Mapping[str, int], vocab_size: int, min_frequency: in
     from tokenizers.models import BPE
 
     check_vocab_size(vocab_size)
+    check_min_frequency(min_frequency)
     alphabet = sorted(set(bytes_to_unicode().values())) + [WORD_START]
     tok = Tokenizer(BPE())
     # The training text is "▁word ▁word ..." (no real spaces occur: bytes are mapped to printable characters),
