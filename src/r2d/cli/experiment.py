@@ -41,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse(argv)
     preset = resolve(args)
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # subtle: a "Writing model shards" bar at every snapshot otherwise
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     page, summary = run_experiment(preset, args.out, data_dir=args.data_dir, corpus=args.corpus,
                                    preset_name=args.preset, threads=args.threads,
