@@ -68,7 +68,7 @@ def test_windows_score_every_row_once_with_enough_context():
 
 def test_a_long_document_in_windows_scores_more_than_with_full_context_only_a_little(codec):
     model = tiny_causal_lm(codec)
-    full = bits_per_byte(model, codec, [DOCS[2]], window=1000)
+    full = bits_per_byte(model, codec, [DOCS[2]], window=model.config.max_position_embeddings)
     cut = bits_per_byte(model, codec, [DOCS[2]], window=12, stride=4)
     assert cut.rows == full.rows and cut.bytes == full.bytes
     assert cut.bits != full.bits and abs(cut.bits - full.bits) < 0.2 * full.bits
@@ -78,6 +78,8 @@ def test_bad_window_settings_raise(codec):
     model = tiny_causal_lm(codec)
     with pytest.raises(ValueError, match="stride"):
         bits_per_byte(model, codec, DOCS, window=8, stride=8)
+    with pytest.raises(ValueError, match=r"window 129 .*max_position_embeddings 128"):
+        bits_per_byte(model, codec, DOCS, window=129)  # longer than the model can read
 
 
 # ------------------------------------------------------------------------------------------------ CLI
@@ -117,6 +119,7 @@ def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
         (["--model", str(tmp_path), "--text", str(text)], "no model here"),
         (["--model", str(model_dir), "--text", str(text), "--window", "8", "--stride", "8"], "--stride"),
         (["--model", str(model_dir), "--text", str(text), "--window", "1"], "--window must be >= 2"),
+        (["--model", str(model_dir), "--text", str(text), "--window", "100000"], "128"),
     ]
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
@@ -124,4 +127,5 @@ def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
     for args, msg in cases:
         assert main(["eval", "bpb", *args]) == 2
         err = capsys.readouterr().err
-        assert msg in err and err.startswith("r2d eval bpb: error:") and "Traceback" not in err
+        assert msg in err and err.startswith("r2d eval bpb: error:") and err.count("\n") == 1, err
+        assert "--window 100000" in err or "100000" not in args

@@ -170,13 +170,83 @@ def test_causal_checkpoints_fine_tune_through_the_same_recipe(tmp_path: Path, da
     (["--task", "rte", "--max-length", "0"], "--max-length 0: must be >= 1"),
     (["--task", "rte", "--patience", "2"], "--patience 2: must be >= 1 and needs --dev-size N"),
     (["--task", "rte", "--lora-r", "-1"], "--lora-r -1: must be >= 0"),
+    (["--task", "rte", "--max-train-samples", "0"], "--max-train-samples 0: must be >= 1"),
+    (["--task", "rte", "--max-train-samples", "-3"], "--max-train-samples -3: must be >= 1"),
+    (["--task", "rte", "--max-eval-samples", "0"], "--max-eval-samples 0: must be >= 1"),
+    (["--task", "rte", "--seed", "-1"], "--seed -1: must be >= 0"),
+    (["--task", "rte", "--lr", "0"], "--lr 0.0: must be > 0"),
+    (["--task", "rte", "--max-steps", "-1", "--epochs", "0"], "--epochs 0.0: must be > 0"),
+    (["--task", "rte", "--weight-decay", "-1"], "--weight-decay -1.0: must be >= 0"),
+    (["--task", "rte", "--warmup-ratio", "1.5"], "--warmup-ratio 1.5: must be <= 1"),
 ])
 def test_cli_bad_input_exit_2(tmp_path: Path, capsys, argv, msg):
     from r2d.cli import main
 
     rc = main(["finetune", "--model", str(tmp_path), "--out", str(tmp_path / "o"), *argv])
     assert rc == 2
-    assert msg in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert msg in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def long_data_dir(tmp_path_factory) -> Path:
+    """STS-B pairs longer than the tiny checkpoints can read (about 150 rows)."""
+    d = tmp_path_factory.mktemp("long")
+    (d / "glue/STS-B").mkdir(parents=True)
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    for name, n in (("train.tsv", 16), ("dev.tsv", 8)):
+        long = lambda i: " ".join(_sentence(i + k) for k in range(10))
+        (d / "glue/STS-B" / name).write_text(head + "".join(
+            f"{i}\tg\tf\ty\t{i}\tn\tn\t{long(i)}\t{long(i + 1)}\t{i % 5}.0\n" for i in range(n)), encoding="utf-8")
+    return d
+
+
+@pytest.mark.parametrize("kind,limit", [("r2d", 68), ("roberta", 68), ("clm-r2d", 64)])
+def test_default_max_length_is_at_most_what_the_model_reads(tmp_path: Path, long_data_dir: Path, checkpoints, caplog,
+                                                            kind, limit):
+    """The encoders read max_position_embeddings (70) minus RoBERTa's padding offset (2) rows, the causal model 64."""
+    import logging
+
+    from r2d.training.finetune import FinetuneArgs, finetune
+
+    with caplog.at_level(logging.INFO, logger="r2d.training.finetune"):
+        res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints[kind]), out=str(tmp_path / kind),
+                                    data_dir=str(long_data_dir), max_steps=1, eval_steps=1, batch_size=4,
+                                    progress=False, save=False))
+    assert res["args"]["max_length"] == limit
+    assert f"--max-length {limit}" in caplog.text
+    args = json.loads((tmp_path / kind / "args.json").read_text())["args"]
+    assert args["max_length"] == limit
+
+
+@pytest.mark.parametrize("kind,limit", [("r2d", 68), ("clm-r2d", 64)])
+def test_a_max_length_longer_than_the_model_reads_exits_2_naming_both(tmp_path: Path, long_data_dir: Path,
+                                                                      checkpoints, capsys, kind, limit):
+    from r2d.cli import main
+
+    out = tmp_path / "o"
+    rc = main(["finetune", "--task", "stsb", "--model", str(checkpoints[kind]), "--out", str(out),
+               "--data-dir", str(long_data_dir), "--max-steps", "1", "--max-length", "128"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1, err
+    assert err.startswith("r2d finetune: error: --max-length 128: ") and f" {limit} " in err, err
+    assert not out.exists()
+
+
+def test_a_finished_run_is_not_overwritten(tmp_path: Path, data_dir: Path, checkpoints, capsys):
+    from r2d.cli import main
+
+    out = tmp_path / "done"
+    argv = ["finetune", "--task", "stsb", "--model", str(checkpoints["roberta"]), "--out", str(out),
+            "--data-dir", str(data_dir), "--max-steps", "1", "--max-length", "32", "--no-progress", "--no-save"]
+    assert main(argv) == 0
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main([*argv, "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--out {out}: already holds a finished run (results.json)" in err, err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_cli_model_folder_without_config(tmp_path: Path, capsys):

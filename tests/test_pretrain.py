@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from r2d.cli import main
+from r2d.io import InputError
 from r2d.modeling.mlm_batches import MLMBatches
 from r2d.text.corpus import iter_documents
 from r2d.training.data import SequenceDataset, tokenize_documents
@@ -328,6 +329,74 @@ def test_bad_input_exits_2_naming_the_problem(tmp_path, corpus, capsys):
     with pytest.raises(SystemExit) as exc:
         run("--corpus", str(corpus), "--out", out, "--preset", "huge")
     assert exc.value.code == 2 and "invalid choice: 'huge'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option,value,message", [
+    ("--warmup-steps", "-1", "--warmup-steps -1: must be >= 0"),
+    ("--seed", "-1", "--seed -1: must be >= 0"),
+    ("--seed", str(2**32), f"--seed {2**32}: must be <= {2**32 - 1}"),
+    ("--batch-size", "0", "--batch-size 0: must be >= 1"),  # 0 is refused, not read as "the preset's"
+    ("--eval-steps", "0", "--eval-steps 0: must be >= 1"),
+    ("--save-steps", "0", "--save-steps 0: must be >= 1"),
+    ("--logging-steps", "0", "--logging-steps 0: must be >= 1"),
+    ("--max-length", "0", "--max-length 0: must be >= "),
+    ("--flag-loss-weight", "-1", "--flag-loss-weight -1.0: must be >= 0"),
+    ("--weight-decay", "-1", "--weight-decay -1.0: must be >= 0"),
+])
+def test_options_out_of_range_exit_2_before_anything_is_written(tmp_path, corpus, capsys, option, value, message):
+    out = tmp_path / "o"
+    assert run("--corpus", str(corpus), "--out", str(out), "--max-steps", "1", option, value) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("r2d pretrain: error: ") and message in err, err
+    assert not out.exists()
+
+
+def _started_run(tmp_path, corpus, tokenizer_dir) -> tuple[Path, list[str]]:
+    """A run folder as ``r2d pretrain`` leaves it once started (args.json, a metrics line) and its command line."""
+    from r2d.cli.pretrain import build_parser
+    from r2d.training.pretrain import with_defaults
+    from r2d.training.trainer import save_run_args
+
+    out = tmp_path / "run"
+    argv = ["--preset", "tiny", "--no-progress", "--max-length", "32", "--batch-size", "4", "--seed", "0",
+            "--model", "r2d", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--out", str(out),
+            "--max-steps", "4"]
+    save_run_args(out, with_defaults(build_parser().parse(argv)))
+    (out / "metrics.jsonl").write_text('{"step": 1, "loss": 5.0}\n', encoding="utf-8")
+    return out, argv
+
+
+def test_resume_with_other_settings_names_each_and_writes_nothing(tmp_path, corpus, tokenizer_dir, capsys):
+    out, argv = _started_run(tmp_path, corpus, tokenizer_dir)
+    other = tmp_path / "other.txt"
+    shutil.copy(corpus, other)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    cases = [
+        (["--model", "roberta"], ["model 'r2d' -> 'roberta'"]),
+        (["--corpus", str(other)], [f"corpus [{str(corpus)!r}] -> [{str(other)!r}]"]),
+        (["--model", "roberta", "--seed", "3", "--max-steps", "8"],
+         ["model 'r2d' -> 'roberta'", "seed 0 -> 3", "max_steps 4 -> 8"]),
+    ]
+    for changed, messages in cases:
+        assert main(["pretrain", *argv, *changed, "--resume"]) == 2, changed
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"r2d pretrain: error: --resume {out}: "), err
+        assert all(m in err for m in messages), (changed, err)
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_resume_may_change_display_speed_and_time_limits(tmp_path, corpus, tokenizer_dir):
+    from r2d.cli.pretrain import build_parser
+    from r2d.training.pretrain import check_resume, with_defaults
+
+    out, argv = _started_run(tmp_path, corpus, tokenizer_dir)
+    moved = tmp_path / "moved"
+    shutil.copytree(out, moved)
+    check_resume(with_defaults(build_parser().parse(
+        [*argv, "--out", str(moved), "--resume", "--progress", "--num-workers", "2", "--max-minutes", "5",
+         "--compile", "--gradient-checkpointing", "--bf16", "false"])))
+    with pytest.raises(InputError, match="eval_size 256 -> 8"):
+        check_resume(with_defaults(build_parser().parse([*argv, "--resume", "--eval-size", "8"])))
 
 
 def test_cli_choices_match_the_library():

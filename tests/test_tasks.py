@@ -118,9 +118,43 @@ def test_bad_local_data_names_file_and_line(data_dir: Path):
     (data_dir / "glue/RTE/train.tsv").write_bytes(b"index\tsentence1\tsentence2\tlabel\n0\tCaf\xe9.\tB.\t0\n")
     with pytest.raises(TaskDataError, match=r"RTE/train.tsv:2: not UTF-8 text \(byte 0xe9 at column 6\)"):
         load_task("rte", data_dir)
-    (data_dir / "glue/STS-B/dev.tsv").write_text("h\n" + "0\tg\tf\ty\t1\tn\tn\tA.\tB.\tfive\n", encoding="utf-8")
+    sts = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    (data_dir / "glue/STS-B/dev.tsv").write_text(sts + "0\tg\tf\ty\t1\tn\tn\tA.\tB.\tfive\n", encoding="utf-8")
     with pytest.raises(TaskDataError, match=r"STS-B/dev.tsv:2: field 'score': 'five' is not a number"):
         load_task("stsb", data_dir)
+
+
+# the files of each task whose format has a header row
+HEADED = {"sst2": ("glue/SST-2/train.tsv", "glue/SST-2/dev.tsv"), "mrpc": ("glue/MRPC/train.tsv", "glue/MRPC/dev.tsv"),
+          "stsb": ("glue/STS-B/train.tsv", "glue/STS-B/dev.tsv"), "qnli": ("glue/QNLI/dev.tsv",),
+          "rte": ("glue/RTE/train.tsv", "glue/RTE/dev.tsv"), "imdb": ("imdb/train.tsv.gz", "imdb/test.tsv.gz")}
+
+
+def _rewrite_columns(p: Path, change) -> None:
+    """Rewrite every row of a TSV (``.gz`` too) as ``change(fields)``."""
+    gz = p.name.endswith(".gz")
+    text = gzip.open(p, "rt", encoding="utf-8-sig").read() if gz else p.read_text(encoding="utf-8-sig")
+    _write(p, "".join("\t".join(change(line.split("\t"))) + "\n" for line in text.splitlines()), gz=gz)
+
+
+@pytest.mark.parametrize("name", list(HEADED))
+def test_headed_files_are_read_by_column_name(data_dir: Path, name: str):
+    """Columns in another order give the same examples: a header names them, their position does not."""
+    before = {s: d.to_dict() for s, d in load_task(name, data_dir).items()}
+    for f in HEADED[name]:
+        _rewrite_columns(data_dir / f, lambda fields: fields[::-1])
+    assert {s: d.to_dict() for s, d in load_task(name, data_dir).items()} == before
+
+
+@pytest.mark.parametrize("name,column", [("rte", "label"), ("sst2", "sentence"), ("mrpc", "#2 String"),
+                                         ("stsb", "score"), ("qnli", "question"), ("imdb", "text")])
+def test_a_renamed_header_column_names_file_line_1_and_the_column(data_dir: Path, name: str, column: str):
+    p = data_dir / HEADED[name][0]
+    _rewrite_columns(p, lambda fields: ["lbl" if f == column else f for f in fields])
+    with pytest.raises(TaskDataError) as err:
+        load_task(name, data_dir)
+    assert err.value.path == str(p) and err.value.line == 1 and err.value.field == column
+    assert "lbl" in str(err.value)  # the columns the header has
 
 
 def test_task_table_mentions_every_task_and_carving():

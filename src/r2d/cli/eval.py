@@ -54,7 +54,8 @@ def bpb_main(argv: list[str] | None = None) -> int:
     ap.add_argument("--text", required=True, nargs="+", metavar="FILE", help="text files (.gz too)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     ap.add_argument("--window", type=int, default=None, metavar="N",
-                    help="rows per window (default: the model's training length)")
+                    help="rows per window, at most the model's max_position_embeddings (default: that, its "
+                         "training length)")
     ap.add_argument("--stride", type=int, default=None, metavar="N", help="rows a window advances (default N/2)")
     ap.add_argument("--max-docs", type=int, default=None, metavar="N", help="score only the first N documents")
     ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
@@ -82,6 +83,8 @@ def bpb_main(argv: list[str] | None = None) -> int:
         model, codec = load_causal_lm(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         return fail(prog, f"--model {args.model}: {e}" if str(args.model) not in str(e) else str(e))
+    if args.window and args.window > (limit := model.config.max_position_embeddings):
+        return fail(prog, f"--window {args.window}: longer than the model can read (max_position_embeddings {limit})")
     try:
         result = bits_per_byte(model, codec, docs, window=args.window, stride=args.stride, batch_size=args.batch_size)
     except ValueError as e:

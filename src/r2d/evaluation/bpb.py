@@ -12,7 +12,7 @@ a document ``<s> x1 ... xn </s>`` of at most ``window`` rows is scored in one pa
 before it. A longer one is scored in windows of ``window`` rows whose ends advance by ``stride`` rows; each
 window scores only the rows no earlier window scored, so every row is scored exactly once and every row past
 the first window sees at least ``window - stride`` rows of context. Defaults: ``window`` = the model's
-``max_position_embeddings`` (its training length), ``stride`` = ``window // 2``.
+``max_position_embeddings`` (its training length, also the longest window it takes), ``stride`` = ``window // 2``.
 
 R2D's figure scores the canonical encoding only (the tokenizer's one way of writing a text); the model also
 gives some probability to other rows that spell the same text, so its figure is an **upper bound** on its
@@ -105,18 +105,25 @@ def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None 
         model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin).
         tokenizer: its tokenizer or :class:`~r2d.modeling.causal_data.RowCodec`.
         texts: documents; empty ones are skipped.
-        window: rows per window (default: ``model.config.max_position_embeddings``).
+        window: rows per window, at most ``model.config.max_position_embeddings`` (the default): the model reads
+            no longer input.
         stride: rows each window advances by (default ``window // 2``).
         batch_size: windows per forward pass.
 
     Returns:
         A :class:`BpbResult`.
+
+    Raises:
+        ValueError: ``window`` shorter than 2 rows or longer than the model reads, ``stride`` not in [1, window).
     """
     codec = tokenizer if isinstance(tokenizer, RowCodec) else RowCodec(tokenizer)
-    window = int(window or model.config.max_position_embeddings)
+    limit = model.config.max_position_embeddings
+    window = int(window or limit)
     stride = int(stride or max(1, window // 2))
     if window < 2:
         raise ValueError(f"window must be >= 2 rows, got {window}")
+    if window > limit:
+        raise ValueError(f"window {window} rows is longer than the model can read (max_position_embeddings {limit})")
     if not 1 <= stride < window:
         raise ValueError(f"stride must be in [1, window) = [1, {window}), got {stride}")
     collate = CausalCollator.for_codec(codec)

@@ -15,8 +15,11 @@ without improvement, and the task's evaluation splits are scored once at the end
 every example's prediction, for paired comparisons). ``--lora-r R`` trains LoRA adapters through ``peft`` instead of
 every weight.
 
-Bad input (an unknown task, a ``--model`` folder that does not exist or holds no checkpoint, a tokenizer that
-does not fit the model, broken task files) raises :class:`r2d.io.InputError` before anything is written. The
+``--max-length`` left unset is what the model reads (:func:`readable_length`), at most 128 rows/tokens.
+
+Bad input (an unknown task, an option out of range, a ``--model`` folder that does not exist or holds no checkpoint,
+a ``--max-length`` longer than the model reads, a tokenizer that does not fit the model, broken task files, an
+``--out`` that holds a finished run) raises :class:`r2d.io.InputError` before anything is written. The
 command line is :mod:`r2d.cli.finetune`. This recipe does not pretrain (``r2d pretrain``) or compare models
 (``r2d experiment``).
 """
@@ -39,6 +42,10 @@ logger = logging.getLogger(__name__)
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.jsonl"
 PREDICTIONS_FILE = "predictions.json"
+DEFAULT_MAX_LENGTH = 128
+"""``--max-length`` when it is not given and the model reads that far."""
+PADDING_OFFSET_MODELS = ("r2d", "roberta")
+"""Model types whose positions start after the pad id (RoBERTa's ``padding_idx + 1``): R2D's encoder and RoBERTa."""
 
 
 @dataclass
@@ -50,7 +57,8 @@ class FinetuneArgs:
     model: str
     """checkpoint folder (R2D or RoBERTa MLM, causal R2D or its twin) or a Hub model name such as roberta-base"""
     out: str
-    """output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save)"""
+    """output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save); a folder that holds a
+    finished run (results.json) is refused"""
     data_dir: str | None = None
     """local data folder in the layout of shared/data; default: load the task from the Hugging Face Hub"""
     tokenizer: str | None = None
@@ -60,7 +68,7 @@ class FinetuneArgs:
     max_steps: int = -1
     """optimizer steps; -1 = run --epochs epochs"""
     epochs: float = 3.0
-    """training epochs when --max-steps is -1"""
+    """training epochs when --max-steps is -1 (> 0)"""
     eval_steps: int = 100
     """evaluate on every evaluation split every N steps (and at the start and the end)"""
     logging_steps: int = 10
@@ -75,8 +83,10 @@ class FinetuneArgs:
     """fraction of the steps with linear warm-up"""
     weight_decay: float = 0.1
     """AdamW weight decay"""
-    max_length: int = 128
-    """truncate every example (pairs: longest first) to this many rows/tokens"""
+    max_length: int | None = None
+    """truncate every example (pairs: longest first) to this many rows/tokens; default: what the model reads (its
+    max_position_embeddings, less RoBERTa's padding offset for the encoders), at most 128; longer than the model
+    reads is refused"""
     max_train_samples: int | None = None
     """use only the first N training examples (after a seeded shuffle)"""
     max_eval_samples: int | None = None
@@ -126,19 +136,21 @@ def check_model(model: str) -> None:
 
 
 def check_args(args: FinetuneArgs) -> None:
-    """Raise :class:`r2d.io.InputError` naming the first bad option (task, sizes, folders)."""
+    """Raise :class:`r2d.io.InputError` naming the first bad option (task, ranges, folders, a finished ``--out``).
+
+    What needs the model's config (``--max-length`` against what it reads) is :func:`fit_max_length`'s.
+    """
     from r2d.training.tasks import TASKS
+    from r2d.training.trainer import MAX_SEED, check_ranges
 
     if args.task not in TASKS:
         raise InputError(f"--task {args.task!r}", f"is unknown; known tasks: {', '.join(TASKS)}")
-    for name in ("max_length", "batch_size", "eval_batch_size", "eval_steps", "logging_steps"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)}", "must be >= 1")
+    check_ranges(args, at_least={**dict.fromkeys(("max_length", "batch_size", "eval_batch_size", "eval_steps",
+                                                  "logging_steps", "max_train_samples", "max_eval_samples"), 1),
+                                 **dict.fromkeys(("dev_size", "lora_r", "seed", "weight_decay", "warmup_ratio"), 0)},
+                 at_most={"seed": MAX_SEED, "warmup_ratio": 1}, positive=("lr", "epochs", "lora_alpha"))
     if args.max_steps == 0 or args.max_steps < -1:
         raise InputError(f"--max-steps {args.max_steps}", "must be >= 1 (or -1: run --epochs epochs)")
-    for name in ("dev_size", "lora_r"):
-        if getattr(args, name) < 0:
-            raise InputError(f"--{name.replace('_', '-')} {getattr(args, name)}", "must be >= 0")
     if args.patience is not None and (args.patience < 1 or not args.dev_size):
         raise InputError(f"--patience {args.patience}", "must be >= 1 and needs --dev-size N (the dev set it watches)")
     if args.lora_r:
@@ -149,6 +161,40 @@ def check_args(args: FinetuneArgs) -> None:
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         raise InputError(f"--data-dir {args.data_dir}", "not a folder")
     check_model(args.model)
+    if (Path(args.out) / RESULTS_FILE).exists():
+        raise InputError(f"--out {args.out}", f"already holds a finished run ({RESULTS_FILE}); choose another "
+                                              "--out, or delete that folder to run it again")
+
+
+def readable_length(config) -> int:
+    """The longest input a checkpoint reads, in rows/tokens: ``max_position_embeddings``, less the padding offset
+    (``pad_token_id + 1``) for :data:`PADDING_OFFSET_MODELS`, whose positions start after it; the causal models
+    (rotary positions) are held to ``max_position_embeddings``, their training length."""
+    offset = config.pad_token_id + 1 if config.model_type in PADDING_OFFSET_MODELS else 0
+    return config.max_position_embeddings - offset
+
+
+def fit_max_length(max_length: int | None, model: str) -> int:
+    """``--max-length`` for ``model``: unset, what it reads (:func:`readable_length`) up to :data:`DEFAULT_MAX_LENGTH`
+    (logged when that is less); given, the length itself if the model reads that far.
+
+    Raises:
+        r2d.io.InputError: ``max_length`` is longer than the model reads (both lengths named), or the model's config
+            cannot be loaded.
+    """
+    config = load_config(model)
+    limit = readable_length(config)
+    where = f"max_position_embeddings {config.max_position_embeddings}" + (
+        f" less the padding offset {config.max_position_embeddings - limit}"
+        if config.model_type in PADDING_OFFSET_MODELS else "")
+    if max_length is None:
+        if limit < DEFAULT_MAX_LENGTH:
+            logger.info("--max-length %d: all that the model reads (%s)", limit, where)
+        return min(DEFAULT_MAX_LENGTH, limit)
+    if max_length > limit:
+        raise InputError(f"--max-length {max_length}", f"longer than the model reads: at most {limit} rows/tokens "
+                                                       f"({where})")
+    return max_length
 
 
 def is_r2d_checkpoint(path: str) -> bool:
@@ -203,6 +249,28 @@ def _first_line(e: BaseException) -> str:
     return text.splitlines()[0] if text else type(e).__name__
 
 
+def _unloadable(model: str, e: BaseException) -> InputError:
+    where = "not a checkpoint" if Path(model).exists() else "no such folder, and not loadable from the Hub"
+    return InputError(f"--model {model}", f"{where} ({_first_line(e)})")
+
+
+def load_config(model: str):
+    """The ``transformers`` config of a checkpoint folder or Hub name (R2D's model types registered).
+
+    Raises:
+        r2d.io.InputError: it cannot be loaded (no such folder, not on the Hub or the Hub unreachable).
+    """
+    from transformers import AutoConfig
+
+    import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
+    import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
+
+    try:
+        return AutoConfig.from_pretrained(model)
+    except (OSError, ValueError) as e:
+        raise _unloadable(model, e) from None
+
+
 def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: int):
     """``AutoModelForSequenceClassification`` of a checkpoint folder or Hub name, with a new task head.
 
@@ -219,8 +287,7 @@ def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: in
         net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels,
                                                                  problem_type=problem_type)
     except (OSError, ValueError) as e:
-        where = "not a checkpoint" if Path(model).exists() else "no such folder, and not loadable from the Hub"
-        raise InputError(f"--model {model}", f"{where} ({_first_line(e)})") from None
+        raise _unloadable(model, e) from None
     if net.config.vocab_size < vocab_size:
         raise InputError(f"--model {model}", f"the model's vocab_size {net.config.vocab_size} is smaller than its "
                                              f"tokenizer's {vocab_size}: wrong --tokenizer?")
@@ -329,7 +396,7 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
 
     Returns:
         the content of ``OUT/results.json``: ``final`` (last evaluation, e.g. ``eval_accuracy``), ``steps``,
-        ``train_seconds``, ``model_kind``, ``num_parameters`` and the arguments.
+        ``train_seconds``, ``model_kind``, ``num_parameters`` and the arguments (``max_length`` as used).
 
     Raises:
         r2d.io.InputError: bad input (see the module docstring); nothing is written then.
@@ -343,6 +410,7 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
                                       set_seed)
 
     check_args(args)
+    args = dataclasses.replace(args, max_length=fit_max_length(args.max_length, args.model))
     task = get_task(args.task)
     out = Path(args.out)
     metrics_path = out / METRICS_FILE

@@ -21,9 +21,10 @@ Pipeline stage: ``corpus -> sequences -> masked batches -> model -> losses -> me
    with ``--snapshot-steps``, the model at those steps in ``OUT/snapshots/step-N`` (step 0 = untrained) with the
    rows seen and training seconds so far (:func:`snapshots` lists them: learning curves, untrained rows).
 
-Bad input (a missing or unreadable corpus, a bad tokenizer folder, an option out of range) raises
-:class:`r2d.io.InputError` before anything is written. ``--resume`` continues from the newest complete checkpoint
-(also after ``kill -9``) and redraws exactly the masks of an uninterrupted run. The command line is
+Bad input (a missing or unreadable corpus, a bad tokenizer folder, an option out of range, a ``--resume`` with
+settings other than the run's ``OUT/args.json``) raises :class:`r2d.io.InputError` before anything is written.
+``--resume`` continues from the newest complete checkpoint (also after ``kill -9``) and redraws exactly the masks of
+an uninterrupted run; only the settings in :data:`RESUME_MAY_CHANGE` may differ from the run's. The command line is
 :mod:`r2d.cli.pretrain`; this recipe does not fine-tune (``r2d finetune``) or write reports (``r2d experiment``).
 """
 
@@ -124,7 +125,8 @@ class PretrainArgs:
     seed: int = 0
     """random seed (initialisation, data order, masking)"""
     resume: bool = False
-    """continue from the newest complete checkpoint in --out"""
+    """continue from the newest complete checkpoint in --out, with the settings the run began with (only --progress,
+    --num-workers, --max-minutes, --compile, --gradient-checkpointing and --bf16 may change)"""
     bf16: bool | None = None
     """bf16 mixed precision (autocast); default: on for clm where the device computes bf16 natively (about 2x
     faster steps on this CPU), off for mlm; --bf16 false turns it off"""
@@ -151,46 +153,38 @@ class PretrainArgs:
 
 
 def with_defaults(args: PretrainArgs) -> PretrainArgs:
-    """A copy of ``args`` with every ``None`` size/schedule field set to the preset's default."""
+    """A copy of ``args`` with every ``None`` size/schedule field set to the preset's default (only ``None``: a 0
+    stays 0, for :func:`check_args` to refuse)."""
     from r2d.training.trainer import TRAIN_DEFAULTS
 
     d = TRAIN_DEFAULTS[args.preset]
-    a = dataclasses.replace(args)
-    a.batch_size = a.batch_size or d["batch_size"]
-    a.lr = a.lr if a.lr is not None else d["learning_rate"]
-    a.warmup_steps = a.warmup_steps if a.warmup_steps is not None else min(d["warmup_steps"], a.max_steps // 10)
-    a.weight_decay = a.weight_decay if a.weight_decay is not None else d["weight_decay"]
-    a.max_length = a.max_length or d["max_length"]
-    a.eval_steps = a.eval_steps or d["eval_steps"]
-    a.logging_steps = a.logging_steps or d["logging_steps"]
-    a.save_steps = a.save_steps or d["save_steps"]
-    return a
+    preset = {"batch_size": d["batch_size"], "lr": d["learning_rate"],
+              "warmup_steps": min(d["warmup_steps"], args.max_steps // 10), "weight_decay": d["weight_decay"],
+              "max_length": d["max_length"], "eval_steps": d["eval_steps"], "logging_steps": d["logging_steps"],
+              "save_steps": d["save_steps"]}
+    return dataclasses.replace(args, **{k: v for k, v in preset.items() if getattr(args, k) is None})
 
 
 def check_args(args: PretrainArgs) -> None:
     """Raise :class:`r2d.io.InputError` naming the first option out of range or corpus file that cannot be read."""
     from r2d.training.data import check_corpus
+    from r2d.training.trainer import MAX_SEED, check_ranges
 
     def bad(name: str, value: Any, why: str) -> InputError:
         return InputError(f"--{name.replace('_', '-')} {value}", why)
 
-    for name in ("max_steps", "batch_size", "grad_accum", "max_length", "eval_steps", "logging_steps", "save_steps",
-                 "eval_size", "max_docs", "save_total_limit"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            raise bad(name, v, "must be >= 1")
+    check_ranges(args, at_least={**dict.fromkeys(("max_steps", "batch_size", "grad_accum", "max_length", "eval_steps",
+                                                  "logging_steps", "save_steps", "eval_size", "max_docs",
+                                                  "save_total_limit"), 1),
+                                 **dict.fromkeys(("warmup_steps", "weight_decay", "flag_loss_weight", "num_workers",
+                                                  "seed"), 0)},
+                 at_most={"seed": MAX_SEED}, positive=("flag_pos_weight_max", "lr", "max_minutes"))
     if args.snapshot_steps and min(args.snapshot_steps) < 0:
         raise bad("snapshot_steps", min(args.snapshot_steps), "must be >= 0")
-    if args.num_workers < 0:
-        raise bad("num_workers", args.num_workers, "must be >= 0")
     if not 0 < args.mlm_probability <= 1:
         raise bad("mlm_probability", args.mlm_probability, "must be in (0, 1]")
     if not 0 < args.eval_fraction < 1:
         raise bad("eval_fraction", args.eval_fraction, "must be in (0, 1)")
-    for name in ("flag_pos_weight_max", "lr", "max_minutes"):
-        v = getattr(args, name)
-        if v is not None and not v > 0:
-            raise bad(name, v, "must be > 0")
     if args.max_length is not None and args.max_length < 3:
         raise bad("max_length", args.max_length, "must be >= 3 (<s>, one row, </s>)")
     wanted = {"roberta": "mlm", "bpe": "clm"}.get(args.model)
@@ -199,6 +193,26 @@ def check_args(args: PretrainArgs) -> None:
     if args.train_tokenizer is not None and args.train_tokenizer < 300:
         raise bad("train_tokenizer", args.train_tokenizer, "must be >= 300 (256 bytes, the specials and merges)")
     check_corpus(args.corpus)
+
+
+RESUME_MAY_CHANGE = ("out", "resume", "progress", "num_workers", "max_minutes", "compile", "gradient_checkpointing",
+                     "bf16")
+"""Settings that ``--resume`` may change: where the run folder is, the display, how the steps are computed (the
+machine's precision included) and how long this invocation may train. Every other setting must be the run's, the
+number of steps too: it shapes the learning-rate schedule (and the default warm-up) of the run being continued, so a
+resumed run with more steps would not be the run it claims to continue (neither this module nor the README offers
+extending a run)."""
+
+
+def check_resume(args: PretrainArgs) -> None:
+    """Raise :class:`r2d.io.InputError` naming every setting of a ``--resume`` (after :func:`with_defaults`) that
+    differs from the run's ``OUT/args.json``, except :data:`RESUME_MAY_CHANGE`; a folder without it passes."""
+    from r2d.training.trainer import changed_run_args
+
+    changed = changed_run_args(args.out, args, keep=RESUME_MAY_CHANGE)
+    if changed:
+        raise InputError(f"--resume {args.out}", "the run began with other settings: " + ", ".join(changed)
+                         + "; resume it with its own, or choose another --out")
 
 
 def load_tokenizer(kind: str, name: str | None):
@@ -428,6 +442,8 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
 
     args = with_defaults(args)
     check_args(args)
+    if args.resume:
+        check_resume(args)
     out = Path(args.out)
     resume_from = last_checkpoint(out) if args.resume else None
     if not args.resume and (out / METRICS_FILE).exists():
@@ -529,5 +545,6 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
     return summary
 
 
-__all__ = ["PretrainArgs", "pretrain", "with_defaults", "check_args", "load_tokenizer", "Objective", "OBJECTIVES",
-           "MLMEvaluation", "mlm_objective", "METRICS_FILE", "MODEL_DIR", "SNAPSHOT_DIR", "snapshots"]
+__all__ = ["PretrainArgs", "pretrain", "with_defaults", "check_args", "check_resume", "RESUME_MAY_CHANGE",
+           "load_tokenizer", "Objective", "OBJECTIVES", "MLMEvaluation", "mlm_objective", "METRICS_FILE", "MODEL_DIR",
+           "SNAPSHOT_DIR", "snapshots"]

@@ -7,6 +7,10 @@ names** whether the data comes from the Hugging Face Hub (``data_dir=None``, for
 in the layout of ``shared/data`` (``data_dir=...``, for machines without the Hub), so everything after
 loading is one code path.
 
+Local TSV files with a header row are read by column name, wherever each column stands; a column missing from
+the header is a :class:`TaskDataError` naming the file, line 1 and the column. Headerless formats (CoLA, the MNLI
+sample) are read by position, as their ``SOURCE.md`` documents them.
+
 Local files are incomplete for some tasks; where a split is missing, a deterministic, seeded,
 label-stratified split is carved from what exists and :attr:`Task.local_note` says exactly how
 (see :func:`task_table`). This module does not tokenize and does not compute metrics
@@ -114,29 +118,45 @@ def _lines(path: Path, **kwargs) -> Iterator[str]:
         raise TaskDataError(err.path, err.reason, line=err.line) from None
 
 
-def _read_tsv(path: Path, *, header: bool, min_fields: int, encoding: str = "utf-8-sig") -> list[list[str]]:
-    """Rows of a GLUE-style TSV, ``.gz`` too (``QUOTE_NONE``: fields contain unbalanced quotes)."""
-    rows = list(csv.reader(_lines(path, encoding=encoding, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
-    if header:
-        rows = rows[1:]
+def _read_tsv(path: Path, columns: tuple[str, ...], *, layout: tuple[str, ...] | None = None,
+              encoding: str = "utf-8-sig") -> list[tuple[int, list[str]]]:
+    """The ``columns`` of every row of a GLUE-style TSV, ``.gz`` too, as ``(line number, values in columns' order)``.
+
+    A format with a header row (``layout=None``) is read by column name, wherever the header puts each column, so
+    that a renamed or moved column is an error, never a silently misread one; a format without a header names its
+    columns by position in ``layout``. ``QUOTE_NONE``: fields contain unbalanced quotes. Blank lines are skipped.
+
+    Raises:
+        TaskDataError: a column missing from the header (line 1, the column as field), a row with too few fields.
+    """
+    rows = csv.reader(_lines(path, encoding=encoding, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    first = 1
+    if layout is None:
+        layout, first = tuple(next(rows, ())), 2
+        for name in columns:
+            if name not in layout:
+                raise TaskDataError(path, f"missing from the header row (its columns: {', '.join(layout) or 'none'})",
+                                    line=1, field=name)
+    where = [layout.index(name) for name in columns]
+    need = max(where) + 1
     out = []
-    for i, row in enumerate(rows, start=2 if header else 1):
+    for i, row in enumerate(rows, start=first):
         if not row or row == [""]:
             continue
-        if len(row) < min_fields:
-            raise TaskDataError(path, f"expected at least {min_fields} tab-separated fields, got {len(row)}", line=i)
-        out.append(row)
+        if len(row) < need:
+            raise TaskDataError(path, f"expected at least {need} tab-separated fields, got {len(row)}", line=i)
+        out.append((i, [row[j] for j in where]))
     return out
 
 
-def _label(path: Path, line: int, value: str, names: tuple[str, ...]) -> int:
-    """Class id of ``value`` (a name in ``names`` or an integer string)."""
+def _label(path: Path, line: int, value: str, names: tuple[str, ...], column: str = "label") -> int:
+    """Class id of ``value`` (a name in ``names`` or an integer string) read from ``column``."""
     v = value.strip()
     if v in names:
         return names.index(v)
     if v.isdigit() and int(v) < len(names):
         return int(v)
-    raise TaskDataError(path, f"{value!r} is not one of {list(names)}", line=line, field="label")
+    raise TaskDataError(path, f"{value!r} is not one of {list(names)}", line=line, field=column)
 
 
 def _columns(rows: list[dict]) -> dict[str, list]:
@@ -161,37 +181,37 @@ def _carve(rows: list[dict], frac: float, key: str = "label") -> tuple[list[dict
     return [r for i, r in enumerate(rows) if i not in held], [r for i, r in enumerate(rows) if i in held]
 
 
-def _glue_single(folder: str, text_col: int, label_col: int, header: bool, names: tuple[str, ...]):
+def _glue_single(folder: str, cols: tuple[str, str], names: tuple[str, ...], layout: tuple[str, ...] | None = None):
+    """Loader for a GLUE single-sentence task: ``cols`` = its (sentence, label) columns, ``layout`` as for
+    :func:`_read_tsv`."""
+
     def load(d: Path) -> dict[str, dict[str, list]]:
         out = {}
         for split, fname in (("train", "train.tsv"), ("validation", "dev.tsv")):
             p = d / folder / fname
-            rows = _read_tsv(p, header=header, min_fields=max(text_col, label_col) + 1)
-            first = 2 if header else 1
-            out[split] = _columns([
-                {"sentence": r[text_col], "label": _label(p, first + i, r[label_col], names)} for i, r in enumerate(rows)
-            ])
+            out[split] = _columns([{"sentence": text, "label": _label(p, i, lab, names, cols[1])}
+                                   for i, (text, lab) in _read_tsv(p, cols, layout=layout)])
         return out
 
     return load
 
 
-def _glue_pair(folder: str, cols: tuple[int, int, int], keys: tuple[str, str], names: tuple[str, ...] | None,
+def _glue_pair(folder: str, cols: tuple[str, str, str], keys: tuple[str, str], names: tuple[str, ...] | None,
                train_file: str | None = "train.tsv", carve_frac: float = 0.2):
-    """Loader for a GLUE pair task with header; ``names=None`` means a float label (regression)."""
+    """Loader for a GLUE pair task with header: ``cols`` = the header's (first, second, label) column names;
+    ``names=None`` means a float label (regression)."""
 
     def rows_of(p: Path) -> list[dict]:
-        rows = _read_tsv(p, header=True, min_fields=max(cols) + 1)
         out = []
-        for i, r in enumerate(rows):
+        for i, (a, b, value) in _read_tsv(p, cols):
             if names is None:
                 try:
-                    lab = float(r[cols[2]])
+                    lab = float(value)
                 except ValueError:
-                    raise TaskDataError(p, f"{r[cols[2]]!r} is not a number", line=i + 2, field="score") from None
+                    raise TaskDataError(p, f"{value!r} is not a number", line=i, field=cols[2]) from None
             else:
-                lab = _label(p, i + 2, r[cols[2]], names)
-            out.append({keys[0]: r[cols[0]], keys[1]: r[cols[1]], "label": lab})
+                lab = _label(p, i, value, names, cols[2])
+            out.append({keys[0]: a, keys[1]: b, "label": lab})
         return out
 
     def load(d: Path) -> dict[str, dict[str, list]]:
@@ -211,10 +231,9 @@ _NLI2 = ("entailment", "not_entailment")
 
 def _load_mnli(d: Path) -> dict[str, dict[str, list]]:
     def rows_of(p: Path) -> list[dict]:
-        return [
-            {"premise": r[1], "hypothesis": r[2], "label": _label(p, i + 1, r[0], _NLI3)}
-            for i, r in enumerate(_read_tsv(p, header=False, min_fields=3))
-        ]
+        return [{"premise": premise, "hypothesis": hypothesis, "label": _label(p, i, lab, _NLI3)}
+                for i, (lab, premise, hypothesis) in _read_tsv(p, ("label", "premise", "hypothesis"),
+                                                                layout=("label", "premise", "hypothesis"))]
 
     matched = rows_of(d / "mnli_sample" / "dev_matched_1000.tsv")
     mismatched = rows_of(d / "mnli_sample" / "dev_mismatched_1000.tsv")
@@ -241,8 +260,8 @@ def _load_imdb(d: Path) -> dict[str, dict[str, list]]:
     out = {}
     for split in ("train", "test"):
         p = d / "imdb" / f"{split}.tsv.gz"
-        rows = _read_tsv(p, header=True, min_fields=4, encoding="utf-8")
-        out[split] = _columns([{"text": r[3], "label": _label(p, i + 2, r[2], ("neg", "pos"))} for i, r in enumerate(rows)])
+        out[split] = _columns([{"text": text, "label": _label(p, i, lab, ("neg", "pos"))}
+                               for i, (text, lab) in _read_tsv(p, ("text", "label"), encoding="utf-8")])
     return out
 
 
@@ -257,28 +276,30 @@ TASKS: dict[str, Task] = {
         Task("cola", _GLUE, "cola", ("sentence",), "classification", 2, ("unacceptable", "acceptable"),
              ("matthews_correlation", "accuracy"), ("validation",), "glue/CoLA",
              "train.tsv / dev.tsv (no header) as GLUE train / validation",
-             _glue_single("glue/CoLA", 3, 1, False, ("0", "1"))),
+             _glue_single("glue/CoLA", ("sentence", "label"), ("0", "1"),
+                          layout=("source_code", "label", "original_judgement", "sentence"))),
         Task("sst2", _GLUE, "sst2", ("sentence",), "classification", 2, ("negative", "positive"),
              ("accuracy",), ("validation",), "glue/SST-2",
              "train.tsv / dev.tsv as GLUE train / validation (lower-cased, PTB-tokenized text)",
-             _glue_single("glue/SST-2", 0, 1, True, ("0", "1"))),
+             _glue_single("glue/SST-2", ("sentence", "label"), ("0", "1"))),
         Task("mrpc", _GLUE, "mrpc", ("sentence1", "sentence2"), "classification", 2,
              ("not_equivalent", "equivalent"), ("f1", "accuracy"), ("validation",), "glue/MRPC",
              "train.tsv / dev.tsv as GLUE train / validation",
-             _glue_pair("glue/MRPC", (3, 4, 0), ("sentence1", "sentence2"), ("0", "1"))),
+             _glue_pair("glue/MRPC", ("#1 String", "#2 String", "Quality"), ("sentence1", "sentence2"), ("0", "1"))),
         Task("stsb", _GLUE, "stsb", ("sentence1", "sentence2"), "regression", 1, (),
              ("pearson", "spearmanr"), ("validation",), "glue/STS-B",
              "train.tsv / dev.tsv as GLUE train / validation (score 0-5)",
-             _glue_pair("glue/STS-B", (7, 8, 9), ("sentence1", "sentence2"), None)),
+             _glue_pair("glue/STS-B", ("sentence1", "sentence2", "score"), ("sentence1", "sentence2"), None)),
         Task("qnli", _GLUE, "qnli", ("question", "sentence"), "classification", 2, _NLI2,
              ("accuracy",), ("validation",), "glue/QNLI",
              "NO local train split: dev.tsv (5,463) is carved 80/20 (label-stratified, seed 0) into "
              "train (4,371) / validation (1,092); not comparable with GLUE QNLI numbers",
-             _glue_pair("glue/QNLI", (1, 2, 3), ("question", "sentence"), _NLI2, train_file=None)),
+             _glue_pair("glue/QNLI", ("question", "sentence", "label"), ("question", "sentence"), _NLI2,
+                        train_file=None)),
         Task("rte", _GLUE, "rte", ("sentence1", "sentence2"), "classification", 2, _NLI2,
              ("accuracy",), ("validation",), "glue/RTE",
              "train.tsv / dev.tsv as GLUE train / validation",
-             _glue_pair("glue/RTE", (1, 2, 3), ("sentence1", "sentence2"), _NLI2)),
+             _glue_pair("glue/RTE", ("sentence1", "sentence2", "label"), ("sentence1", "sentence2"), _NLI2)),
         Task("mnli", _GLUE, "mnli", ("premise", "hypothesis"), "classification", 3, _NLI3,
              ("accuracy",), ("validation_matched", "validation_mismatched"), "mnli_sample",
              "NO local train split: the 1,000-pair dev-matched sample is carved 80/20 (label-stratified, "

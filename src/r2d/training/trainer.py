@@ -13,9 +13,13 @@ API (stable; recipes import these names):
   ``learning_rate``, ``warmup_steps``, ``logging_steps``, ``eval_steps``, ``save_steps``).
 * ``model_config(kind, preset, *, vocab_size, max_length=None, **overrides)`` -> ``R2DConfig`` (``kind="r2d"``)
   or ``RobertaConfig`` (``kind="roberta"``) of that preset.
-* ``set_seed(seed)``: python, numpy and torch RNGs (``transformers.set_seed``).
+* ``check_ranges(args, at_least, at_most=None, positive=())``: the recipes' one range check of their options, an
+  :class:`r2d.io.InputError` naming the first option out of range (``--seed -1: must be >= 0``).
+* ``set_seed(seed)``: python, numpy and torch RNGs (``transformers.set_seed``); seeds ``0 .. MAX_SEED``.
 * ``save_run_args(out_dir, args, argv=None, resume=False) -> Path``: ``out_dir/args.json`` with the exact arguments,
   the command line, versions and git commit; on resume appends to its ``resumed`` list instead.
+* ``changed_run_args(out_dir, args, keep=()) -> list[str]``: the settings that differ from those the run in
+  ``out_dir`` started with (``model 'r2d' -> 'roberta'``), for a resume to refuse.
 * ``last_checkpoint(out_dir) -> str | None``: newest *complete* ``checkpoint-N`` (one killed mid-save is skipped).
 * ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
   accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
@@ -48,7 +52,7 @@ from typing import Any
 import torch
 from transformers import Trainer, TrainerCallback
 
-from r2d.io import read_jsonl
+from r2d.io import InputError, read_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +112,33 @@ def model_config(kind: str, preset: str, *, vocab_size: int, max_length: int | N
 
 
 # ---------------------------------------------------------------------------------------------- run plumbing
+
+
+MAX_SEED = 2**32 - 1
+"""The largest seed :func:`set_seed` takes (numpy's limit)."""
+
+
+def check_ranges(args: Any, at_least: Mapping[str, float], at_most: Mapping[str, float] | None = None,
+                 positive: Sequence[str] = ()) -> None:
+    """Raise :class:`r2d.io.InputError` naming the first option of ``args`` out of range; options not set pass.
+
+    The message names the option as typed and says the bound: ``--warmup-steps -1: must be >= 0``.
+
+    Args:
+        args: a recipe's arguments dataclass.
+        at_least: attribute name -> smallest allowed value.
+        at_most: attribute name -> largest allowed value.
+        positive: attribute names whose value must be > 0 (learning rates, time limits).
+    """
+    for name, least in at_least.items():
+        if (value := getattr(args, name)) is not None and value < least:
+            raise InputError(f"--{name.replace('_', '-')} {value}", f"must be >= {least}")
+    for name, most in (at_most or {}).items():
+        if (value := getattr(args, name)) is not None and value > most:
+            raise InputError(f"--{name.replace('_', '-')} {value}", f"must be <= {most}")
+    for name in positive:
+        if (value := getattr(args, name)) is not None and not value > 0:
+            raise InputError(f"--{name.replace('_', '-')} {value}", "must be > 0")
 
 
 def set_seed(seed: int) -> None:
@@ -179,6 +210,35 @@ def save_run_args(out_dir: str | os.PathLike, args: Any, argv: Sequence[str] | N
         data = record
     path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def changed_run_args(out_dir: str | os.PathLike, args: Any, keep: Sequence[str] = ()) -> list[str]:
+    """The settings of ``args`` that differ from those the run in ``out_dir`` started with (its ``args.json``).
+
+    Args:
+        out_dir: the run directory.
+        args: the arguments dataclass of this invocation.
+        keep: attribute names that may differ (not compared).
+
+    Returns:
+        One ``name old -> new`` per differing setting (values as repr: ``model 'r2d' -> 'roberta'``), in field
+        order; settings the record lacks (a run from an older version) are not compared; ``[]`` without ``args.json``.
+
+    Raises:
+        r2d.io.InputError: ``args.json`` is not the JSON this module writes.
+    """
+    import dataclasses
+
+    path = Path(out_dir) / "args.json"
+    if not path.is_file():
+        return []
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))["args"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise InputError(path, f"not a run's arguments record ({err})") from None
+    now = _jsonable(dataclasses.asdict(args))
+    return [f"{name} {saved[name]!r} -> {value!r}" for name, value in now.items()
+            if name not in keep and name in saved and saved[name] != value]
 
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
