@@ -78,7 +78,7 @@ def test_decode_bad_input_says_what_and_where(tmp_path, capsys, content, msg):
     assert msg in capsys.readouterr().err
 
 
-def test_train_tokenizer_from_a_corpus_and_a_list(tmp_path, capsys):
+def test_train_tokenizer_from_a_corpus_and_a_list(tmp_path, capfd):
     corpus = tmp_path / "c.txt"
     corpus.write_text("The dogs were riding. A dog rides!\n" * 50)
     lst = tmp_path / "l.tsv"
@@ -86,6 +86,7 @@ def test_train_tokenizer_from_a_corpus_and_a_list(tmp_path, capsys):
     out = tmp_path / "tok"
     assert main(["train-tokenizer", "--corpus", str(corpus), "--list", str(lst), "--vocab-size", "300",
                  "--out", str(out)]) == 0
+    assert capfd.readouterr().out.startswith("R2DTokenizer(")  # no blank lines from progress bars off a terminal
     from r2d.tokenizer.hf import R2DTokenizer
 
     tok = R2DTokenizer.from_pretrained(out)

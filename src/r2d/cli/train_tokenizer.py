@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         tok = R2DTokenizer.train(
             args.corpus, word_counts=args.word_counts, vocab_size=args.vocab_size,
             deconstruction_list=None if lst == "none" else lst, flag_names=schema.names,
-            min_frequency=args.min_frequency, model_max_length=args.max_length, show_progress=True,
+            min_frequency=args.min_frequency, model_max_length=args.max_length,
+            show_progress=sys.stderr.isatty(),  # subtle: tokenizers' bars leave blank lines on stdout when not a terminal
         )
     except InputError:
         raise
