@@ -176,3 +176,16 @@ def test_task_table_mentions_every_task_and_carving():
 def test_real_shared_data_row_counts(shared_data: Path, name: str, sizes: dict):
     dd = load_task(name, shared_data)
     assert {k: len(v) for k, v in dd.items()} == sizes
+
+
+def test_an_unreachable_hub_says_to_give_local_data(monkeypatch):
+    import datasets
+
+    from r2d.training.tasks import TaskDataError, load_task
+
+    def offline(*a, **k):
+        raise ConnectionError("Couldn't reach 'nyu-mll/glue' on the Hub (LocalEntryNotFoundError)")
+
+    monkeypatch.setattr(datasets, "load_dataset", offline)
+    with pytest.raises(TaskDataError, match=r"--task rte: Couldn't reach .*give --data-dir DIR .*glue/RTE/"):
+        load_task("rte")

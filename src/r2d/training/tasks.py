@@ -348,7 +348,8 @@ def load_task(task: Task | str, data_dir: str | Path | None = None):
         encoded as on the Hub (e.g. RTE ``0 = entailment``).
 
     Raises:
-        TaskDataError: a local file is missing or malformed (the message names file, line and field).
+        TaskDataError: a local file is missing or malformed (the message names file, line and field), or the Hub
+            cannot be reached (the message says to give ``data_dir``).
     """
     from datasets import Dataset, DatasetDict, Value
 
@@ -357,7 +358,11 @@ def load_task(task: Task | str, data_dir: str | Path | None = None):
     if data_dir is None:
         from datasets import load_dataset
 
-        raw = load_dataset(task.hub_path, task.hub_config) if task.hub_config else load_dataset(task.hub_path)
+        try:
+            raw = load_dataset(task.hub_path, task.hub_config) if task.hub_config else load_dataset(task.hub_path)
+        except ConnectionError as err:  # offline, or the Hub is blocked: say how to run without it
+            raise TaskDataError(f"--task {task.name}", f"{err}; without the Hub, give --data-dir DIR (local files "
+                                                      f"in the layout of shared/data: {task.local_dir}/)") from None
         plain = Value("float32") if task.is_regression else Value("int64")
         # subtle: Hub ClassLabels differ in names (yelp_polarity: "1"/"2"); go through plain ints first.
         return DatasetDict({
