@@ -107,7 +107,8 @@ def test_cli_eval_bpb_json_matches_the_library(tmp_path, model_dir, codec, capsy
 
 
 def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
-    assert main(["eval"]) == 0 and "bpb" in capsys.readouterr().out
+    assert main(["eval"]) == 2 and "bpb" in capsys.readouterr().err  # no evaluation named: a usage error
+    assert main(["eval", "--help"]) == 0 and "blimp" in capsys.readouterr().out
     assert main(["eval", "nope"]) == 2 and "unknown evaluation 'nope'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as info:
         main(["eval", "bpb", "--help"])

@@ -27,8 +27,9 @@ def build_parser():
         notes="model selection on a dev set with early stopping, and LoRA (needs peft):\n  r2d finetune --task stsb "
               "--model runs/r2d-small/model --out runs/ft/stsb-lora --data-dir ../shared/data --dev-size 500 "
               "--patience 3 --lora-r 8 --lr 1e-3",
-        description="Fine-tune an R2D or RoBERTa checkpoint on a GLUE-style task; evaluation every N steps "
-                    "into OUT/metrics.jsonl, final numbers into OUT/results.json.")
+        description="Fine-tune a checkpoint on a GLUE-style task: R2D or RoBERTa (MLM), causal R2D or its BPE twin "
+                    "(a head on the last row), or a Hub model; evaluation every N steps into OUT/metrics.jsonl, "
+                    "final numbers into OUT/results.json.")
 
 
 @guard(PROG)

@@ -28,8 +28,9 @@ def build_parser():
 
     return DataclassArgumentParser(
         PretrainArgs, prog=PROG, example=EXAMPLE,
-        description="Pretraining of R2D (root ids + flags) or of the RoBERTa baseline on the same corpus and "
-                    "budget; writes OUT/metrics.jsonl, TensorBoard logs, checkpoints and OUT/model.")
+        description="Pretraining of R2D (root ids + flags) or of its 1D baseline on the same corpus and budget: "
+                    "masked LM (--model r2d or roberta) or causal LM (--objective clm, --model r2d or bpe, the BPE "
+                    "twin); writes OUT/metrics.jsonl, TensorBoard logs, checkpoints and OUT/model.")
 
 
 @guard(PROG)

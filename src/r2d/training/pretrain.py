@@ -70,7 +70,7 @@ class PretrainArgs:
     """model size: tiny (tests), mini (r2d experiment --preset cpu), small (a CPU), base (RoBERTa-base)"""
     tokenizer: str | None = None
     """r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline
-    RoBERTa BPE, 50,265 ids like r2d-en)"""
+    RoBERTa BPE: 50,261 ids, r2d-en has 50,265)"""
     train_tokenizer: int | None = None
     """train the run's tokenizer with this many ids on its training documents instead of loading --tokenizer
     (r2d: an R2D tokenizer; bpe, roberta: a byte-level BPE): two runs on one corpus get a pair trained on the same
