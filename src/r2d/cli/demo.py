@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         example="r2d demo\n  r2d demo --text \"Your own text here.\"",
     )
     ap.add_argument("--text", help="use this text instead of the embedded paragraphs")
-    ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR")
+    ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR", help="'r2d-en' (bundled) or a saved folder")
     args = ap.parse_args(argv)
 
     from rich.console import Console

@@ -344,7 +344,7 @@ def suggest_main(argv: list[str] | None = None) -> int:
     p.add_argument("kind", choices=["plurals"])
     p.add_argument("--words", default="wordfreq:en", metavar="SOURCE",
                    help="word list, text corpus (.txt/.gz) or wordfreq:LANG (default wordfreq:en)")
-    p.add_argument("--top", type=int, default=50_000, metavar="N", help="look at the N most frequent words")
+    p.add_argument("--top", type=int, default=50_000, metavar="N", help="look at the N most frequent words (default 50000)")
     p.add_argument("--list", dest="list_path", metavar="FILE", help="leave out words this list already decides")
     p.add_argument("-o", "--output", metavar="OUT", help="write the suggestions as a list file (else stdout)")
     p.add_argument("--min-ratio", type=float, default=1.0,

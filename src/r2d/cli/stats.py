@@ -24,11 +24,13 @@ def main(argv: list[str] | None = None) -> int:
                     "RoBERTa, and how many of wordfreq's top-N English words are a single token in each.",
         example="r2d stats --corpus ../shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz --lines 20000",
     )
-    ap.add_argument("--corpus", nargs="*", default=[], metavar="FILE", help="text files (.gz too)")
+    ap.add_argument("--corpus", nargs="*", default=[], metavar="FILE",
+                    help="text files (.gz too); without one, only the top-N coverage is measured")
     ap.add_argument("--lines", type=int, default=20_000, help="use the first N non-empty lines (default 20000)")
-    ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR")
-    ap.add_argument("--top", type=int, default=50_000, help="top-N wordfreq words for coverage (0 = skip)")
-    ap.add_argument("--format", choices=("table", "json"), default="table")
+    ap.add_argument("--tokenizer", default="r2d-en", metavar="DIR", help="'r2d-en' (bundled) or a saved folder")
+    ap.add_argument("--top", type=int, default=50_000, metavar="N",
+                    help="how many of wordfreq's top-N English words are one token (default 50000; 0 = skip)")
+    ap.add_argument("--format", choices=("table", "json"), default="table", help="terminal tables or one JSON object")
     args = ap.parse_args(argv)
     if not args.corpus and not args.top:
         return fail(PROG, "nothing to measure: give --corpus FILE... and/or --top N")
