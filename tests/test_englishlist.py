@@ -161,3 +161,36 @@ def test_cli_bad_input(tmp_path, capsys):
     assert main(["build-list", "--words", "100", "--exceptions", str(bad), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert "bad.txt:2" in err
+
+
+@pytest.mark.parametrize("word,root,expected", [
+    ("hidden", "hide", True), ("hid", "hide", True), ("wore", "wear", True), ("went", "go", True),
+    ("paid", "pay", False),  # past tense and participle alike
+    ("walked", "walk", False),  # a regular verb
+    ("showed", "show", False),  # the ~ed spelling rule's form, although "shown" differs
+])
+def test_one_of_two_past_forms(word, root, expected):
+    from r2d.lists.english import one_of_two_past_forms
+
+    assert one_of_two_past_forms(word, root) is expected
+
+
+def test_irregular_verbs_whole_keeps_both_past_forms_whole():
+    split = {e.word: e for e in build_english_list(2000, exceptions=())}
+    whole = {e.word: e for e in build_english_list(2000, exceptions=(), irregular_verbs="whole")}
+    for word in ("took", "seen", "went", "came", "given", "known"):
+        assert split[word].is_split and word not in whole, word
+    for word in ("paid", "made", "used", "called"):  # one past form, or a regular one: split in both
+        assert (whole[word].root, whole[word].suffixes) == (split[word].root, split[word].suffixes), word
+    DeconstructionList(list(whole.values()))
+    with pytest.raises(ValueError, match="irregular_verbs"):
+        build_english_list(10, irregular_verbs="both")
+
+
+def test_cli_irregular_verbs_option(tmp_path):
+    from r2d.cli import main
+
+    out = tmp_path / "en.tsv"
+    assert main(["build-list", "--words", "2000", "--irregular-verbs", "whole", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "--irregular-verbs whole" in text.splitlines()[1] and "\ntook\t" not in text and "\nmade\tmake ~ed" in text

@@ -15,7 +15,8 @@ from pathlib import Path
 from r2d.cli.common import fail, guard
 from r2d.io import InputError, check_file as check_input
 from r2d.lists.deconstruct import check_file, write_entries
-from r2d.lists.english import DEFAULT_AFFIXES, build_english_list, default_exceptions_path, read_exceptions, versions
+from r2d.lists.english import (DEFAULT_AFFIXES, IRREGULAR_VERBS, build_english_list, default_exceptions_path,
+                               read_exceptions, versions)
 
 DEFAULT_OUT = "en.tsv"
 
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exceptions", metavar="FILE", default=None,
                    help="tilde-format exceptions: 'word<TAB>' keeps whole, 'word<TAB>root ~x' forces a split "
                    "(default: the bundled en_exceptions.txt)")
+    p.add_argument("--irregular-verbs", choices=IRREGULAR_VERBS, default="split",
+                   help="a verb whose past tense and participle differ (wore/worn, hid/hidden): 'split' gives ~ed to "
+                   "the more frequent form (the shipped list), 'whole' keeps both whole (default: split)")
     p.add_argument("--out", metavar="FILE", default=DEFAULT_OUT,
                    help=f"where to write the list (default: ./{DEFAULT_OUT})")
     return p
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     with Progress(console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("deconstructing words", total=None)
         entries = build_english_list(
-            args.words, exceptions=exceptions,
+            args.words, exceptions=exceptions, irregular_verbs=args.irregular_verbs,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     counts = collections.Counter(e.suffixes[0] for e in entries if e.is_split)

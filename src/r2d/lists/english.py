@@ -90,6 +90,30 @@ def _lemminflect_candidates(word: str, affixes: tuple[str, ...]) -> list[tuple[s
     return found
 
 
+IRREGULAR_VERBS = ("split", "whole")
+"""How :func:`build_english_list` writes an irregular verb whose past tense and participle differ (*wore*/*worn*,
+*hid*/*hidden*): ``split`` gives ``~ed`` to the more frequent of the two and keeps the other whole, so the flag
+means a past tense for some verbs and a participle for others; ``whole`` keeps both whole. A pilot found ``whole``
+better on BLiMP (docs/experiment/README.md, *A list that writes irregular verbs whole*)."""
+
+
+def one_of_two_past_forms(word: str, root: str) -> bool:
+    """Whether ``word -> root ~ed`` would name only one of two forms: ``word`` is an irregular form (not the ``~ed``
+    spelling rule's: *fitted*, *spelled* are not) of a verb whose past tense and participle differ in
+    ``lemminflect``, and it is only one of them (*wore*, *hidden*; not *paid*, both past forms of *pay*).
+
+    >>> one_of_two_past_forms("hidden", "hide"), one_of_two_past_forms("paid", "pay")
+    (True, False)
+    """
+    from lemminflect import getAllInflections
+
+    if spell(root, suffixes=("~ed",)) == word:
+        return False
+    forms = getAllInflections(root, upos="VERB")
+    past, participle = set(forms.get("VBD", ())), set(forms.get("VBN", ()))
+    return bool(past and participle and past != participle and (word in past) != (word in participle))
+
+
 def _rule_roots(word: str, suffix: str) -> list[str]:
     """Roots whose first-choice spelling with ``suffix`` is exactly ``word`` (the inverse of :func:`spell`)."""
     x = suffix.lstrip("~")
@@ -119,6 +143,7 @@ def inflection_candidates(
     affixes: Iterable[str] = DEFAULT_AFFIXES,
     rules: bool | None = None,
     min_root_zipf: float = MIN_ROOT_ZIPF,
+    irregular_verbs: str = "split",
 ) -> list[tuple[str, str]]:
     """Plausible ``(root, suffix)`` deconstructions of a lowercase word, best first.
 
@@ -135,6 +160,8 @@ def inflection_candidates(
         rules: also invert spelling rules: ``True`` always, ``False`` never, ``None`` (default) only when
             ``lemminflect`` does not know the word at all.
         min_root_zipf: the least ``wordfreq`` Zipf frequency of a dictionary root.
+        irregular_verbs: ``"whole"`` leaves out ``~ed`` candidates that name one of two past forms
+            (:func:`one_of_two_past_forms`); ``"split"`` keeps them (see :data:`IRREGULAR_VERBS`).
 
     Returns:
         A list of ``(root, suffix)``, without duplicates; empty when nothing fits.
@@ -165,6 +192,8 @@ def inflection_candidates(
         ]
         ruled.sort(key=lambda c: (-_zipf(c[0]), affixes.index(c[1]), c[0]))
         out += ruled
+    if irregular_verbs == "whole":
+        out = [(r, x) for r, x in out if x != "~ed" or not one_of_two_past_forms(word, r)]
     return [c for c in out if spells_back(Entry(word, c[0], (), (c[1],)))]
 
 
@@ -206,6 +235,7 @@ def build_english_list(
     exceptions: str | os.PathLike | Iterable[Entry] | None = None,
     affixes: tuple[str, ...] = DEFAULT_AFFIXES,
     *,
+    irregular_verbs: str = "split",
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Entry]:
     """Build the English deconstruction list for the top ``n_words`` words of ``wordfreq``.
@@ -216,6 +246,8 @@ def build_english_list(
             ``data/en_exceptions.txt``, ``()`` none at all. A keep-whole exception is emitted as ``word<TAB>``;
             a split exception replaces the automatic choice.
         affixes: the suffixes to split off (of ``~s``, ``~ed``, ``~ing``).
+        irregular_verbs: ``"split"`` (the shipped list) or ``"whole"``: how a verb whose past tense and participle
+            differ is written (:data:`IRREGULAR_VERBS`).
         progress: called as ``progress(done, total)`` every 1,000 words (for a progress bar).
 
     Returns:
@@ -225,6 +257,8 @@ def build_english_list(
     Raises:
         ListError: a forced split in the exceptions conflicts with an earlier entry.
     """
+    if irregular_verbs not in IRREGULAR_VERBS:
+        raise ValueError(f"irregular_verbs must be one of {IRREGULAR_VERBS}, got {irregular_verbs!r}")
     exc = _as_exceptions(exceptions)
     words = english_words(n_words)
     claimed: dict[tuple[str, str], str] = {}
@@ -244,7 +278,7 @@ def build_english_list(
                 claimed[key] = word
             out.append(Entry(e.word, e.root, e.prefixes, e.suffixes))
             continue
-        for root, suffix in inflection_candidates(word, affixes=affixes):
+        for root, suffix in inflection_candidates(word, affixes=affixes, irregular_verbs=irregular_verbs):
             key = (root, suffix)
             if key in claimed or forced.get(key, word) != word:
                 continue  # subtle: a more frequent word (or a forced exception) names this root + suffix
