@@ -399,6 +399,22 @@ def test_resume_may_change_display_speed_and_time_limits(tmp_path, corpus, token
         check_resume(with_defaults(build_parser().parse([*argv, "--resume", "--eval-size", "8"])))
 
 
+def test_resume_takes_the_same_corpus_file_however_it_is_named(tmp_path, corpus, tokenizer_dir, monkeypatch):
+    """A corpus named by a relative path when the run began and by its absolute path (or a link) now is the same
+    file: not a changed setting."""
+    from r2d.cli.pretrain import build_parser
+    from r2d.training.pretrain import check_resume, with_defaults
+
+    out, argv = _started_run(tmp_path, corpus, tokenizer_dir)
+    link = tmp_path / "link.txt"
+    link.symlink_to(corpus)
+    i = argv.index("--corpus") + 1
+    for name in (str(Path(corpus).resolve()), str(link)):
+        check_resume(with_defaults(build_parser().parse([*argv[:i], name, *argv[i + 1:], "--resume"])))
+    monkeypatch.chdir(Path(corpus).parent)
+    check_resume(with_defaults(build_parser().parse([*argv[:i], Path(corpus).name, *argv[i + 1:], "--resume"])))
+
+
 def test_cli_choices_match_the_library():
     import typing
 

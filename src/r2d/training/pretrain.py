@@ -206,10 +206,11 @@ extending a run)."""
 
 def check_resume(args: PretrainArgs) -> None:
     """Raise :class:`r2d.io.InputError` naming every setting of a ``--resume`` (after :func:`with_defaults`) that
-    differs from the run's ``OUT/args.json``, except :data:`RESUME_MAY_CHANGE`; a folder without it passes."""
-    from r2d.training.trainer import changed_run_args
+    differs from the run's ``OUT/args.json``, except :data:`RESUME_MAY_CHANGE`; a folder without it passes. The
+    corpus is compared as files: the same file named another way (relative, absolute, a link) is no change."""
+    from r2d.training.trainer import changed_run_args, same_files
 
-    changed = changed_run_args(args.out, args, keep=RESUME_MAY_CHANGE)
+    changed = changed_run_args(args.out, args, keep=RESUME_MAY_CHANGE, same={"corpus": same_files})
     if changed:
         raise InputError(f"--resume {args.out}", "the run began with other settings: " + ", ".join(changed)
                          + "; resume it with its own, or choose another --out")

@@ -18,8 +18,9 @@ API (stable; recipes import these names):
 * ``set_seed(seed)``: python, numpy and torch RNGs (``transformers.set_seed``); seeds ``0 .. MAX_SEED``.
 * ``save_run_args(out_dir, args, argv=None, resume=False) -> Path``: ``out_dir/args.json`` with the exact arguments,
   the command line, versions and git commit; on resume appends to its ``resumed`` list instead.
-* ``changed_run_args(out_dir, args, keep=()) -> list[str]``: the settings that differ from those the run in
-  ``out_dir`` started with (``model 'r2d' -> 'roberta'``), for a resume to refuse.
+* ``changed_run_args(out_dir, args, keep=(), same=None) -> list[str]``: the settings that differ from those the run
+  in ``out_dir`` started with (``model 'r2d' -> 'roberta'``), for a resume to refuse; ``same_files(a, b)``: paths
+  compared as files.
 * ``last_checkpoint(out_dir) -> str | None``: newest *complete* ``checkpoint-N`` (one killed mid-save is skipped).
 * ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
   accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
@@ -40,6 +41,7 @@ import datetime as _dt
 import json
 import logging
 import math
+import operator
 import os
 import re
 import subprocess
@@ -212,13 +214,27 @@ def save_run_args(out_dir: str | os.PathLike, args: Any, argv: Sequence[str] | N
     return path
 
 
-def changed_run_args(out_dir: str | os.PathLike, args: Any, keep: Sequence[str] = ()) -> list[str]:
+def same_files(a: Any, b: Any) -> bool:
+    """Whether two paths, or two lists of paths, name the same files (however each was written: relative, absolute,
+    through a link); a path that does not exist is the same only as itself, written alike."""
+    a, b = ([a], [b]) if isinstance(a, str) or isinstance(b, str) else (list(a or ()), list(b or ()))
+    if a == b:
+        return True
+    try:
+        return len(a) == len(b) and all(os.path.samefile(x, y) for x, y in zip(a, b))
+    except (OSError, TypeError):
+        return False
+
+
+def changed_run_args(out_dir: str | os.PathLike, args: Any, keep: Sequence[str] = (),
+                     same: Mapping[str, Callable[[Any, Any], bool]] | None = None) -> list[str]:
     """The settings of ``args`` that differ from those the run in ``out_dir`` started with (its ``args.json``).
 
     Args:
         out_dir: the run directory.
         args: the arguments dataclass of this invocation.
         keep: attribute names that may differ (not compared).
+        same: attribute name -> the equality of its values where ``==`` is too strict (:func:`same_files`).
 
     Returns:
         One ``name old -> new`` per differing setting (values as repr: ``model 'r2d' -> 'roberta'``), in field
@@ -237,8 +253,9 @@ def changed_run_args(out_dir: str | os.PathLike, args: Any, keep: Sequence[str] 
     except (ValueError, KeyError, TypeError) as err:
         raise InputError(path, f"not a run's arguments record ({err})") from None
     now = _jsonable(dataclasses.asdict(args))
+    same = same or {}
     return [f"{name} {saved[name]!r} -> {value!r}" for name, value in now.items()
-            if name not in keep and name in saved and saved[name] != value]
+            if name not in keep and name in saved and not same.get(name, operator.eq)(saved[name], value)]
 
 
 _CKPT = re.compile(r"^checkpoint-(\d+)$")
