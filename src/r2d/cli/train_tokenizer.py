@@ -15,6 +15,7 @@ from pathlib import Path
 
 from r2d.cli.common import ArgumentParser, below_minimum, fail, guard
 from r2d.io import InputError, iter_lines
+from r2d.text.corpus import WORDFREQ_PREFIX, wordfreq_language
 
 PROG = "r2d train-tokenizer"
 
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         raise InputError(f"--out {out}", f"folder {out.parent} does not exist")
     for f in args.corpus or []:
         _check_has_text(f, "--corpus")
-    if args.word_counts and args.word_counts.startswith("wordfreq:"):
-        _check_wordfreq_language(args.word_counts)
+    if args.word_counts and args.word_counts.startswith(WORDFREQ_PREFIX):
+        wordfreq_language(args.word_counts, what="--word-counts")
     elif args.word_counts:
         _check_has_text(args.word_counts, "--word-counts")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -94,16 +95,6 @@ def _check_has_text(path: str, what: str) -> None:
     """Fail now, not after a long count, on a file that is missing, a folder, binary, or without text."""
     if not any(line.strip() for line in iter_lines(path, what=what)):
         raise InputError(f"{what} {path}", "has no text")
-
-
-def _check_wordfreq_language(spec: str) -> None:
-    """Fail now on ``wordfreq:LANG`` for a language wordfreq lacks (it raises ``LookupError`` mid-count); the
-    check and the message of ``r2d game --words wordfreq:LANG``."""
-    import wordfreq
-
-    lang = spec.split(":", 1)[1] or "en"
-    if lang not in wordfreq.available_languages():
-        raise InputError(f"--word-counts {spec}", f"wordfreq has no language {lang!r}")
 
 
 def save_whole(tok, out: Path) -> list[str]:

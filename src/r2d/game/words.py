@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator
 import regex
 
 from r2d.io import InputError, check_file, is_gzip, iter_lines
-from r2d.text.corpus import count_words, read_word_counts
+from r2d.text.corpus import WORDFREQ_PREFIX, count_words, read_word_counts, wordfreq_language
 
 _WORD = regex.compile(r"^\p{Ll}+$")
 _WORD_LIST_LINE = regex.compile(r"^[^\s]+(\t[^\t]*)?$")
@@ -93,12 +93,10 @@ def load_words(source: str, *, progress: bool = True) -> tuple[Iterable[str], st
         SourceError: unknown ``wordfreq`` language, a missing file or folder.
         r2d.io.InputError: a file that is not UTF-8 text, or a bad count (file, line, field).
     """
-    if source.startswith("wordfreq:"):
-        lang = source.split(":", 1)[1] or "en"
+    if source.startswith(WORDFREQ_PREFIX):
         import wordfreq
 
-        if lang not in wordfreq.available_languages():
-            raise SourceError(f"--words {source}", f"wordfreq has no language {lang!r}")
+        lang = wordfreq_language(source, what="--words", error=SourceError)
         return _unique_words(wordfreq.iter_wordlist(lang)), lang
     try:
         path = check_file(source, what="--words")

@@ -157,6 +157,25 @@ def wordfreq_counts(lang: str = "en", n: int = 200_000) -> dict[str, int]:
     return dict(counts)
 
 
+def wordfreq_language(spec: str, *, what: str, error: type[InputError] = InputError) -> str:
+    """The language of a ``wordfreq:LANG`` source (``en`` when LANG is empty), checked before any counting.
+
+    Args:
+        spec: the source as the user gave it (``wordfreq:en``).
+        what: the option it came from (``--words``), for the message.
+        error: the :class:`r2d.io.InputError` kind to raise.
+
+    Raises:
+        error: wordfreq has no such language (wordfreq itself would raise ``LookupError`` mid-count).
+    """
+    import wordfreq
+
+    lang = spec[len(WORDFREQ_PREFIX):] or "en"
+    if lang not in wordfreq.available_languages():
+        raise error(f"{what} {spec}", f"wordfreq has no language {lang!r}")
+    return lang
+
+
 def load_word_counts(spec: Mapping[str, float] | str | os.PathLike) -> dict[str, int]:
     """Word counts from a mapping, ``"wordfreq:LANG"``, or a file of ``word<TAB>count`` lines.
 
