@@ -33,6 +33,14 @@ def test_reads_every_file_in_order_with_extra_fields(tmp_path):
     assert [p.uid for p in read_pairs(tmp_path, limit_per_paradigm=1)] == ["a", "b"]
 
 
+def test_the_two_spellings_of_syntax_semantics_are_one_field(tmp_path):
+    _write(tmp_path, "a.jsonl", [_row("A good.", "A bad.", "syntax/semantics", "a")])
+    _write(tmp_path, "b.jsonl", [_row("B good.", "B bad.", "syntax_semantics", "b")])
+    _write(tmp_path, "c.jsonl", [_row("C good.", "C bad.", "morphology", "c")])
+    result = evaluate(lambda sents: [-1.0 if "good" in s else -2.0 for s in sents], read_pairs(tmp_path))
+    assert result.fields == {"morphology": 1.0, "syntax_semantics": 1.0}
+
+
 @pytest.mark.parametrize("content, expected", [
     ('{"sentence_good": "x", "sentence_bad": "y", "field": "syntax"}\n', r"bad\.jsonl:1: field 'UID'"),
     ('{"sentence_good": "x", "sentence_bad": "y", "field": "syntax", "UID": "u"}\n{oops\n', r"bad\.jsonl:2: not a JSON object"),

@@ -95,15 +95,39 @@ def model_dir(tmp_path_factory, codec):
 
 def test_cli_eval_bpb_json_matches_the_library(tmp_path, model_dir, codec, capsys):
     text = tmp_path / "t.txt"
-    text.write_text("\n".join(DOCS) + "\n\n", encoding="utf-8")
+    raw = "\r\n".join(DOCS) + "\r\n\r\n \n"  # CRLF, a blank line, a space: all of it is text
+    text.write_bytes(raw.encode("utf-8"))
     assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    lib = bits_per_byte(tiny_causal_lm(codec), codec, DOCS)
+    lib = bits_per_byte(tiny_causal_lm(codec), codec, [raw])  # a plain file is one document: every byte
+    assert report["bytes"] == text.stat().st_size == lib.bytes and report["documents"] == 1
+    assert report["documents_rule"] == {str(text): "file"}
     assert report["bits_per_byte"] == pytest.approx(lib.bits_per_byte, rel=1e-5)
-    assert (report["bytes"], report["rows"], report["kind"]) == (lib.bytes, lib.rows, "r2d" if codec.num_flags else "bpe")
+    assert (report["rows"], report["kind"]) == (lib.rows, "r2d" if codec.num_flags else "bpe")
     assert report["bits"] == pytest.approx(report["bits_per_byte"] * report["bytes"])
+    # --documents lines: each non-blank line alone, line breaks neither predicted nor counted
+    assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text), "--documents", "lines",
+                 "--json"]) == 0
+    lines = json.loads(capsys.readouterr().out)
+    lib = bits_per_byte(tiny_causal_lm(codec), codec, DOCS)
+    assert (lines["bytes"], lines["documents"], lines["documents_rule"]) == (lib.bytes, 3, {str(text): "lines"})
+    assert lines["bytes"] < report["bytes"] and lines["bits_per_byte"] == pytest.approx(lib.bits_per_byte, rel=1e-5)
     assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text)]) == 0
-    assert capsys.readouterr().out.startswith("bits_per_byte ")
+    out = capsys.readouterr().out
+    assert out.startswith("bits_per_byte ") and f"{text}: file" in out
+
+
+def test_cli_eval_bpb_scores_wikiextractor_articles(tmp_path, model_dir, codec, capsys):
+    text = tmp_path / "wiki.txt"
+    text.write_text('<doc id="1" title="A">\nA\n\nFirst article. Two lines.\n</doc>\n<doc id="2" title="B">\nB\n'
+                    "Second.\n</doc>\n", encoding="utf-8")
+    for rule in ("auto", "lines"):  # marked articles either way
+        assert main(["eval", "bpb", "--model", str(model_dir), "--text", str(text), "--documents", rule,
+                     "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        lib = bits_per_byte(tiny_causal_lm(codec), codec, ["A\nFirst article. Two lines.", "B\nSecond."])
+        assert (report["documents"], report["bytes"]) == (2, lib.bytes)
+        assert report["documents_rule"] == {str(text): "wikiextractor"}
 
 
 def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
@@ -123,7 +147,7 @@ def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
         (["--model", str(model_dir), "--text", str(text), "--window", "100000"], "128"),
     ]
     empty = tmp_path / "empty.txt"
-    empty.write_text("\n\n", encoding="utf-8")
+    empty.write_text("", encoding="utf-8")
     cases.append((["--model", str(model_dir), "--text", str(empty)], "no text"))
     for args, msg in cases:
         assert main(["eval", "bpb", *args]) == 2

@@ -25,10 +25,11 @@ SPLIT = {  # the write-up's known answers
     "communities": ("community", "~s"),
     "planned": ("plan", "~ed"),
     "children": ("child", "~s"),  # irregular plural
-    "took": ("take", "~ed"),  # irregular past
+    "made": ("make", "~ed"),  # irregular past, one form for past tense and participle
     "housing": ("house", "~ing"),  # our call: housing = what houses people; it shares the root's meaning
 }
 WHOLE = ["news", "glasses", "during", "thing", "morning", "evening", "documentary", "founded", "treatment"]
+TWO_PAST_FORMS = ["took", "taken", "saw", "seen", "wore", "worn", "hid", "hidden"]  # whole: not in the list at all
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,11 @@ def test_shipped_known_splits(shipped, word):
 def test_shipped_known_whole(shipped, word):
     e = shipped.get(word)
     assert e is not None and e.deconstruction == ""  # listed, and decided whole (by the exceptions file)
+
+
+@pytest.mark.parametrize("word", TWO_PAST_FORMS)
+def test_shipped_list_keeps_both_past_forms_whole(shipped, word):
+    assert shipped.get(word) is None
 
 
 def test_shipped_list_is_lowercase_single_suffix(shipped):
@@ -74,7 +80,7 @@ def test_build_is_a_prefix_of_the_shipped_list():
 
 
 def test_conflicts_keep_the_more_frequent_word():
-    entries = build_english_list(2000, exceptions=())
+    entries = build_english_list(2000, exceptions=(), irregular_verbs="split")
     words = {e.word: e for e in entries}
     assert (words["took"].root, words["took"].suffixes) == ("take", ("~ed",))
     assert "taken" not in words  # take ~ed belongs to the more frequent "took"
@@ -176,8 +182,8 @@ def test_one_of_two_past_forms(word, root, expected):
 
 
 def test_irregular_verbs_whole_keeps_both_past_forms_whole():
-    split = {e.word: e for e in build_english_list(2000, exceptions=())}
-    whole = {e.word: e for e in build_english_list(2000, exceptions=(), irregular_verbs="whole")}
+    split = {e.word: e for e in build_english_list(2000, exceptions=(), irregular_verbs="split")}
+    whole = {e.word: e for e in build_english_list(2000, exceptions=())}  # the default
     for word in ("took", "seen", "went", "came", "given", "known"):
         assert split[word].is_split and word not in whole, word
     for word in ("paid", "made", "used", "called"):  # one past form, or a regular one: split in both
@@ -191,6 +197,9 @@ def test_cli_irregular_verbs_option(tmp_path):
     from r2d.cli import main
 
     out = tmp_path / "en.tsv"
-    assert main(["build-list", "--words", "2000", "--irregular-verbs", "whole", "--out", str(out)]) == 0
+    assert main(["build-list", "--words", "2000", "--out", str(out)]) == 0  # whole by default
     text = out.read_text(encoding="utf-8")
-    assert "--irregular-verbs whole" in text.splitlines()[1] and "\ntook\t" not in text and "\nmade\tmake ~ed" in text
+    assert "\ntook\t" not in text and "\nseen\t" not in text and "\nmade\tmake ~ed" in text
+    assert main(["build-list", "--words", "2000", "--irregular-verbs", "split", "--out", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "--irregular-verbs split" in text.splitlines()[1] and "\ntook\ttake ~ed" in text

@@ -346,9 +346,11 @@ def test_wikitext_articles_split_at_titles(tmp_path: Path):
     from r2d.analysis.experiment import wikitext_articles
 
     f = tmp_path / "wiki.test.raw"
-    f.write_text(" \n = A = \n \n text a \n = = Sub = = \n more a \n \n = B = \n \n text b \n", encoding="utf-8")
+    raw = " \r\n = A = \r\n \r\n text a \r\n = = Sub = = \r\n more a \n \n = B = \r\n \r\n text b \r\n"
+    f.write_bytes(raw.encode("utf-8"))
     arts = wikitext_articles(f, 10**6)
-    assert len(arts) == 2 and arts[0].startswith(" = A =") and "Sub" in arts[0] and arts[1].startswith(" = B =")
+    assert len(arts) == 2 and arts[0].startswith(" \r\n = A =") and "Sub" in arts[0] and arts[1].startswith(" = B =")
+    assert "".join(arts) == raw  # every byte, line ends as stored: bits per byte counts them all
     assert wikitext_articles(f, 1) == arts[:1]
 
 

@@ -9,8 +9,8 @@ from r2d.tokenizer.rates import flag_rates, flag_rates_from_rows, pos_weight, po
 
 
 def test_rates_per_row_and_per_word_by_hand(en_tok):
-    # "Zorblaxes" is one word of four rows (z orb la xes), NoSpace and FirstCap; then ran (~ed), ".", the, dogs (~s)
-    text = "Zorblaxes ran. the dogs"
+    # "Zorblaxes" is one word of four rows (z orb la xes), NoSpace and FirstCap; then walked (~ed), ".", the, dogs (~s)
+    text = "Zorblaxes walked. the dogs"
     assert len(en_tok(text, add_special_tokens=False)["input_ids"]) == 8
     rows = flag_rates(en_tok, [text], per="row")
     assert rows["NoSpace"] == 5 / 8 and rows["FirstCap"] == 4 / 8 and rows["Suffix_s"] == 1 / 8

@@ -36,9 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--exceptions", metavar="FILE", default=None,
                    help="tilde-format exceptions: 'word<TAB>' keeps whole, 'word<TAB>root ~x' forces a split "
                    "(default: the bundled en_exceptions.txt)")
-    p.add_argument("--irregular-verbs", choices=IRREGULAR_VERBS, default="split",
-                   help="a verb whose past tense and participle differ (wore/worn, hid/hidden): 'split' gives ~ed to "
-                   "the more frequent form (the shipped list), 'whole' keeps both whole (default: split)")
+    p.add_argument("--irregular-verbs", choices=IRREGULAR_VERBS, default="whole",
+                   help="a verb whose past tense and participle differ (wore/worn, hid/hidden): 'whole' keeps both "
+                   "whole (the shipped list), 'split' gives ~ed to the more frequent form (default: whole)")
     p.add_argument("--out", metavar="FILE", default=DEFAULT_OUT,
                    help=f"where to write the list (default: ./{DEFAULT_OUT})")
     return p

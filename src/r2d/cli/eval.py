@@ -7,6 +7,7 @@ import json
 import sys
 
 from r2d.cli.common import ArgumentParser, below_minimum, fail
+from r2d.text.corpus import DOCUMENT_RULES
 
 PROG = "r2d eval"
 
@@ -47,7 +48,10 @@ def bpb_main(argv: list[str] | None = None) -> int:
         prog=prog,
         description="Bits per UTF-8 byte of text under a causal model: the total negative log-likelihood in bits "
                     "of every predicted row (roots, free flags, the end of each document) divided by the text's "
-                    "UTF-8 bytes. Documents: WikiExtractor <doc> articles, otherwise one per non-blank line. "
+                    "UTF-8 bytes. Documents (--documents auto): a file with WikiExtractor <doc> markup is "
+                    "scored article by article; any other file is one document, all its bytes counted and its "
+                    "line breaks predicted like any other text, so figures compare with published bits per byte "
+                    "on raw files. "
                     "Documents longer than --window rows are scored in windows advancing by --stride rows, each "
                     "row once (the same rule for R2D and its twin). R2D scores its canonical encoding only, so "
                     "its figure is an upper bound.",
@@ -60,6 +64,10 @@ def bpb_main(argv: list[str] | None = None) -> int:
                     help="rows per window, at most the model's max_position_embeddings (default: that, its "
                          "training length)")
     ap.add_argument("--stride", type=int, default=None, metavar="N", help="rows a window advances (default N/2)")
+    ap.add_argument("--documents", choices=DOCUMENT_RULES, default="auto",
+                    help="how a file is cut into documents: auto (WikiExtractor articles where marked, else the whole "
+                         "file), file (the whole file, every byte), lines (each non-blank line; line breaks and blank "
+                         "lines neither predicted nor counted)")
     ap.add_argument("--max-docs", type=int, default=None, metavar="N", help="score only the first N documents")
     ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
     args = ap.parse_args(argv)
@@ -67,17 +75,16 @@ def bpb_main(argv: list[str] | None = None) -> int:
         return fail(prog, message)
     if args.window and args.stride and args.stride >= args.window:
         return fail(prog, f"--stride must be smaller than --window ({args.window}), got {args.stride}")
-    import itertools
-
     from transformers.utils import logging as hf_logging
 
     from r2d.evaluation.bpb import bits_per_byte
     from r2d.modeling.causal_data import load_causal_lm
-    from r2d.text.corpus import iter_documents
+    from r2d.text.corpus import scored_documents
 
     hf_logging.disable_progress_bar()
     try:
-        docs = list(itertools.islice(iter_documents(args.text), args.max_docs))
+        docs, rules = scored_documents(args.text, args.documents)
+        docs = docs[:args.max_docs]
     except (OSError, ValueError) as e:
         return fail(prog, f"--text: {e}")
     if not docs:
@@ -93,12 +100,12 @@ def bpb_main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         return fail(prog, str(e))
     report = {**result.to_dict(), "model": args.model, "kind": "r2d" if codec.num_flags else "bpe",
-              "text": args.text}
+              "text": args.text, "documents_rule": dict(zip(args.text, rules))}
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     print(f"bits_per_byte  {result.bits_per_byte:.4f}\nbits           {result.bits:.1f}\nbytes          {result.bytes}\n"
           f"rows           {result.rows}  ({result.bits_per_row:.3f} bits per row; root {result.root_bits:.1f} + "
           f"flags {result.flag_bits:.1f} bits)\ndocuments      {result.documents}  (window {result.window}, "
-          f"stride {result.stride})")
+          f"stride {result.stride}; {', '.join(f'{t}: {r}' for t, r in zip(args.text, rules))})")
     return 0

@@ -7,8 +7,8 @@ their total log-probabilities (natural log). A pair is right when the good sente
 counts as wrong, as in the published ``simple_LM_method``).
 
 Accuracy is reported overall (mean over all pairs; with the published 1,000 pairs per paradigm this is also
-the mean over paradigms), per field (``morphology``, ``syntax``, ``semantics``, ``syntax_semantics``) and per
-paradigm (``UID``).
+the mean over paradigms), per field (``morphology``, ``syntax``, ``semantics``, ``syntax_semantics``; the published
+``syntax/semantics`` is read as ``syntax_semantics``) and per paradigm (``UID``).
 
 This module does not know about models: :mod:`r2d.evaluation.scoring` turns causal and masked models into
 sentence scorers.
@@ -114,7 +114,9 @@ def _read_file(path: Path, limit: int | None) -> Iterable[Pair]:
         for key in REQUIRED_FIELDS:
             if not isinstance(row.get(key), str):
                 raise BlimpDataError(path, "missing or not a string", line=n + 1, field=key)
-        yield Pair(row["sentence_good"], row["sentence_bad"], row["field"], row["UID"], path.name, n + 1)
+        # subtle: the published files spell one field two ways (syntax/semantics in some paradigms): one field
+        yield Pair(row["sentence_good"], row["sentence_bad"], row["field"].replace("/", "_"), row["UID"], path.name,
+                   n + 1)
 
 
 def evaluate(scorer: SentenceScorer, pairs: Sequence[Pair], *, batch_size: int = 64,

@@ -92,9 +92,9 @@ def _lemminflect_candidates(word: str, affixes: tuple[str, ...]) -> list[tuple[s
 
 IRREGULAR_VERBS = ("split", "whole")
 """How :func:`build_english_list` writes an irregular verb whose past tense and participle differ (*wore*/*worn*,
-*hid*/*hidden*): ``split`` gives ``~ed`` to the more frequent of the two and keeps the other whole, so the flag
-means a past tense for some verbs and a participle for others; ``whole`` keeps both whole. A pilot found ``whole``
-better on BLiMP (docs/experiment/README.md, *A list that writes irregular verbs whole*)."""
+*hid*/*hidden*): ``whole`` (the default) keeps both whole; ``split`` gives ``~ed`` to the more frequent of the two
+and keeps the other whole, so the flag means a past tense for some verbs and a participle for others (the list
+before, worse on BLiMP's irregular participles: docs/experiment/README.md)."""
 
 
 def one_of_two_past_forms(word: str, root: str) -> bool:
@@ -160,8 +160,9 @@ def inflection_candidates(
         rules: also invert spelling rules: ``True`` always, ``False`` never, ``None`` (default) only when
             ``lemminflect`` does not know the word at all.
         min_root_zipf: the least ``wordfreq`` Zipf frequency of a dictionary root.
-        irregular_verbs: ``"whole"`` leaves out ``~ed`` candidates that name one of two past forms
-            (:func:`one_of_two_past_forms`); ``"split"`` keeps them (see :data:`IRREGULAR_VERBS`).
+        irregular_verbs: ``"split"`` (default: every candidate) or ``"whole"``: leave out ``~ed`` candidates that
+            name one of two past forms (:func:`one_of_two_past_forms`, :data:`IRREGULAR_VERBS`); the list build
+            passes its own setting.
 
     Returns:
         A list of ``(root, suffix)``, without duplicates; empty when nothing fits.
@@ -235,7 +236,7 @@ def build_english_list(
     exceptions: str | os.PathLike | Iterable[Entry] | None = None,
     affixes: tuple[str, ...] = DEFAULT_AFFIXES,
     *,
-    irregular_verbs: str = "split",
+    irregular_verbs: str = "whole",
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Entry]:
     """Build the English deconstruction list for the top ``n_words`` words of ``wordfreq``.
@@ -246,7 +247,7 @@ def build_english_list(
             ``data/en_exceptions.txt``, ``()`` none at all. A keep-whole exception is emitted as ``word<TAB>``;
             a split exception replaces the automatic choice.
         affixes: the suffixes to split off (of ``~s``, ``~ed``, ``~ing``).
-        irregular_verbs: ``"split"`` (the shipped list) or ``"whole"``: how a verb whose past tense and participle
+        irregular_verbs: ``"whole"`` (the shipped list) or ``"split"``: how a verb whose past tense and participle
             differ is written (:data:`IRREGULAR_VERBS`).
         progress: called as ``progress(done, total)`` every 1,000 words (for a progress bar).
 

@@ -111,6 +111,51 @@ def iter_documents(files: Iterable[str | os.PathLike]) -> Iterator[str]:
             yield "\n".join(lines)
 
 
+DOCUMENT_RULES = ("auto", "file", "lines")
+"""How :func:`scored_documents` cuts a file into documents: ``auto`` = WikiExtractor ``<doc>`` articles where the
+file has that markup, else ``file``; ``file`` = the whole file, every byte (line breaks included); ``lines`` = each
+non-blank line, line breaks left out (r2d's rule before 0.2)."""
+
+
+def has_doc_markup(path: str | os.PathLike, *, probe_lines: int = 50) -> bool:
+    """Whether a text file (``.gz`` too) holds WikiExtractor markup: a ``<doc ...>`` line among its first lines."""
+    for n, line in enumerate(iter_lines(path)):
+        if n >= probe_lines:
+            return False
+        if _is_markup(line):
+            return True
+    return False
+
+
+def read_exact(path: str | os.PathLike) -> str:
+    """The whole text of a file (``.gz`` too), every character as stored: no newline translation (``\r\n`` stays)."""
+    return "".join(iter_lines(path, newline=""))
+
+
+def scored_documents(files: Iterable[str | os.PathLike], rule: str = "auto") -> tuple[list[str], list[str]]:
+    """The documents that bits per byte scores in ``files``, and the rule each file was read by (``DOCUMENT_RULES``).
+
+    Returns:
+        ``(documents, rules)``: ``rules[i]`` is ``"wikiextractor"``, ``"file"`` or ``"lines"`` for ``files[i]``.
+
+    Raises:
+        ValueError: an unknown ``rule``. r2d.io.InputError: as :func:`iter_lines`.
+    """
+    if rule not in DOCUMENT_RULES:
+        raise ValueError(f"rule must be one of {DOCUMENT_RULES}, got {rule!r}")
+    docs: list[str] = []
+    rules: list[str] = []
+    for f in [check_file(f) for f in files]:
+        r = "file" if rule == "file" else "wikiextractor" if has_doc_markup(f) else "file" if rule == "auto" else rule
+        if r == "file":
+            text = read_exact(f)
+            docs += [text] if text else []
+        else:
+            docs += iter_documents([f])  # marked articles, or the non-blank lines
+        rules.append(r)
+    return docs, rules
+
+
 def count_words(files: Iterable[str | os.PathLike], *,
                 progress: Callable[[int, int], None] | None = None) -> Counter[str]:
     """Occurrences of each lowercased word (a run of letters) in text files: the words a list decides.
