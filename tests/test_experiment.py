@@ -158,8 +158,54 @@ def test_rerun_of_finished_experiment_skips_everything(smoke_run, capsys):
     assert "## Verdict" in capsys.readouterr().out
 
 
+@needs_data
+def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp_path, monkeypatch):
+    import shutil
+
+    import r2d.analysis.experiment as exp
+    from r2d import R2DTokenizer
+    from r2d.cli import main
+    from r2d.io import InputError
+    from r2d.modeling.causal_data import load_causal_lm
+
+    src, _ = smoke_run
+    out = tmp_path / "smoke"
+    shutil.copytree(src, out)
+    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json") if p.name != "report.json"}
+    assert main(_argv(out, "--flag-sets", "case")) == 0
+    for name, text in before.items():
+        assert (out / "stages" / name).read_text() == text  # the pair's stages are reused, not rerun
+    tok_stage = _stage(out, "tokenizers/r2d-case")
+    tok = R2DTokenizer.from_pretrained(tok_stage["path"])
+    assert tok.flag_names == ("NoSpace", "FirstCap", "AllCaps") == tuple(tok_stage["flags"])
+    assert [r.root for r in tok.split(" Riding parks")] == ["riding", "parks"]  # no suffix flags: whole words
+    model, _ = load_causal_lm(out / "pretrain" / "clm-r2d-case" / "seed0" / "model")
+    assert model.config.num_flags == 3  # the model reads the flag set of its tokenizer
+    summary = json.loads((out / "summary.json").read_text())
+    rows = {r["run"]: r for r in summary["ablation"]}
+    assert list(rows) == ["clm-r2d", "clm-r2d-case", "clm-bpe"]
+    case = rows["clm-r2d-case"]
+    assert case["flags"] == ["NoSpace", "FirstCap", "AllCaps"] and len(rows["clm-r2d"]["flags"]) == 7
+    assert case["rows_per_1000_bytes"] == tok_stage["rows_per_1000_bytes_heldout"]
+    assert case["rows_vs_twin"] == pytest.approx(case["rows_per_1000_bytes"] / rows["clm-bpe"]["rows_per_1000_bytes"])
+    comp = next(c for c in summary["comparisons"] if (c["what"], c["a"], c["b"]) ==
+                ("bits per byte, wikitext2", "clm-r2d-case", "clm-bpe"))
+    assert case["vs_twin"]["bits per byte, wikitext2"]["difference"] == comp["difference"]
+    assert comp["difference"] == pytest.approx(summary["bpb"]["clm-r2d-case"]["wikitext2"]
+                                               - summary["bpb"]["clm-bpe"]["wikitext2"])
+    assert "BLiMP overall accuracy" in case["vs_twin"] and case["step_time_vs_twin"] > 0
+    assert (out / "charts" / "ablation.png").read_bytes().startswith(b"\x89PNG")
+    assert 'id="ablation"' in (out / "report.html").read_text() and "## Which flags carry" in (out / "summary.md").read_text()
+    # a flag set redefined under the same name is another experiment: resuming stops and names it
+    monkeypatch.setitem(exp.FLAG_ARMS, "case", exp.FlagArm("NoSpace,FirstCap"))
+    with pytest.raises(InputError, match="flag_arm"):
+        exp.run_experiment(exp.resolve(exp.ExperimentArgs(preset="smoke", out=str(out), data_dir=str(SHARED),
+                                                          flag_sets=["case"])), out, data_dir=SHARED, progress=False)
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["--preset", "smoke", "--out", "x", "--data-dir", "/nonexistent/d"], "--data-dir /nonexistent/d: not a folder"),
+    (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--flag-sets", "tiny"], "unknown flag set(s) tiny"),
     (["--preset", "smoke", "--out", "x"], "r2d experiment: error: --data-dir, --corpus: give one: --data-dir DIR"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--tasks", "rte", "glue"], "unknown task(s) glue"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--causal-steps", "0"], "--causal-steps 0: must be >= 1"),

@@ -37,3 +37,15 @@ def test_affix_flag_round_trip(letters, is_suffix):
 def test_affix_to_flag_refuses_junk():
     with pytest.raises(ValueError, match="tilde"):
         affix_to_flag("ing")
+
+
+def test_parse_named_sets_affixes_and_names():
+    assert FlagSchema.parse("default") == FlagSchema.default()
+    assert FlagSchema.parse("case").names == ("NoSpace", "FirstCap", "AllCaps")
+    assert FlagSchema.parse(" default + un~, ~ly ") == FlagSchema.with_affixes(["un~", "~ly"])
+    assert FlagSchema.parse("default+~ing").names == FlagSchema.default().names  # already there: not twice
+    assert FlagSchema.parse("NoSpace,Suffix_ly").names == ("NoSpace", "Suffix_ly")
+    with pytest.raises(ValueError, match="unknown flag set 'cases'.*case, default"):
+        FlagSchema.parse("cases")
+    with pytest.raises(ValueError, match="not an affix"):
+        FlagSchema.parse("case+ly")

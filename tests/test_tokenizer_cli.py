@@ -125,6 +125,27 @@ def test_train_tokenizer_checks_numbers_before_reading_anything(tmp_path, capsys
     assert not out.exists()
 
 
+def test_train_tokenizer_flag_set_is_saved_and_honoured(tmp_path, capsys):
+    corpus = tmp_path / "c.txt"
+    text = "The Dogs were riding. Australia's dogs RIDE!"
+    corpus.write_text((text + "\n") * 20)
+    out = tmp_path / "tok"
+    assert main(["train-tokenizer", "--corpus", str(corpus), "--flags", "case", "--affixes", "~ing",
+                 "--vocab-size", "300", "--out", str(out)]) == 0
+    from r2d import R2DTokenizer
+
+    tok = R2DTokenizer.from_pretrained(out)  # the schema travels with the tokenizer
+    assert tok.flag_names == ("NoSpace", "FirstCap", "AllCaps", "Suffix_ing")
+    rows = {text[r.start:r.end]: r for r in tok.split(text)}
+    assert rows[" riding"].root == "ride" and rows[" Dogs"].root == "dogs"  # ~ing on, ~s off
+    assert rows[" Australia's"].root == "australia's"  # no Contraction_s: 's stays in the root
+    enc = tok([text, "Zorp's RIDING"])
+    assert tok.batch_decode(enc["input_ids"], enc["flags"]) == [text, "Zorp's RIDING"]
+    capsys.readouterr()
+    assert main(["train-tokenizer", "--corpus", str(corpus), "--flags", "cases", "--out", str(out)]) == 2
+    assert "--flags: unknown flag set 'cases'" in capsys.readouterr().err
+
+
 def test_train_tokenizer_names_an_unknown_wordfreq_language(tmp_path, capsys):
     assert main(["train-tokenizer", "--word-counts", "wordfreq:xx", "--out", str(tmp_path / "tok")]) == 2
     assert capsys.readouterr().err == ("r2d train-tokenizer: error: --word-counts wordfreq:xx: wordfreq has no "

@@ -57,9 +57,32 @@ def test_extra_affix_flags_split_more():
     assert d.join(root, flags) == " unbeatable"
 
 
-def test_schema_must_keep_inferred_flags():
-    with pytest.raises(ValueError, match="lossless"):
-        Deconstructor(LIST, FlagSchema(("FirstCap", "AllCaps", "Contraction_s")))
+# flag sets that leave inferred flags out: what a left-out flag would strip stays in the root
+SUBSETS = [FlagSchema.parse(s) for s in ("case", "NoSpace", "FirstCap,AllCaps,Contraction_s", "Suffix_ing",
+                                         "case+~ing,un~,~able")]
+
+
+@pytest.mark.parametrize("piece, spec, root, on", [
+    (" Australia's", "case", "australia's", {"FirstCap"}),  # no Contraction_s: 's stays in the root
+    (" riding", "case", "riding", set()),  # no suffix flags: the word is its own root
+    (" Riding", "case+~ing", "ride", {"FirstCap", "Suffix_ing"}),
+    (" Riding", "FirstCap,AllCaps,Contraction_s", " Riding", set()),  # no NoSpace: the space and case stay
+    ("Riding", "FirstCap,AllCaps,Contraction_s", "riding", {"FirstCap"}),
+    (" RAN", "NoSpace", "RAN", set()),  # no case flags: the case stays
+])
+def test_a_schema_without_some_inferred_flags(piece, spec, root, on):
+    schema = FlagSchema.parse(spec)
+    d = Deconstructor(LIST, schema)
+    got_root, flags = d.split(piece)
+    assert (got_root, {n for n, v in zip(schema.names, flags) if v}) == (root, on)
+    assert d.join(got_root, flags) == piece and d.split_by_rules(piece) == (got_root, flags)
+
+
+@given(st.text(), st.sampled_from(SUBSETS))
+def test_piece_round_trip_for_any_flag_set(text, schema):
+    d = Deconstructor(LIST, schema)
+    for p in split_pieces(text):
+        assert d.split(p) == d.split_by_rules(p) and d.join(*d.split(p)) == p
 
 
 @given(st.text())

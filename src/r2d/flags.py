@@ -4,6 +4,8 @@ Stage 0 of the pipeline (``text -> pieces -> roots + flags -> ids + flag matrix`
 (a tuple of names) that is saved with the tokenizer. Four flags are *inferred* from the string itself
 (``NoSpace``, ``FirstCap``, ``AllCaps``, ``Contraction_s``); every other flag is an *affix* flag named
 ``Suffix_<affix>`` or ``Prefix_<affix>`` and comes from the deconstruction list (``riding -> ride ~ing``).
+A schema may leave flags out (``case``: spacing and case only) or add affixes; the flag set is a choice the
+experiment measures (docs/experiment).
 
 This module does not know how flags are computed (see :mod:`r2d.text.transform`) or spelled back
 (see :mod:`r2d.lists.deconstruct`).
@@ -31,6 +33,12 @@ INFERRED_FLAGS = (NO_SPACE, FIRST_CAP, ALL_CAPS, CONTRACTION_S)
 DEFAULT_FLAG_NAMES = (NO_SPACE, FIRST_CAP, ALL_CAPS, "Suffix_s", "Suffix_ed", "Suffix_ing", CONTRACTION_S)
 
 _AFFIX_NAME = re.compile(r"^(Suffix|Prefix)_([a-z]+)$")
+
+FLAG_SETS: dict[str, tuple[str, ...]] = {
+    "case": (NO_SPACE, FIRST_CAP, ALL_CAPS),  # spacing and case alone: what a reversible case transform gives
+    "default": DEFAULT_FLAG_NAMES,  # the article's seven
+}
+"""Named flag sets (:meth:`FlagSchema.parse`); ``default`` is the schema every tokenizer has unless told otherwise."""
 
 
 def affix_to_flag(affix: str) -> str:
@@ -86,6 +94,32 @@ class FlagSchema:
         """The default schema plus one flag per extra tilde-format affix (``"un~"``, ``"~ly"``, ...)."""
         extra = tuple(affix_to_flag(a) for a in affixes if affix_to_flag(a) not in DEFAULT_FLAG_NAMES)
         return cls(DEFAULT_FLAG_NAMES + extra)
+
+    @classmethod
+    def parse(cls, spec: str) -> "FlagSchema":
+        """A schema from its short form: a named set (:data:`FLAG_SETS`), optionally ``+`` extra affixes, or flag
+        names separated by commas.
+
+        >>> FlagSchema.parse("case").names
+        ('NoSpace', 'FirstCap', 'AllCaps')
+        >>> FlagSchema.parse("default+un~,~ly").names[-2:]
+        ('Prefix_un', 'Suffix_ly')
+
+        Raises:
+            ValueError: an unknown set, affix or flag name (the message lists the sets).
+        """
+        base, _, extra = spec.strip().partition("+")
+        base = base.strip()
+        if base in FLAG_SETS:
+            names = FLAG_SETS[base]
+        elif "," in base or _AFFIX_NAME.match(base) or base in INFERRED_FLAGS:
+            names = tuple(n.strip() for n in base.split(",") if n.strip())
+        else:
+            raise ValueError(f"unknown flag set {base!r}: expected one of {', '.join(FLAG_SETS)} (optionally "
+                             "'+~ly,un~'), or flag names separated by commas")
+        affixes = [a.strip() for a in extra.split(",") if a.strip()]
+        added = tuple(affix_to_flag(a) for a in affixes)
+        return cls(names + tuple(n for n in added if n not in names))
 
     def __len__(self) -> int:
         return len(self.names)

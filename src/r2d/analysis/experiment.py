@@ -48,7 +48,7 @@ import numpy as np
 
 from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
-    PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
+    FLAG_ARMS, PAIRS, PRESETS, UNTRAINED, ExperimentArgs, FlagArm, ExperimentPreset, presets_table, resolve, snapshot_steps,
     wikipedia_shards)
 
 if TYPE_CHECKING:
@@ -247,6 +247,12 @@ def eval_sets(corpus_info: dict) -> dict[str, list[str]]:
     return sets
 
 
+def _rows_per_1000_bytes(tok, sample: list[str]) -> float:
+    """Rows (or tokens) per 1,000 UTF-8 bytes of ``sample``, specials left out."""
+    nbytes = sum(len(s.encode("utf-8")) for s in sample) or 1
+    return round(1000 * sum(len(x) for x in tok(sample, add_special_tokens=False)["input_ids"]) / nbytes, 2)
+
+
 def prepare_tokenizers(out: Path, corpus_info: dict, preset: ExperimentPreset) -> dict:
     """An R2D tokenizer and a byte-level BPE of the same size, trained on the same text (``OUT/tokenizers``)."""
     from r2d.tokenizer.baseline import train_byte_level_bpe
@@ -259,13 +265,34 @@ def prepare_tokenizers(out: Path, corpus_info: dict, preset: ExperimentPreset) -
     r2d_tok.save_pretrained(d / "r2d")
     bpe_tok.save_pretrained(str(d / "bpe"))
     sample = heldout_docs(corpus_info)[:200]
-    nbytes = sum(len(s.encode("utf-8")) for s in sample) or 1
-    rows_r2d = sum(len(x) for x in r2d_tok(sample, add_special_tokens=False)["input_ids"])
-    rows_bpe = sum(len(x) for x in bpe_tok(sample, add_special_tokens=False)["input_ids"])
     return {"r2d": str(d / "r2d"), "bpe": str(d / "bpe"), "roberta": str(d / "bpe"),
             "vocab_size": {"r2d": len(r2d_tok), "bpe": len(bpe_tok)},
-            "rows_per_1000_bytes_heldout": {"r2d": round(1000 * rows_r2d / nbytes, 2),
-                                            "bpe": round(1000 * rows_bpe / nbytes, 2)}}
+            "rows_per_1000_bytes_heldout": {"r2d": _rows_per_1000_bytes(r2d_tok, sample),
+                                            "bpe": _rows_per_1000_bytes(bpe_tok, sample)}}
+
+
+def prepare_arm_tokenizer(out: Path, corpus_info: dict, preset: ExperimentPreset, arm: str) -> dict:
+    """The R2D tokenizer of one flag set of the ablation (:data:`FLAG_ARMS`), like the pair's in all else: the same
+    vocabulary size and training text; its list is the bundled one or built with the arm's affixes (saved beside)."""
+    from r2d.flags import FlagSchema
+    from r2d.tokenizer.hf import R2DTokenizer
+
+    spec = FLAG_ARMS[arm]
+    d = out / "tokenizers" / f"r2d-{arm}"
+    d.mkdir(parents=True, exist_ok=True)
+    lst: str | Path = "en"
+    if spec.list_affixes:
+        from r2d.lists.deconstruct import write_entries
+        from r2d.lists.english import build_english_list
+
+        lst = out / "tokenizers" / f"r2d-{arm}.list.tsv"
+        write_entries(lst, build_english_list(affixes=spec.list_affixes),
+                      header=f"the list of flag set {arm!r}: build_english_list(affixes={list(spec.list_affixes)})\n")
+    tok = R2DTokenizer.train([corpus_info["train_file"]], vocab_size=preset.vocab_size, deconstruction_list=lst,
+                             flag_names=FlagSchema.parse(spec.flags).names, model_max_length=preset.max_length)
+    tok.save_pretrained(d)
+    return {"path": str(d), "flags": list(tok.flag_names), "list": str(lst), "vocab_size": len(tok),
+            "rows_per_1000_bytes_heldout": _rows_per_1000_bytes(tok, heldout_docs(corpus_info)[:200])}
 
 
 def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, corpus_info: dict,
@@ -280,7 +307,7 @@ def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, c
     steps = preset.causal_steps if objective == "clm" else preset.mlm_steps
     points = preset.curve_points if objective == "clm" else 1
     args = PretrainArgs(
-        corpus=[corpus_info["train_file"]], out=str(out_dir), model=kind, objective=objective,
+        corpus=[corpus_info["train_file"]], out=str(out_dir), model=kind.split("-")[0], objective=objective,
         preset=preset.model_preset, tokenizer=tokenizer_dir, max_steps=steps, batch_size=preset.batch_size,
         max_length=preset.max_length, pack=True, lr=preset.lr, warmup_steps=max(1, steps // 10),
         eval_fraction=0.01, eval_size=64, eval_steps=max(1, steps // 2), logging_steps=max(1, steps // 20),
@@ -456,8 +483,15 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     pairs = read_pairs(blimp_dir, limit_per_paradigm=preset.blimp_limit) if blimp_dir and blimp_dir.is_dir() else []
     blimp_source = data_fingerprint([blimp_dir]) if pairs else []
 
+    # the ablation's flag sets: one more R2D tokenizer each (kind r2d-<arm>, run clm-r2d-<arm>)
+    arms = tuple(f"r2d-{a}" for a in preset.flag_arms)
+    for arm in preset.flag_arms:
+        res = stages.run(f"tokenizers/r2d-{arm}", lambda a=arm: prepare_arm_tokenizer(out, corpus_info, preset, a),
+                         inputs(vocab_size=preset.vocab_size, **_arm_inputs(f"r2d-{arm}")))
+        toks[f"r2d-{arm}"] = res["path"]
+
     # 1. causal pair: pretraining (seeds), then bits per byte at every snapshot and BLiMP at step 0 and the end
-    units: list[tuple[str, str, int]] = [("clm", k, s) for s in preset.causal_seeds for k in CAUSAL]
+    units: list[tuple[str, str, int]] = [("clm", k, s) for s in preset.causal_seeds for k in CAUSAL + arms]
     if preset.mlm_steps:
         units += [("mlm", k, s) for s in preset.mlm_seeds for k in MODELS]
     runs: dict[tuple[str, str, int], dict] = {}
@@ -465,7 +499,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         run_dir = out / "pretrain" / _run_name(objective, kind) / f"seed{seed}"
         stages.run(f"pretrain/{_run_name(objective, kind)}/seed{seed}", lambda o=objective, k=kind, s=seed, d=run_dir:
                    run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress),
-                   inputs(objective))
+                   inputs(objective, **_arm_inputs(kind)))
         snaps = snapshots(run_dir)
         runs[objective, kind, seed] = {"dir": run_dir, "snapshots": snaps,
                                        "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
@@ -479,12 +513,13 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                            snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
                            limit=None if whole else preset.curve_docs), "snapshot": {k: v for k, v in snap.items()
                                                                                      if k != "path"}},
-                       inputs(objective, curve_docs=preset.curve_docs))
+                       inputs(objective, curve_docs=preset.curve_docs, **_arm_inputs(kind)))
         if pairs:
             for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model"))):
                 stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained')}/seed{seed}",
                            lambda path=path: eval_blimp(path, pairs),
-                           inputs(objective, blimp_limit=preset.blimp_limit, blimp=blimp_source))
+                           inputs(objective, blimp_limit=preset.blimp_limit, blimp=blimp_source,
+                                  **_arm_inputs(kind)))
 
     # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
     if preset.mlm_steps:
@@ -547,6 +582,12 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")
     return out / "report.html", summary
+
+
+def _arm_inputs(kind: str) -> dict:
+    """The flag set a unit of the ablation depends on (recorded in its marker); nothing for the pair's own models."""
+    arm = FLAG_ARMS.get(kind.removeprefix("r2d-")) if kind.startswith("r2d-") else None
+    return {"flag_arm": {"flags": arm.flags, "list_affixes": list(arm.list_affixes)}} if arm else {}
 
 
 def finetune_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, int, int]]:

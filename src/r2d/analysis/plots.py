@@ -194,11 +194,18 @@ def plot_task(task: str, runs: Mapping[str, Sequence[Sequence[Mapping]]], key: s
 # ------------------------------------------------------------------------------- the comparison's charts
 
 
+ARM_COLORS = {"case": "#ff7f0e", "affixes": "#2ca02c"}
+"""Colours of the flag-set ablation's R2D runs (``clm-r2d-case``, ...); the pair's own R2D run keeps R2D's red."""
+
+
 def _kind_color(run: str, i: int) -> str:
     """Colour of a run name such as ``clm-r2d`` or ``mlm-roberta-untrained``: its model kind's, grey if untrained."""
     if "untrained" in run:
         return "#7f7f7f" if "r2d" in run else "#bdbdbd"
-    kind = run.split("-")[1] if "-" in run else run
+    parts = run.split("-")
+    if len(parts) > 2 and parts[1] == "r2d" and not parts[2].startswith("lora"):  # a flag set of the ablation
+        return ARM_COLORS.get(parts[2], _FALLBACK[i % len(_FALLBACK)])
+    kind = parts[1] if "-" in run else run
     return {"r2d": COLORS["r2d"], "bpe": COLORS["roberta"], "roberta": COLORS["roberta"]}.get(kind, _color(kind, i))
 
 
@@ -257,3 +264,34 @@ def plot_bars(groups: Sequence[str], runs: Mapping[str, Sequence[tuple[float, fl
     ax.set_xticks(x)
     ax.set_xticklabels(groups, rotation=20, ha="right", fontsize=8)
     return _finish(fig, ax, out, title, "", ylabel, legend_outside=True)
+
+
+def plot_intervals(panels: Mapping[str, Sequence[tuple[str, float, float, float]]], out: str | Path, *,
+                   title: str) -> Path:
+    """Differences with their intervals, one panel per measure (a forest plot): which rows are apart from zero.
+
+    Args:
+        panels: panel title -> one ``(label, difference, low, high)`` per row, drawn top to bottom.
+        out: PNG path. title: the figure's title.
+    """
+    from matplotlib.figure import Figure
+
+    n = max((len(rows) for rows in panels.values()), default=1)
+    fig = Figure(figsize=(3.6 * max(1, len(panels)) + 1.2, 0.55 * n + 1.6))
+    axes = fig.subplots(1, max(1, len(panels)), sharey=True, squeeze=False)[0]
+    for ax, (name, rows) in zip(axes, panels.items()):
+        y = np.arange(len(rows))[::-1]
+        for yi, (label, d, lo, hi) in zip(y, rows):
+            c = _kind_color(label, int(yi))
+            ax.errorbar([d], [yi], xerr=[[d - lo], [hi - d]], fmt="o", color=c, capsize=3)
+        ax.axvline(0, color="#555", linewidth=1)
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+        ax.set_yticks(y)
+        ax.set_yticklabels([r[0] for r in rows], fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    return out

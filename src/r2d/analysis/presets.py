@@ -22,6 +22,28 @@ PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")))
 """the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``"""
 
 
+@dataclass(frozen=True)
+class FlagArm:
+    """One flag set of the ablation: an R2D tokenizer (and causal model) that differs from the pair's R2D model only in
+    its flags and the list that feeds them."""
+
+    flags: str
+    """the flag set (:meth:`r2d.flags.FlagSchema.parse`)"""
+    list_affixes: tuple[str, ...] = ()
+    """affixes of a list built for this arm by :func:`r2d.lists.english.build_english_list` (empty: the bundled list)"""
+    note: str = ""
+
+
+FLAG_ARMS: dict[str, FlagArm] = {
+    "case": FlagArm("case", note="NoSpace, FirstCap, AllCaps: spacing and case alone, no morphology"),
+    "affixes": FlagArm("default+~ly,~er,~est,un~,re~,~ness",
+                       ("~s", "~ed", "~ing", "~ly", "~er", "~est", "un~", "re~", "~ness"),
+                       note="the seven flags and six more affixes, from a list built with them"),
+}
+"""The ablation's flag sets besides the pair's own R2D model (``clm-r2d``, the default flags and list); each is run as
+``clm-r2d-<name>`` with a tokenizer of its own, of the same vocabulary size, trained on the same text."""
+
+
 def wikipedia_shards(data_dir: Path) -> list[Path]:
     """The ``enwiki_*.txt.gz`` shards under ``DATA_DIR/wikipedia_en``, sorted (the last one is held out)."""
     return sorted((data_dir / "wikipedia_en").glob("enwiki_*.txt.gz"))
@@ -98,6 +120,9 @@ class ExperimentPreset:
     a head on the last row)"""
     compile: bool = False
     """torch.compile every pretraining run (r2d pretrain --compile)"""
+    flag_arms: tuple[str, ...] = ()
+    """flag sets of the ablation (:data:`FLAG_ARMS`), each one more causal R2D model per causal seed, scored like the
+    pair (bits per byte, BLiMP; not fine-tuned)"""
     left_out: str = ""
     """what this preset leaves out and why (written into the report)"""
 
@@ -185,6 +210,9 @@ class ExperimentArgs:
     mlm_steps: int | None = None
     """override the preset's MLM pretraining steps; on a preset without the MLM pair (cpu) this brings the pair
     back, fine-tuned only on the tasks of --tasks (cpu has none of its own)"""
+    flag_sets: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "SET"})
+    """the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case only;
+    affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute"""
     compile: bool | None = None
     """torch.compile every pretraining run (default: the preset's, off; slower than eager over 600 steps of the cpu
     preset's MLM here, see BENCHMARKS.md)"""
@@ -223,6 +251,11 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
             preset = replace(preset, **{name: v})
     if args.compile is not None:
         preset = replace(preset, compile=args.compile)
+    if args.flag_sets:
+        bad = [f for f in args.flag_sets if f not in FLAG_ARMS]
+        if bad:
+            raise InputError("--flag-sets", f"unknown flag set(s) {', '.join(bad)}; known: {', '.join(FLAG_ARMS)}")
+        preset = replace(preset, flag_arms=tuple(dict.fromkeys(args.flag_sets)))
     if args.data_dir is None and not args.corpus:
         raise InputError("--data-dir, --corpus", "give one: --data-dir DIR (local data) or --corpus FILE... (and "
                                                  "tasks from the Hub)")

@@ -47,8 +47,12 @@ def protocol_lines(settings: Mapping) -> list[str]:
         "log-probability" + ("; for the MLM pair by pseudo-log-likelihood (each row masked in turn, root and flags)"
                              if mlm and z.get("blimp_mlm") else "; the MLM pair is not scored" if mlm else "") + ".",
         "Held-out text: Wikipedia paragraphs of a shard no tokenizer or model was trained on, and whole articles "
-        "of wikitext-2-raw's test split; bits per byte = all bits a model spends on a document (roots, free flags, "
-        "end of document) / its UTF-8 bytes.",
+        "of wikitext-2-raw's test split, every byte of the file kept (line breaks and blank lines are text); bits per "
+        "byte = all bits a model spends on a document (roots, free flags, end of document) / its UTF-8 bytes.",
+        *([f"Flag sets (the ablation): besides the pair's R2D model (the default flags), causal R2D models with the "
+           f"flag sets {', '.join(z['flag_arms'])}, each with its own tokenizer of the same vocabulary size trained "
+           "on the same text, and the same model size, rows, steps, seeds and evaluations as the pair (not "
+           "fine-tuned)."] if z.get("flag_arms") else []),
         "Intervals: paired bootstrap (1,000 resamples, 95%) of the difference of seed means, resampling the shared "
         "items: documents for bits per byte, minimal pairs for BLiMP, test examples for fine-tuning"
         + (", masked rows for per-flag F1." if mlm else "."),

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from r2d.analysis import plots
+from r2d.analysis.ablation import ablation_chart, ablation_rows, ablation_table, arm_runs
 from r2d.analysis.presets import PAIRS
 from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
 from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
@@ -157,10 +158,14 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
         n = len(sa[ka[0]][0])
         add(f"bits per byte, {ds}", a, b, stat_a, stat_b, n, False, summary["bpb"][a][ds], summary["bpb"][b][ds])
 
+    arms = arm_runs(list(bpb_items) + list(blimp_right))  # the flag sets of the ablation, if any
     for ds in sorted({d for r in bpb_items.values() for d in r}):
         bpb_pair("clm-r2d", "clm-bpe", ds, False)
-        for run in ("clm-r2d", "clm-bpe"):
+        for run in ("clm-r2d", "clm-bpe", *arms):
             bpb_pair(run, f"{run}-untrained", ds, True)
+        for run in arms:
+            bpb_pair(run, "clm-bpe", ds, False)
+            bpb_pair(run, "clm-r2d", ds, False)
 
     def blimp_pair(a: str, b: str) -> None:
         ra, rb = blimp_right.get(a), blimp_right.get(b)
@@ -173,6 +178,10 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
         blimp_pair(f"{obj}-{kinds[0]}", f"{obj}-{kinds[1]}")
         for k in kinds:
             blimp_pair(f"{obj}-{k}", f"{obj}-{k}-untrained")
+    for run in arms:
+        blimp_pair(run, f"{run}-untrained")
+        blimp_pair(run, "clm-bpe")
+        blimp_pair(run, "clm-r2d")
 
     def ft_pair(task: str, a: str, b: str) -> None:
         pa, pb = preds.get((task, a)), preds.get((task, b))
@@ -199,6 +208,7 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
             if "-lora" in run:
                 ft_pair(task, run, run.split("-lora")[0])
 
+    summary["ablation"] = ablation_rows(st, summary)
     summary["signal"] = signal(summary)
     summary["verdict"] = verdict(comps) + signal_lines(summary["signal"])
     return summary
@@ -225,6 +235,9 @@ def make_charts(summary: Mapping, out_dir: str | Path) -> list[tuple[str, Path]]
         charts.append(("The same bits per byte against training seconds on this machine",
                        plots.plot_curves(by_time, out_dir / "curve_bpb_seconds.png", title="Learning curves: wall time",
                                          xlabel="training seconds", ylabel="bits per byte (held-out Wikipedia)")))
+    if summary.get("ablation") and (path := ablation_chart(summary["ablation"], out_dir / "ablation.png")):
+        charts.append(("The flag-set ablation: each R2D flag set minus the 1D twin at equal compute, with 95% paired "
+                       "bootstrap intervals (items: held-out documents, BLiMP pairs)", path))
     bpb = summary.get("bpb_seeds", {})
     if bpb:
         sets = sorted({d for r in bpb.values() for d in r})
@@ -267,7 +280,7 @@ def _ms(s: Mapping | None, digits: int = 4) -> str:
 
 def tables(summary: Mapping) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as (header, rows) of strings: bpb, blimp, finetune, flags, comparisons."""
-    out = {}
+    out = {"ablation": ablation_table(summary["ablation"]) if summary.get("ablation") else ([], [])}
     bpb = summary.get("bpb_seeds", {})
     sets = sorted({d for r in bpb.values() for d in r})
     out["bpb"] = (["run", *sets], [[run, *(_ms(r.get(d)) for d in sets)] for run, r in sorted(bpb.items())])
@@ -303,7 +316,7 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-TITLES = {"comparisons": "Paired comparisons", "bpb": "Bits per byte (mean ± std over seeds)",
+TITLES = {"ablation": "Which flags carry the gain: flag sets at equal compute", "comparisons": "Paired comparisons", "bpb": "Bits per byte (mean ± std over seeds)",
           "blimp": "BLiMP accuracy by field", "finetune": "Fine-tuning (untrained rows included)",
           "flags": "Per-flag F1 against always on"}
 

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         description="Train the byte-level BPE over roots (every word goes through step 1 first) and save the "
                     "tokenizer (BPE, flag schema, deconstruction list) to --out.",
         example="r2d train-tokenizer --word-counts wordfreq:en --vocab-size 50265 --out my-tokenizer\n"
-                "  r2d train-tokenizer --corpus wiki.txt.gz --list my_list.tsv --vocab-size 8000 --out tok",
+                "  r2d train-tokenizer --corpus wiki.txt.gz --list my_list.tsv --vocab-size 8000 --out tok\n"
+                "  r2d train-tokenizer --corpus wiki.txt.gz --flags case --vocab-size 8000 --out tok-case",
     )
     src = ap.add_argument_group("what to count (one or both)")
     src.add_argument("--corpus", nargs="+", metavar="FILE", help="text files (.gz too; WikiExtractor <doc> lines skipped)")
@@ -36,8 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vocab-size", type=int, default=50_265, help="whole vocabulary incl. specials (default 50265)")
     ap.add_argument("--list", default="en", metavar="FILE",
                     help="deconstruction list: 'en' (bundled), a tilde-format file, or 'none' (default en)")
+    ap.add_argument("--flags", default="default", metavar="SET",
+                    help="the flag set: 'default' (the seven flags), 'case' (NoSpace, FirstCap, AllCaps only), or flag "
+                         "names separated by commas; a flag left out leaves what it marks in the root (default: "
+                         "default)")
     ap.add_argument("--affixes", nargs="*", default=[], metavar="AFFIX",
-                    help="extra affixes to switch on as flags, e.g. un~ ~ly ~er")
+                    help="extra affixes to switch on as flags, added to --flags, e.g. un~ ~ly ~er")
     ap.add_argument("--min-frequency", type=int, default=2, help="merges seen fewer times are not learned (default 2)")
     ap.add_argument("--max-length", type=int, default=512,
                     help="model_max_length saved with the tokenizer (at least 3: <s>, one row, </s>; default 512)")
@@ -56,7 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         return fail(PROG, f"--vocab-size: {err}")
     try:
-        schema = FlagSchema.with_affixes(args.affixes)
+        FlagSchema.parse(args.flags)
+    except ValueError as err:
+        return fail(PROG, f"--flags: {err}")
+    try:
+        schema = FlagSchema.parse(args.flags + "+" + ",".join(args.affixes))
     except ValueError as err:
         return fail(PROG, f"--affixes: {err}")
     out = Path(args.out)

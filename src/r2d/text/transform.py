@@ -28,7 +28,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from r2d.lists.deconstruct import DeconstructionList, spell
-from r2d.flags import ALL_CAPS, CONTRACTION_S, FIRST_CAP, INFERRED_FLAGS, NO_SPACE, FlagSchema, flag_to_affix
+from r2d.flags import INFERRED_FLAGS, FlagSchema, flag_to_affix
 
 # Suffixes attach in this order when the fallback spells several at once (build ~ing ~s -> buildings):
 # derivational first, inflectional last.
@@ -40,25 +40,25 @@ class Deconstructor:
 
     Args:
         deconstruction_list: the list; ``None`` for none (no affix flag is ever set by encoding).
-        schema: the flag schema; must contain the four inferred flags (they make encoding lossless).
+        schema: the flag schema (any subset of the inferred flags, any affix flags); an inferred flag left out
+            leaves what it would strip in the root, so encoding stays lossless.
     """
 
     def __init__(self, deconstruction_list: DeconstructionList | None = None, schema: FlagSchema | None = None):
         self.schema = schema or FlagSchema.default()
-        missing = [f for f in INFERRED_FLAGS if f not in self.schema.names]
-        if missing:
-            raise ValueError(f"the flag schema lacks {missing}: these flags are needed for lossless encoding")
         self.list = deconstruction_list or DeconstructionList()
         names = self.schema.names
         self.num_flags = len(names)
-        self._ns, self._fc = names.index(NO_SPACE), names.index(FIRST_CAP)
-        self._ac, self._cs = names.index(ALL_CAPS), names.index(CONTRACTION_S)
+        # columns of the inferred flags; None = not in the schema: what the flag would strip stays in the root
+        # (no NoSpace: " dog" is a root; no case flags: "Dog" is; no Contraction_s: "dog's" is), still lossless
+        self._ns, self._fc, self._ac, self._cs = (names.index(f) if f in names else None for f in INFERRED_FLAGS)
         affix_cols = {flag_to_affix(n): i for i, n in enumerate(names) if flag_to_affix(n) is not None}
         self._affix_col = affix_cols
         self._col_affix = {i: a for a, i in affix_cols.items()}
-        # word -> (root, column indices of its affixes), only for entries whose affixes are all flags
         self._zero = (0,) * self.num_flags
         self._first_cap = tuple(int(i == self._fc) for i in range(self.num_flags))
+        # the shortcuts of split_many need the flags they set
+        self._fast_lower, self._fast_cap = self._ns is not None, self._ns is not None and self._fc is not None
         # word -> (root, columns of its affix flags, flag row of " word", flag row of " Word")
         self._split = {}
         for w, (root, affixes) in self.list.split_table(affix_cols).items():
@@ -82,13 +82,13 @@ class Deconstructor:
         add_root, add_row, table = roots.append, rows.append, self._split
         for piece in pieces:
             w = piece[1:]
-            if piece[:1] == " " and w.isalpha():
+            if piece[:1] == " " and w.isalpha() and self._fast_lower:
                 if w.islower():  # fast path: " word", the most common piece
                     hit = table.get(w)
                     add_root(w if hit is None else hit[0])
                     add_row(self._zero if hit is None else hit[2])
                     continue
-                if w.isascii() and w[1:].islower():  # fast path: " Word" (ASCII re-cases exactly)
+                if self._fast_cap and w.isascii() and w[1:].islower():  # fast path: " Word" (re-cases exactly)
                     low = w.lower()
                     hit = table.get(low)
                     add_root(low if hit is None else hit[0])
@@ -103,19 +103,20 @@ class Deconstructor:
         """:meth:`split` by the general rules only, without its shortcuts (the reference they are tested against)."""
         flags = [0] * self.num_flags
         w = piece
-        if len(w) > 1 and w[0] == " " and not w[1].isspace():
-            w = w[1:]
-        else:
-            flags[self._ns] = 1
-        if len(w) > 2 and w.endswith("'s") and w[-3].isalpha():
+        if self._ns is not None:
+            if len(w) > 1 and w[0] == " " and not w[1].isspace():
+                w = w[1:]
+            else:
+                flags[self._ns] = 1
+        if self._cs is not None and len(w) > 2 and w.endswith("'s") and w[-3].isalpha():
             w = w[:-2]
             flags[self._cs] = 1
         low = w.lower()
         if low != w:
-            if low[:1].upper() + low[1:] == w:
+            if self._fc is not None and low[:1].upper() + low[1:] == w:
                 flags[self._fc] = 1
                 w = low
-            elif len(w) >= 2 and low.upper() == w:
+            elif self._ac is not None and len(w) >= 2 and low.upper() == w:
                 flags[self._ac] = 1
                 w = low
             # subtle: anything else (iPhone, İstanbul, ǅ) keeps its case and is never deconstructed
@@ -150,7 +151,7 @@ class Deconstructor:
             words = [w[:1].upper() + w[1:] for w in words]
         if self._cs in on:
             words = [w + "'s" for w in words]
-        if self._ns not in on:
+        if self._ns is not None and self._ns not in on:
             words = [" " + w for w in words]
         return list(words)
 
