@@ -59,6 +59,11 @@ def build(num_flags: int, a):
     return R2DForCausalLM(config)
 
 
+def flag_rates(num_flags: int) -> tuple[float, ...]:
+    """The article's rates for the first flags; 1% for each flag past the seven (the affix flags of the ablation)."""
+    return (RATES + (0.01,) * max(0, num_flags - len(RATES)))[:num_flags]
+
+
 def make_batch(a, num_flags: int) -> dict[str, torch.Tensor]:
     from r2d.modeling.causal import causal_targets
 
@@ -66,7 +71,8 @@ def make_batch(a, num_flags: int) -> dict[str, torch.Tensor]:
     ids = torch.randint(4, a.vocab - 1, (a.batch, a.seq), generator=g)
     ids[:, 0] = 0
     word_start = torch.rand(a.vocab, generator=g) < 0.75
-    flags = (torch.rand(a.batch, a.seq, 7, generator=g) < torch.tensor(RATES)).long()
+    n = max(num_flags, 1)
+    flags = (torch.rand(a.batch, a.seq, n, generator=g) < torch.tensor(flag_rates(n))).long()
     labels, flag_labels = causal_targets(ids, flags if num_flags else None, None, word_start)
     batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": labels}
     if num_flags:
@@ -131,18 +137,25 @@ def main() -> None:
     p.add_argument("--gen-repeats", type=int, default=3, help="timed generations per case")
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--flag-counts", default="7", metavar="N,N",
+                   help="also time R2D training steps with these flag counts (the ablation's flag sets: case 3, "
+                        "default 7, affixes 13), e.g. 3,7,13; generation is timed for 7 flags only")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
 
-    models = {"R2D": build(7, a).train(), "twin": build(0, a).train()}
+    counts = sorted({int(x) for x in a.flag_counts.split(",")} | {7})
+    extra = {f"R2D {n} flags": n for n in counts if n != 7}
+    models = {"R2D": build(7, a).train(), "twin": build(0, a).train(), **{k: build(n, a).train() for k, n in extra.items()}}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4) for k, m in models.items()}
-    batches = {"R2D": make_batch(a, 7), "twin": make_batch(a, 0)}
+    batches = {"R2D": make_batch(a, 7), "twin": make_batch(a, 0), **{k: make_batch(a, n) for k, n in extra.items()}}
     cases = {f"{k} {'bf16' if bf16 else 'fp32'}": (lambda k=k, bf16=bf16: train_step(models[k], opts[k], batches[k], bf16))
              for bf16 in (False, True) for k in models}
     steps = interleaved(cases, a.repeats, a.warmup)
     params = {k: (sum(p.numel() for p in m.parameters()), m.num_non_embedding_parameters()) for k, m in models.items()}
 
+    for k in extra:  # training steps only
+        del models[k]
     for m in models.values():
         m.eval()
         no_eos(m)
@@ -161,10 +174,17 @@ def main() -> None:
     print()
     print("| model | parameters | non-embedding | fp32 step (s) | bf16 step (s) | bf16 / fp32 | rows/s fp32 | rows/s bf16 |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    for k in models:
+    for k in params:
         f32, b16 = med[f"{k} fp32"], med[f"{k} bf16"]
         print(f"| {k} | {params[k][0]:,} | {params[k][1]:,} | {f32:.3f} | {b16:.3f} | {b16 / f32:.3f} | "
               f"{tokens / f32:,.0f} | {tokens / b16:,.0f} |")
+    if extra:
+        print()
+        print("| flags | training step / twin's, fp32 | bf16 |")
+        print("|---:|---:|---:|")
+        for n in counts:
+            k = "R2D" if n == 7 else f"R2D {n} flags"
+            print(f"| {n} | {med[k + ' fp32'] / med['twin fp32']:.3f} | {med[k + ' bf16'] / med['twin bf16']:.3f} |")
     print()
     print("| model | cache: s / rows/s | no cache: s / rows/s | cache speed-up | ms per generated row (cache) |")
     print("|---|---:|---:|---:|---:|")

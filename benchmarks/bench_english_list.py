@@ -7,12 +7,16 @@ Prints markdown tables (recorded in BENCHMARKS.md):
    trailing ``'s`` taken off): the share of word occurrences (a) the list splits, per affix, (b) that are the
    list's words or roots, and for comparison the share covered by the words the build considered (the analogue of
    the write-up's "4,700 words played covering ~80% of occurrences");
-3. the most frequent corpus words ending in -s/-ed/-ing that the list leaves unsplit (candidates for review).
+3. the most frequent corpus words ending in -s/-ed/-ing that the list leaves unsplit (candidates for review);
+4. with ``--affixes``: for each extra affix, the word occurrences and distinct corpus words that a build with it
+   would split, from the rules alone (``affix_exceptions=()``) and after the hand-checked exceptions (for the affixes
+   that have them, :data:`r2d.lists.english.EXTRA_AFFIXES`). An entry with two affixes counts for both.
 
 Example::
 
     python benchmarks/bench_english_list.py \\
         --corpus ../shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz
+    python benchmarks/bench_english_list.py --misses 0 --affixes ~ly ~er ~est un~ re~ ~ness ~able ~ment
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import time
 from pathlib import Path
 
 from r2d.lists.deconstruct import DeconstructionList
-from r2d.lists.english import DEFAULT_AFFIXES, default_list_path, english_words
+from r2d.lists.english import DEFAULT_AFFIXES, EXTRA_AFFIXES, build_english_list, default_list_path, english_words
 
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019]s\b)?")
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared/data/wikipedia_en/enwiki_AA_wiki_00-19.txt.gz"
@@ -62,13 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--played", type=int, default=4700,
                    help="also report the coverage of the first K considered words (the write-up played 4,700)")
     p.add_argument("--misses", type=int, default=40, help="how many unsplit -s/-ed/-ing words to show")
+    p.add_argument("--affixes", nargs="+", default=None, metavar="AFFIX",
+                   help="also measure these extra affixes (e.g. ~ly ~er ~est un~ re~ ~ness ~able ~ment): what a "
+                   "build of --words words with each would split in the corpus, before and after the hand-checked "
+                   "exceptions")
     args = p.parse_args(argv)
 
     lst = DeconstructionList.read(args.list)
     split = {e.word: e for e in lst if e.is_split}
     roots = {e.root for e in split.values()}
     whole = {e.word for e in lst if not e.is_split}
-    per_affix = collections.Counter(e.suffixes[0] for e in split.values())
+    per_affix = collections.Counter(a for e in split.values() for a in e.affixes)
+    affixes = list(DEFAULT_AFFIXES) + sorted(set(per_affix) - set(DEFAULT_AFFIXES), key=lambda a: -per_affix[a])
 
     considered_list = english_words(args.words)
     considered = set(considered_list)
@@ -76,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     split_first_k = sum(1 for w in split if w in first_k)
 
     print(f"## List `{args.list.name}`\n")
-    print("| entries | split | " + " | ".join(f"split {a}" for a in DEFAULT_AFFIXES) + " | kept whole (exceptions) | distinct roots |")
-    print("|---|---|" + "---|" * len(DEFAULT_AFFIXES) + "---|---|")
-    print(f"| {len(lst)} | {len(split)} | " + " | ".join(str(per_affix[a]) for a in DEFAULT_AFFIXES)
+    print("| entries | split | " + " | ".join(f"split {a}" for a in affixes) + " | kept whole (exceptions) | distinct roots |")
+    print("|---|---|" + "---|" * len(affixes) + "---|---|")
+    print(f"| {len(lst)} | {len(split)} | " + " | ".join(str(per_affix[a]) for a in affixes)
           + f" | {len(whole)} | {len(roots)} |\n")
     print(f"split among the first {args.played:,} words considered: {split_first_k:,} "
           "(the write-up: 2,000 of 4,700 played)\n")
@@ -94,11 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(counts.values())
 
     occ_split = collections.Counter()
-    occ_entries = occ_words_or_roots = occ_considered = occ_first_k = 0
+    occ_entries = occ_words_or_roots = occ_considered = occ_first_k = n_split = 0
     for w, n in counts.items():
         e = split.get(w)
         if e is not None:
-            occ_split[e.suffixes[0]] += n
+            n_split += n
+            for a in e.affixes:
+                occ_split[a] += n
         if w in split or w in whole:
             occ_entries += n
         if w in split or w in whole or w in roots:
@@ -107,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
             occ_considered += n
         if w in first_k:
             occ_first_k += n
-    n_split = sum(occ_split.values())
 
     names = ", ".join(p.name for p in args.corpus)
     print(f"## Corpus `{names}`: {total:,} word occurrences, {len(counts):,} distinct words "
@@ -115,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| measure | occurrences | share |")
     print("|---|---|---|")
     print(f"| (a) split by the list | {n_split:,} | {pct(n_split, total)} |")
-    for a in DEFAULT_AFFIXES:
+    for a in affixes:
         print(f"| (a) split {a} | {occ_split[a]:,} | {pct(occ_split[a], total)} |")
     print(f"| list entries (split or kept whole) | {occ_entries:,} | {pct(occ_entries, total)} |")
     print(f"| (b) list words or roots | {occ_words_or_roots:,} | {pct(occ_words_or_roots, total)} |")
@@ -136,7 +146,43 @@ def main(argv: list[str] | None = None) -> int:
         for w, n in rows:
             why = reason.get(w) or ("considered, no split found" if w in considered else "not in wordfreq top N")
             print(f"| {w} | {n:,} | {why} |")
+    if args.affixes:
+        affix_table(args.affixes, args.words, counts)
     return 0
+
+
+def affix_table(extra: list[str], n_words: int, counts: collections.Counter) -> None:
+    """Print, per extra affix, what a build with it splits in the corpus: rules alone, then hand-checked."""
+    extra = [a for a in dict.fromkeys(extra) if a not in DEFAULT_AFFIXES]
+    checked = [a for a in extra if a in EXTRA_AFFIXES]
+    t0 = time.perf_counter()
+    raw = build_english_list(n_words, affixes=DEFAULT_AFFIXES + tuple(extra), affix_exceptions=())
+    final = build_english_list(n_words, affixes=DEFAULT_AFFIXES + tuple(checked)) if checked else []
+    seconds = time.perf_counter() - t0
+    total = sum(counts.values())
+
+    def measure(entries: list) -> tuple[collections.Counter, collections.Counter, collections.Counter]:
+        occ, types, listed = collections.Counter(), collections.Counter(), collections.Counter()
+        for e in entries:
+            for a in set(e.affixes) - set(DEFAULT_AFFIXES):
+                listed[a] += 1
+                if counts[e.word]:
+                    occ[a] += counts[e.word]
+                    types[a] += 1
+        return occ, types, listed
+
+    (r_occ, r_types, r_list), (f_occ, f_types, f_list) = measure(raw), measure(final)
+    print(f"\n## Extra affixes: what a build of the top {n_words:,} words would split in the corpus "
+          f"({total:,} word occurrences; two builds in {seconds:.0f} s)\n")
+    print("rules alone = the candidates with the root frequency floor, before the meaning test; hand-checked = with "
+          "`en_affix_exceptions.txt` (affixes without one: -)\n")
+    print("| affix | occurrences split, rules alone | share | distinct words | list entries "
+          "| occurrences split, hand-checked | share | distinct words | list entries |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for a in sorted(extra, key=lambda a: (-f_occ[a], -r_occ[a])):
+        tail = (f"{f_occ[a]:,} | {pct(f_occ[a], total)} | {f_types[a]:,} | {f_list[a]:,}" if a in checked
+                else "- | - | - | -")
+        print(f"| {a} | {r_occ[a]:,} | {pct(r_occ[a], total)} | {r_types[a]:,} | {r_list[a]:,} | {tail} |")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,26 @@ def test_fallback_spelling(root, suffix, word):
     assert spells_back(Entry(word, root, (), (suffix,)))
 
 
+@pytest.mark.parametrize("root,suffix,word", [  # the affixes beyond ~s/~ed/~ing (r2d build-list --affixes)
+    ("happy", "~ly", "happily"), ("true", "~ly", "truly"), ("due", "~ly", "duly"), ("sole", "~ly", "solely"),
+    ("possible", "~ly", "possibly"), ("basic", "~ly", "basically"), ("full", "~ly", "fully"), ("shy", "~ly", "shyly"),
+    ("big", "~er", "bigger"), ("large", "~er", "larger"), ("happy", "~er", "happier"), ("dry", "~er", "drier"),
+    ("free", "~er", "freer"), ("teach", "~er", "teacher"), ("big", "~est", "biggest"), ("late", "~est", "latest"),
+    ("shy", "~ness", "shyness"), ("aware", "~ness", "awareness"),
+])
+def test_spelling_of_the_extra_affixes(root, suffix, word):
+    assert spell(root, suffixes=(suffix,)) == word
+    assert spells_back(Entry(word, root, (), (suffix,)))
+
+
+def test_prefixes_and_composed_affixes_spell_back():
+    assert spell("happy", prefixes=("un~",), suffixes=("~ness",)) == "unhappiness"
+    assert spells_back(Entry("teachers", "teach", (), ("~er", "~s")))
+    assert spells_back(Entry("rebuilt", "build", ("re~",), ("~ed",)))  # an irregular past under a prefix
+    assert spells_back(Entry("drily", "dry", (), ("~ly",))) and spells_back(Entry("publicly", "public", (), ("~ly",)))
+    assert not spells_back(Entry("holy", "hole", (), ("~ly",)))  # -le after a vowel does not drop its e
+
+
 @pytest.mark.parametrize("root,suffix,word", [("plan", "~ed", "planed"), ("visit", "~ed", "visitted")])
 def test_other_spellings_are_candidates_not_first_choice(root, suffix, word):
     assert word in suffix_candidates(root, suffix) and spell(root, suffixes=(suffix,)) != word

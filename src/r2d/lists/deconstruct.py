@@ -208,21 +208,25 @@ def suffix_candidates(root: str, suffix: str) -> list[str]:
         out += [root + "ation", root + "tion", root + "ion"]
         return _unique(out)
     if x == "ly":
-        if cons_y:
+        if cons_y and _vowel_before_y(root):
             out.append(root[:-1] + "ily")
-        if root.endswith("le") and len(root) > 3:
-            out.append(root[:-1] + "y")
+        if root.endswith("le") and len(root) > 3 and root[-3] not in VOWELS:
+            out.append(root[:-1] + "y")  # gentle -> gently, possible -> possibly (not sole -> soly)
+        if root.endswith("ue"):
+            out.append(root[:-1] + "ly")  # true -> truly, due -> duly
         if root.endswith("ic"):
             out.append(root + "ally")
         if root.endswith("ll"):
             out.append(root + "y")
         out.append(root + "ly")
+        if cons_y:
+            out.append(root[:-1] + "ily")  # drily beside dryly
         return _unique(out)
     starts_vowel = x[0] in VOWELS or x[0] == "y"
     if root.endswith(("able", "ible")) and x.startswith("ity"):
         out.append(root[:-2] + "il" + x)  # accountable -> accountability
-    if cons_y and x[0] != "i":
-        out.append(root[:-1] + "i" + x)
+    if cons_y and x[0] != "i" and (starts_vowel or _vowel_before_y(root)):
+        out.append(root[:-1] + "i" + x)  # happier, happiness; but shyness, dryness
     if starts_vowel:
         if last == "e" and x[0] == "e":
             out.append(root + x[1:])
@@ -231,11 +235,18 @@ def suffix_candidates(root: str, suffix: str) -> list[str]:
         if _is_cvc(root) and _short(root):
             out.append(root + last + x)
     out.append(root + x)
+    if cons_y and x[0] != "i":
+        out.append(root[:-1] + "i" + x)  # shiness beside shyness: a spelling, not the first choice
     if starts_vowel and _is_cvc(root):
         out.append(root + last + x)
     if last == "e" and not starts_vowel:
         out.append(root[:-1] + x)  # argue -> argument, true -> truly
     return _unique(out)
+
+
+def _vowel_before_y(root: str) -> bool:
+    """Whether a root ending in ``y`` has another vowel (``happy``; not ``shy``, ``dry``, whose ``y`` stays)."""
+    return any(c in VOWELS for c in root[:-1])
 
 
 def _unique(xs: list[str]) -> list[str]:
