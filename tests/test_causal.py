@@ -245,3 +245,94 @@ def test_sequence_classifier_loads_the_decoder_and_reads_the_last_real_row(tmp_p
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     assert clf.score.weight.grad is not None and clf.model.layers[0].mlp.up_proj.weight.grad is not None
+
+
+@pytest.mark.parametrize("kind", ["r2d", "twin"])
+def test_outputs_carry_hidden_states_and_attentions_when_asked(codec, twin_codec, kind):
+    from r2d.modeling.causal import R2DCausalForSequenceClassification
+
+    c = codec if kind == "r2d" else twin_codec
+    model = tiny_causal_lm(c, attn_implementation="eager")  # SDPA computes no attention weights (as in HF)
+    batch = batch_of(c, ["The dogs were riding.", "Hi"])
+    b, t = batch["input_ids"].shape
+    plain = model(**batch)
+    assert plain.hidden_states is None and plain.attentions is None
+    out = model(**batch, output_hidden_states=True, output_attentions=True)
+    n, h = model.config.num_hidden_layers, model.config.hidden_size
+    assert len(out.hidden_states) == n + 1 and all(x.shape == (b, t, h) for x in out.hidden_states)
+    assert torch.equal(out.hidden_states[-1], out.last_hidden_state)
+    assert len(out.attentions) == n and out.attentions[0].shape == (b, model.config.num_attention_heads, t, t)
+    assert torch.allclose(out.logits, plain.logits, atol=1e-5)
+    clf = R2DCausalForSequenceClassification(model.config).eval()
+    extra = {"flags": batch["flags"]} if kind == "r2d" else {}
+    out = clf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_hidden_states=True,
+              output_attentions=True, **extra)
+    assert len(out.hidden_states) == n + 1 and len(out.attentions) == n
+
+
+def hub_cache(root, repo_id: str, save) -> str:
+    """A folder laid out as the Hub's cache (``models--org--name/snapshots/<rev>`` + ``refs/main``) holding what
+    ``save(folder)`` writes; returns the revision."""
+    rev = "0123456789abcdef0123456789abcdef01234567"
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    save(repo / "snapshots" / rev)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    return rev
+
+
+@pytest.mark.parametrize("kind", ["r2d", "twin"])
+def test_hub_names_load_offline_from_a_cache_folder(tmp_path, codec, twin_codec, kind):
+    from r2d.modeling.causal_data import load_causal_lm
+    from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
+
+    c = codec if kind == "r2d" else twin_codec
+    model = tiny_causal_lm(c)
+
+    def save(folder):
+        model.save_pretrained(folder)
+        c.tokenizer.save_pretrained(str(folder))
+
+    cache = tmp_path / "hub"
+    rev = hub_cache(cache, "org/tiny-clm", save)
+    opts = dict(cache_dir=cache, local_files_only=True, token=False)
+    for revision in (None, "main", rev):
+        loaded = R2DForCausalLM.from_pretrained("org/tiny-clm", revision=revision, **opts)
+        assert torch.equal(loaded.model.embed_tokens.weight, model.model.embed_tokens.weight)
+    lm, loaded_codec = load_causal_lm("org/tiny-clm", revision=rev, **opts)
+    assert type(lm) is R2DForCausalLM and not lm.training
+    assert (loaded_codec.vocab_size, loaded_codec.num_flags) == (c.vocab_size, c.num_flags)
+    batch = batch_of(c, ["Hello world"])
+    assert torch.allclose(lm(**batch).loss, model(**batch).loss)
+    with pytest.raises(FileNotFoundError, match="no model here"):
+        load_causal_lm("org/not-cached", **opts)
+    with pytest.raises(FileNotFoundError, match="no model here"):
+        load_causal_lm("org/tiny-clm", revision="f" * 40, **opts)
+
+    mlm = R2DForMaskedLM(R2DConfig(vocab_size=40, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                   intermediate_size=16))
+    hub_cache(cache, "org/tiny-mlm", mlm.save_pretrained)
+    loaded = R2DForMaskedLM.from_pretrained("org/tiny-mlm", revision="main", **opts)
+    assert torch.equal(loaded.flag_head.decoder.weight, mlm.flag_head.decoder.weight)
+
+
+def test_hf_generate_works_on_the_twin(twin_codec):
+    from transformers import GenerationMixin
+
+    model = tiny_causal_lm(twin_codec)
+    assert isinstance(model, GenerationMixin) and model.can_generate()
+    (ids, _), (short, _) = twin_codec.encode(["The dogs were riding in the", "Hi"])
+    ids, short = torch.tensor([ids[:-1]]), torch.tensor([short[:-1]])  # <s> rows, no </s>
+    out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=6, do_sample=False)
+    assert isinstance(out, torch.Tensor) and out.shape == (1, ids.size(1) + 6) and torch.equal(out[:, :ids.size(1)], ids)
+    greedy = ids
+    for _ in range(6):  # greedy by hand, no cache
+        greedy = torch.cat([greedy, model(input_ids=greedy).logits[:, -1].argmax(-1, keepdim=True)], 1)
+    assert torch.equal(out, greedy)
+    # a left-padded batch: each row continues as it does alone
+    pad = ids.size(1) - short.size(1)
+    batch = torch.cat([ids, torch.cat([torch.full((1, pad), twin_codec.pad_token_id), short], 1)])
+    mask = torch.cat([torch.ones_like(ids), torch.cat([torch.zeros(1, pad), torch.ones_like(short)], 1).long()])
+    both = model.generate(batch, attention_mask=mask, max_new_tokens=6, do_sample=False)
+    alone = model.generate(short, attention_mask=torch.ones_like(short), max_new_tokens=6, do_sample=False)
+    assert torch.equal(both[0], out[0]) and torch.equal(both[1, pad:], alone[0])

@@ -1,11 +1,16 @@
 """Generation: greedy = cached = uncached, seeds, left-padded batches, stopping at </s>, copied flags, streaming, CLI."""
 
+from unittest import mock
+
 import pytest
 import torch
+from transformers import GenerationConfig
+from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from r2d.cli import main
+from r2d.modeling import generation
 from r2d.modeling.causal_data import RowCodec, load_causal_lm
-from r2d.modeling.generation import generate, sample_roots, stream_generate
+from r2d.modeling.generation import encode_prompts, generate, sample_roots, stream_generate
 from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 PROMPTS = ["The dogs were", "I enjoyed riding in Australia's parks and", ""]
@@ -184,3 +189,133 @@ def test_cli_generate_help_and_errors(tmp_path, model_dir, capsys):
     assert "--top-p" in capsys.readouterr().err
     assert main(["generate", "--model", str(model_dir), "--prompt", "x", "--temperature", "-1"]) == 2
     assert "--temperature" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------ sampling: one way
+
+
+def test_roots_are_filtered_by_transformers_warpers(codec):
+    """temperature, top-k and top-p of the roots are transformers' warpers, in the free function and in
+    ``model.generate`` alike."""
+    model = tiny_causal_lm(codec)
+    warpers = (TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper)
+    spies = [mock.patch.object(w, "__call__", autospec=True, side_effect=w.__call__) for w in warpers]
+    calls = [s.start() for s in spies]
+    try:
+        generate(model, codec, PROMPTS[:2], max_new_tokens=3, temperature=0.8, top_k=20, top_p=0.9, seed=0)
+        assert [c.call_count for c in calls] == [3, 3, 3]
+        model.generate(**encode_prompts(codec, PROMPTS[:2]), tokenizer=codec, max_new_tokens=2, do_sample=True,
+                       temperature=0.7, top_k=20, top_p=0.9)
+        assert [c.call_count for c in calls] == [5, 5, 5]
+    finally:
+        for s in spies:
+            s.stop()
+
+
+def test_draws_use_a_generator_on_the_models_device(codec, monkeypatch):
+    model = tiny_causal_lm(codec)
+    made = []
+    real = generation._make_generator
+
+    def spy(seed, device):
+        made.append(real(seed, device))
+        return made[-1]
+
+    monkeypatch.setattr(generation, "_make_generator", spy)
+    generate(model, codec, PROMPTS[0], max_new_tokens=3, temperature=1.0, seed=0)
+    assert len(made) == 1 and made[0].device == model.device
+    logits = torch.zeros(4, 7)
+    flags = generation.sample_flags(logits, temperature=1.0, generator=made[0])
+    assert flags.device == logits.device and set(flags.unique().tolist()) <= {0, 1}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sampling_on_cuda_draws_on_the_device(kind_codec):
+    _, codec = kind_codec
+    model = tiny_causal_lm(codec).cuda()
+    kw = dict(max_new_tokens=12, temperature=0.9, top_k=40, top_p=0.95)
+    a = generate(model, codec, PROMPTS, seed=3, **kw)
+    b = generate(model, codec, PROMPTS, seed=3, **kw)
+    assert [(g.ids, g.flags) for g in a] == [(g.ids, g.flags) for g in b]
+    words = list(stream_generate(model, codec.tokenizer, PROMPTS[0], seed=3, **kw))
+    alone, = generate(model, codec, PROMPTS[0], seed=3, **kw)
+    assert "".join(w["text"] for w in words) == alone.text
+    cpu = generate(tiny_causal_lm(codec), codec, PROMPTS, max_new_tokens=12, temperature=0)
+    gpu = generate(model, codec, PROMPTS, max_new_tokens=12, temperature=0)
+    assert [g.ids[:1] for g in gpu] == [g.ids[:1] for g in cpu]
+    if codec.num_flags:
+        torch.manual_seed(0)
+        out = model.generate(**encode_prompts(codec, PROMPTS), tokenizer=codec, max_new_tokens=8, do_sample=True)
+        assert out.sequences.device.type == "cuda" and out.flags.device.type == "cuda"
+
+
+# ------------------------------------------------------------------------------------------ model.generate (HF style)
+
+
+def test_model_generate_greedy_matches_the_free_function_and_batch_decodes(codec, tiny_tok):
+    model = tiny_causal_lm(codec)
+    enc = encode_prompts(tiny_tok, PROMPTS)
+    b, t = enc["input_ids"].shape
+    assert enc["flags"].shape == (b, t, codec.num_flags) and (enc["attention_mask"][:, -1] == 1).all()  # left padded
+    out = model.generate(**enc, max_new_tokens=12, tokenizer=tiny_tok)  # HF's default: greedy
+    gens = generate(model, codec, PROMPTS, max_new_tokens=12, temperature=0)
+    n = max(len(g.ids) for g in gens)
+    assert out.sequences.shape == (b, t + n) and out.flags.shape == (b, t + n, codec.num_flags)
+    assert torch.equal(out.sequences[:, :t], enc["input_ids"]) and torch.equal(out.flags[:, :t], enc["flags"])
+    for row, g in enumerate(gens):
+        k = len(g.ids)
+        assert out.sequences[row, t:t + k].tolist() == g.ids and out.flags[row, t:t + k].tolist() == g.flags
+        assert (out.sequences[row, t + k:] == codec.pad_token_id).all() and (out.flags[row, t + k:] == 0).all()
+    assert tiny_tok.batch_decode(out.sequences, out.flags) == [p + g.text for p, g in zip(PROMPTS, gens)]
+    # right padding (what the tokenizer writes) is moved to the left first: same continuations
+    right = {k: torch.stack([torch.cat([v[i][m.bool()], v[i][~m.bool()]]) for i, m in enumerate(enc["attention_mask"])])
+             for k, v in enc.items()}
+    assert (right["attention_mask"][:, 0] == 1).all() and not torch.equal(right["input_ids"], enc["input_ids"])
+    again = model.generate(**right, max_new_tokens=12, tokenizer=tiny_tok)
+    assert tiny_tok.batch_decode(again.sequences, again.flags) == tiny_tok.batch_decode(out.sequences, out.flags)
+    # the cache changes nothing; a GenerationConfig says the same as keywords
+    assert torch.equal(model.generate(**enc, max_new_tokens=12, tokenizer=tiny_tok, use_cache=False).sequences,
+                       out.sequences)
+    config = GenerationConfig(max_new_tokens=12, do_sample=False)
+    assert torch.equal(model.generate(**enc, generation_config=config, tokenizer=tiny_tok).sequences, out.sequences)
+
+
+def test_model_generate_samples_with_the_torch_seed_and_top_k_1_is_greedy(codec):
+    model = tiny_causal_lm(codec)
+    enc = encode_prompts(codec, PROMPTS[:2])
+    kw = dict(max_new_tokens=10, tokenizer=codec, do_sample=True, temperature=1.0, top_p=0.95)
+    runs = []
+    for seed in (5, 5, 6, 7):
+        torch.manual_seed(seed)
+        runs.append(model.generate(**enc, **kw))
+    assert torch.equal(runs[0].sequences, runs[1].sequences) and torch.equal(runs[0].flags, runs[1].flags)
+    assert len({tuple(r.sequences[0].tolist()) for r in runs}) >= 2
+    greedy = model.generate(**enc, max_new_tokens=10, tokenizer=codec)
+    top1 = model.generate(**enc, max_new_tokens=10, tokenizer=codec, do_sample=True, top_k=1)
+    t = enc["input_ids"].size(1)  # the first new root (later ones follow sampled flags)
+    assert torch.equal(top1.sequences[:, :t + 1], greedy.sequences[:, :t + 1])
+
+
+def test_model_generate_finds_the_tokenizer_in_the_models_folder(tmp_path, codec, tiny_tok):
+    from r2d.modeling.causal import R2DForCausalLM
+
+    model = tiny_causal_lm(codec)
+    model.save_pretrained(tmp_path)
+    tiny_tok.save_pretrained(str(tmp_path))
+    loaded = R2DForCausalLM.from_pretrained(tmp_path).eval()
+    enc = encode_prompts(tiny_tok, PROMPTS[:2])
+    assert torch.equal(loaded.generate(**enc, max_new_tokens=6).sequences,
+                       model.generate(**enc, max_new_tokens=6, tokenizer=tiny_tok).sequences)
+
+
+def test_model_generate_errors_name_the_problem(codec):
+    model = tiny_causal_lm(codec)
+    enc = encode_prompts(codec, PROMPTS[:2])
+    with pytest.raises(ValueError, match="tokenizer"):
+        model.generate(**enc, max_new_tokens=3)  # built in memory: no folder to find the tokenizer in
+    with pytest.raises(ValueError, match="flags"):
+        model.generate(enc["input_ids"], attention_mask=enc["attention_mask"], tokenizer=codec, max_new_tokens=3)
+    with pytest.raises(ValueError, match="num_beams"):
+        model.generate(**enc, tokenizer=codec, max_new_tokens=3, num_beams=2)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        model.generate(**enc, tokenizer=codec, max_new_tokens=0)

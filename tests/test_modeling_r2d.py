@@ -378,3 +378,34 @@ print(type(AutoTokenizer.from_pretrained({str(tmp_path / "tok")!r})).__name__)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["R2DForMaskedLM", "R2DForCausalLM", "R2DTokenizer"]
+
+
+def test_import_r2d_alone_registers_every_class_with_the_auto_classes(tmp_path, tiny_tok):
+    """In fresh interpreters: ``import r2d`` stays light (no torch, no transformers) and is enough for every Auto
+    class to load r2d folders, whether transformers is imported after r2d or before it."""
+    import subprocess
+    import sys
+
+    from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM
+
+    small = dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16)
+    R2DForMaskedLM(tiny_config(**small)).save_pretrained(tmp_path / "mlm")
+    R2DForCausalLM(R2DCausalConfig(vocab_size=len(tiny_tok), **small)).save_pretrained(tmp_path / "clm")
+    tiny_tok.save_pretrained(str(tmp_path / "clm"))
+    load = f"""
+import transformers as t
+folders = {{"mlm": {str(tmp_path / "mlm")!r}, "clm": {str(tmp_path / "clm")!r}}}
+for auto, kind in [("AutoConfig", "mlm"), ("AutoConfig", "clm"), ("AutoModel", "mlm"), ("AutoModelForMaskedLM", "mlm"),
+                   ("AutoModelForSequenceClassification", "mlm"), ("AutoModelForCausalLM", "clm"),
+                   ("AutoModelForSequenceClassification", "clm"), ("AutoTokenizer", "clm")]:
+    print(type(getattr(t, auto).from_pretrained(folders[kind])).__name__)
+"""
+    expected = ["R2DConfig", "R2DCausalConfig", "R2DModel", "R2DForMaskedLM", "R2DForSequenceClassification",
+                "R2DForCausalLM", "R2DCausalForSequenceClassification", "R2DTokenizer"]
+    after = "import sys\nimport r2d\nprint('torch' in sys.modules, 'transformers' in sys.modules)\n" + load
+    before = "import transformers.models.auto.modeling_auto, transformers.models.auto.tokenization_auto\nimport r2d\n" + load
+    lazy = "from transformers import AutoModelForCausalLM\nimport r2d\n" + load  # modeling_auto loaded, tokenizers not
+    for script, head in [(after, ["False", "False"]), (before, []), (lazy, [])]:
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.split() == head + expected

@@ -6,14 +6,17 @@ Every word becomes a root token plus a row of binary flags (spacing, capitalisat
     flags -> text (pretokenize, transform) -> lists (deconstruct) -> tokenizer -> modeling -> training
     around them: analysis (stats, report, experiment), game (the list game), cli (the ``r2d`` command)
 
-Heavy modules (torch, transformers) are imported only when their names are first used; the first model class
-used (``from r2d import R2DConfig``) registers both model types with the Auto classes (``AutoModelForMaskedLM``,
-``AutoModelForCausalLM``, ``AutoModelForSequenceClassification``, ...).
+Heavy modules (torch, transformers) are imported only when their names are first used. ``import r2d`` alone
+registers every r2d config, model and tokenizer class with transformers' Auto classes (``AutoConfig``,
+``AutoTokenizer``, ``AutoModelForMaskedLM``, ``AutoModelForCausalLM``, ``AutoModelForSequenceClassification``,
+...) as transformers loads them, so it imports neither itself (:func:`r2d.modeling.register_with_auto_classes`).
 """
 
 from __future__ import annotations
 
 import importlib
+
+from r2d.modeling import register_with_auto_classes
 
 __version__ = "0.1.0"
 
@@ -28,19 +31,20 @@ _LAZY = {
     "R2DDataCollatorForMLM": "r2d.modeling.collator",
     "R2DCausalConfig": "r2d.modeling.causal",
     "R2DForCausalLM": "r2d.modeling.causal",
+    "R2DCausalForSequenceClassification": "r2d.modeling.causal",
+    "load_causal_lm": "r2d.modeling.causal_data",
+    "generate": "r2d.modeling.generation",
+    "stream_generate": "r2d.modeling.generation",
+    "encode_prompts": "r2d.modeling.generation",
 }
 
 __all__ = ["__version__", *_LAZY]
 
 
-_MODELS = ("r2d.modeling.encoder", "r2d.modeling.causal")
-"""importing these registers ``r2d`` and ``r2d_causal`` with transformers' Auto classes"""
+register_with_auto_classes()
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        if _LAZY[name] in _MODELS:  # any model class registers both model types, MLM and causal
-            for module in _MODELS:
-                importlib.import_module(module)
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'r2d' has no attribute {name!r}")

@@ -22,10 +22,12 @@ not scored), unshifted like HF's ``labels``; the model shifts them.
 sum of the free flags' binary cross entropies) / predicted rows``. No ``pos_weight``: this is a likelihood.
 
 The 1D twin is this class with ``num_flags=0`` (no flag input, no flag head): same code path, same sizes.
-Registered with ``AutoConfig``/``AutoModelForCausalLM`` (``model_type = "r2d_causal"``); saves as safetensors.
+Registered with ``AutoModelForCausalLM`` (the config, :class:`~r2d.modeling.configuration.R2DCausalConfig`, with
+``AutoConfig``: ``model_type = "r2d_causal"``); saves as safetensors. ``generate`` is Hugging Face's
+(``GenerationMixin``); for a 2D model it draws the flags too (:mod:`r2d.modeling.generation`).
 
-This module imports only torch and transformers (and the flag input of :mod:`r2d.modeling.encoder`). It does not
-tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.generation`) or train.
+This module imports only torch and transformers (and its config and the flag input from :mod:`r2d.modeling`). It
+does not tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.generation`) or train.
 
 >>> import torch
 >>> config = R2DCausalConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -45,73 +47,20 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from huggingface_hub.dataclasses import strict
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification, LlamaConfig, LlamaModel
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, GenerationMixin, LlamaModel
 from transformers import initialization as init
 from transformers.cache_utils import Cache
 from transformers.models.llama.modeling_llama import LlamaPreTrainedModel, LlamaRMSNorm
 from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
-from r2d.modeling.encoder import (ARTICLE_FLAG_NAMES, FLAG_COMBINE_METHODS, FLAG_VALUE_MODES, R2DFlagInput,
-                                  _register_tokenizer, sequence_classification_loss)
+from r2d.modeling.configuration import R2DCausalConfig
+from r2d.modeling.encoder import R2DFlagInput, _register_tokenizer, sequence_classification_loss
 
 logger = logging.getLogger(__name__)
 
 IGNORE = -100
-
-
-@strict
-class R2DCausalConfig(LlamaConfig):
-    """Llama's configuration plus the 2D rows' settings.
-
-    Every ``LlamaConfig`` argument is accepted (``vocab_size``, ``hidden_size``, ``num_hidden_layers``, ...);
-    the defaults differ in three places: RoBERTa's special ids (``bos_token_id=0``, ``pad_token_id=1``,
-    ``eos_token_id=2``, the layout of both r2d tokenizers) and tied input/output embeddings.
-
-    Args:
-        num_flags: F, flag columns per row; 0 makes the 1D twin (no flag input, no flag head). ``None`` =
-            ``len(flag_names)`` (7 by default).
-        flag_names: names of the flag columns (the tokenizer's ``flag_names``). ``None`` = the article's seven
-            when F is 7 or unset, ``flag_0 ...`` otherwise.
-        flag_combine: ``"concat_project"`` (default), ``"truncate_concat"`` or ``"linear_sum"``
-            (see :mod:`r2d.modeling.encoder`).
-        flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
-    """
-
-    model_type = "r2d_causal"
-
-    num_flags: int | None = None
-    flag_names: list[str] | tuple[str, ...] | None = None
-    flag_combine: str = "concat_project"
-    flag_values: str = "binary"
-    pad_token_id: int | None = 1
-    bos_token_id: int | None = 0
-    eos_token_id: int | list[int] | None = 2
-    tie_word_embeddings: bool = True
-
-    def __post_init__(self, **kwargs):
-        if self.flag_names is None:
-            n = 7 if self.num_flags is None else int(self.num_flags)
-            self.flag_names = list(ARTICLE_FLAG_NAMES) if n == 7 else [f"flag_{i}" for i in range(n)]
-        self.flag_names = [str(n) for n in self.flag_names]
-        self.num_flags = len(self.flag_names) if self.num_flags is None else int(self.num_flags)
-        f, names = self.num_flags, self.flag_names
-        problems = [
-            (f != len(names), f"num_flags={f} but flag_names has {len(names)} names: {names}"),
-            (f < 0, f"num_flags must be >= 0, got {f}"),
-            (self.flag_combine not in FLAG_COMBINE_METHODS,
-             f"flag_combine={self.flag_combine!r}; expected one of {FLAG_COMBINE_METHODS}"),
-            (self.flag_values not in FLAG_VALUE_MODES,
-             f"flag_values={self.flag_values!r}; expected one of {FLAG_VALUE_MODES}"),
-            (f > 0 and self.flag_combine == "truncate_concat" and self.hidden_size <= f,
-             f"flag_combine='truncate_concat' needs hidden_size > num_flags (got {self.hidden_size} and {f})"),
-        ]
-        for bad, message in problems:
-            if bad:
-                raise ValueError(f"R2DCausalConfig: {message}")
-        super().__post_init__(**kwargs)
 
 
 class R2DCausalFlagHead(nn.Module):
@@ -197,6 +146,10 @@ class R2DCausalLMOutput(ModelOutput):
             (``input_ids[:, 1:]``); ``None`` for the twin or when T == 1.
         cache: the ``transformers`` cache to pass to the next call (``use_cache=True``).
         last_hidden_state: (B, T, H) final hidden states (what generation feeds the flag head).
+        hidden_states: with ``output_hidden_states=True``, the embeddings' output and each layer's, (B, T, H)
+            each, as in Llama.
+        attentions: with ``output_attentions=True``, each layer's (B, heads, T, T_past + T) weights (eager
+            attention only: SDPA computes none, as in ``transformers``).
     """
 
     loss: torch.FloatTensor | None = None
@@ -206,6 +159,21 @@ class R2DCausalLMOutput(ModelOutput):
     flag_logits: torch.FloatTensor | None = None
     cache: Cache | None = None
     last_hidden_state: torch.FloatTensor | None = None
+    hidden_states: tuple[torch.FloatTensor, ...] | None = None
+    attentions: tuple[torch.FloatTensor, ...] | None = None
+
+
+@dataclass
+class R2DGenerateOutput(ModelOutput):
+    """What ``R2DForCausalLM.generate`` returns for a 2D model (``tok.batch_decode(out.sequences, out.flags)``).
+
+    Attributes:
+        sequences: (B, T + N) the prompt rows (left-padded) then the generated ones, ``<pad>`` after ``</s>``.
+        flags: (B, T + N, F) their flags (0 on padding).
+    """
+
+    sequences: torch.LongTensor | None = None
+    flags: torch.LongTensor | None = None
 
 
 def causal_targets(input_ids: torch.Tensor, flags: torch.Tensor | None, attention_mask: torch.Tensor | None,
@@ -258,8 +226,13 @@ def row_nll(logits: torch.Tensor, flag_logits: torch.Tensor | None, labels: torc
     return root, (per_flag * valid).sum(-1)  # (B, T-1)
 
 
-class R2DForCausalLM(R2DCausalPreTrainedModel):
-    """The causal 2D decoder (``num_flags > 0``) or its 1D twin (``num_flags == 0``)."""
+class R2DForCausalLM(R2DCausalPreTrainedModel, GenerationMixin):
+    """The causal 2D decoder (``num_flags > 0``) or its 1D twin (``num_flags == 0``).
+
+    ``generate`` is Hugging Face's: the twin's is ``GenerationMixin.generate`` itself; a 2D model's draws each
+    row's root, then its flags (:func:`r2d.modeling.generation.generate_with_flags`), and returns an
+    :class:`R2DGenerateOutput`.
+    """
 
     _tied_weights_keys = {"lm_head.weight": "model.embed_tokens.weight"}
 
@@ -292,6 +265,7 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
         cache: Cache | None = None,
         use_cache: bool | None = None,
         flag_logits: bool = True,
+        logits_to_keep: int = 0,
         **kwargs,
     ) -> R2DCausalLMOutput:
         """
@@ -305,20 +279,23 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
             cache: a ``transformers`` ``Cache`` (e.g. ``DynamicCache``) holding earlier rows.
             use_cache: return the cache (generation).
             flag_logits: compute the teacher-forced flag logits (B, T-1, F) (skip in generation).
-            **kwargs: passed to ``LlamaModel`` (``output_attentions``, ...).
+            logits_to_keep: root logits of the last rows only (generation: 1); 0 = all rows (needed for a loss).
+            **kwargs: passed to ``LlamaModel`` (``output_hidden_states``, ``output_attentions``, ...).
 
         Returns:
             :class:`R2DCausalLMOutput`; ``loss`` (nats per predicted row) when ``labels`` are given.
         """
         if input_ids is None:
             raise ValueError("R2DForCausalLM.forward needs input_ids (B, T)")
+        if logits_to_keep and labels is not None:
+            raise ValueError("R2DForCausalLM.forward: a loss needs the logits of every row; drop logits_to_keep")
         inputs_embeds = self.embed_rows(input_ids, flags)  # (B, T, H)
         if position_ids is None and attention_mask is not None:
             position_ids = self.positions(attention_mask)[:, -input_ids.size(1):]  # (B, T)
         out = self.model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=position_ids,
                          cache=cache, use_cache=use_cache, **kwargs)
         hidden = out.last_hidden_state  # (B, T, H)
-        logits = self.lm_head(hidden)  # (B, T, V)
+        logits = self.lm_head(hidden[:, -logits_to_keep:] if logits_to_keep else hidden)  # (B, T or kept, V)
         next_flags = None
         if self.flag_head is not None and input_ids.size(1) > 1 and (flag_logits or labels is not None):
             next_flags = self.next_flag_logits(hidden[:, :-1], input_ids[:, 1:])  # (B, T-1, F)
@@ -331,7 +308,31 @@ class R2DForCausalLM(R2DCausalPreTrainedModel):
             root_loss, flag_loss = root.sum() / n, flag.sum() / n
             loss = root_loss + flag_loss
         return R2DCausalLMOutput(loss=loss, root_loss=root_loss, flag_loss=flag_loss, logits=logits,
-                                 flag_logits=next_flags, cache=out.cache, last_hidden_state=hidden)
+                                 flag_logits=next_flags, cache=out.cache, last_hidden_state=hidden,
+                                 hidden_states=out.hidden_states, attentions=out.attentions)
+
+    @torch.no_grad()
+    def generate(self, inputs: torch.Tensor | None = None, generation_config=None, *, flags: torch.Tensor | None = None,
+                 tokenizer=None, **kwargs):
+        """Hugging Face's ``generate``: greedy unless ``do_sample``, the KV cache, left-padded batches.
+
+        The twin (``num_flags == 0``) runs ``GenerationMixin.generate`` and returns what it returns. A 2D model
+        runs :func:`r2d.modeling.generation.generate_with_flags` (``flags`` (B, T, F) beside ``input_ids``; the
+        tokenizer, default the one saved beside the model, says which roots start a word) and returns an
+        :class:`R2DGenerateOutput`.
+
+        >>> # enc = encode_prompts(tok, ["The history of"]); out = model.generate(**enc, max_new_tokens=40)
+        >>> # tok.batch_decode(out.sequences, out.flags)
+        """
+        if not self.config.num_flags:
+            if flags is not None:
+                raise ValueError("the 1D twin (num_flags=0) takes no flags")
+            if tokenizer is not None:
+                kwargs["tokenizer"] = tokenizer
+            return super().generate(inputs, generation_config, **kwargs)
+        from r2d.modeling.generation import generate_with_flags
+
+        return generate_with_flags(self, inputs, generation_config, flags=flags, tokenizer=tokenizer, **kwargs)
 
     def num_non_embedding_parameters(self) -> int:
         """Parameters outside the (tied) root embedding: the decoder plus the flag input and head."""
@@ -385,12 +386,12 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
         pooled = out.last_hidden_state[torch.arange(input_ids.size(0), device=input_ids.device), last]  # (B, H)
         logits = self.score(pooled)  # (B, num_labels)
         loss = None if labels is None else sequence_classification_loss(self.config, logits, labels)
-        return SequenceClassifierOutput(loss=loss, logits=logits)
+        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=out.hidden_states,
+                                        attentions=out.attentions)
 
 
 NATS_PER_BIT = math.log(2)
 
-AutoConfig.register("r2d_causal", R2DCausalConfig, exist_ok=True)
 _register_tokenizer(R2DCausalConfig)
 AutoModelForCausalLM.register(R2DCausalConfig, R2DForCausalLM, exist_ok=True)
 AutoModelForSequenceClassification.register(R2DCausalConfig, R2DCausalForSequenceClassification, exist_ok=True)
@@ -400,6 +401,7 @@ __all__ = [
     "R2DForCausalLM",
     "R2DCausalForSequenceClassification",
     "R2DCausalLMOutput",
+    "R2DGenerateOutput",
     "R2DCausalFlagHead",
     "causal_targets",
     "row_nll",

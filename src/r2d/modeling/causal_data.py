@@ -146,25 +146,65 @@ def load_tokenizer_for(path: str | os.PathLike, num_flags: int):
     return AutoTokenizer.from_pretrained(str(path))
 
 
-def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None):
-    """Load a causal model folder (``r2d pretrain --objective clm`` writes ``OUT/model``): model and codec.
+def _hub_name(name: str) -> bool:
+    """Whether ``name`` can be a Hub model name (``org/name`` or ``name``), not a path."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return not name.startswith((".", "~"))
+
+
+def resolve_model_folder(path: str | os.PathLike, *, revision: str | None = None,
+                         cache_dir: str | os.PathLike | None = None, token: str | bool | None = None,
+                         local_files_only: bool = False) -> Path:
+    """The local folder of a model: ``path`` itself when it is a folder, else the snapshot of the Hub model of that
+    name (``huggingface_hub.snapshot_download``: the cache first, the Hub where reachable).
+
+    Raises:
+        FileNotFoundError: neither a folder nor a Hub model that can be had (the reason in the message).
+    """
+    d = Path(path)
+    if d.is_dir() or not _hub_name(str(path)):
+        return d
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(path), revision=revision, cache_dir=cache_dir, token=token,
+                                      local_files_only=local_files_only))
+    except Exception as e:  # huggingface_hub raises many kinds (offline, not found, no such revision); one line
+        reason = " ".join([type(e).__name__ + ":", *str(e).strip().splitlines()[-1:]])
+        raise FileNotFoundError(f"{path}: no model here (expected a folder with config.json, e.g. OUT/model of "
+                                f"'r2d pretrain --objective clm', or a Hub model name: {reason})") from None
+
+
+def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None, revision: str | None = None,
+                   cache_dir: str | os.PathLike | None = None, token: str | bool | None = None,
+                   local_files_only: bool = False):
+    """Load a causal model folder (``r2d pretrain --objective clm`` writes ``OUT/model``), or a Hub model of that
+    name: model and codec.
 
     Args:
-        path: a folder with ``config.json`` (``model_type`` ``r2d_causal``), the weights and the tokenizer.
+        path: a folder with ``config.json`` (``model_type`` ``r2d_causal``), the weights and the tokenizer, or a
+            Hub name (``org/name``) whose repository holds them.
         dtype: load the weights in this dtype (default: as saved).
+        revision, cache_dir, token, local_files_only: for a Hub name, as in ``from_pretrained``.
 
     Returns:
         ``(model in eval mode, RowCodec)``.
 
     Raises:
-        FileNotFoundError: no such folder or no ``config.json`` in it.
+        FileNotFoundError: no such folder or Hub model, or no ``config.json`` in it.
         ValueError: not a causal r2d model, or its tokenizer does not fit it.
     """
     from transformers import AutoModelForCausalLM
 
     import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
 
-    d = Path(path)
+    d = resolve_model_folder(path, revision=revision, cache_dir=cache_dir, token=token,
+                             local_files_only=local_files_only)
     cfg_path = d / "config.json"
     if not cfg_path.is_file():
         raise FileNotFoundError(f"{path}: no model here (expected a folder with config.json, e.g. OUT/model "
@@ -189,4 +229,4 @@ def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None)
     return model, codec
 
 
-__all__ = ["RowCodec", "CausalCollator", "load_causal_lm", "load_tokenizer_for"]
+__all__ = ["RowCodec", "CausalCollator", "load_causal_lm", "load_tokenizer_for", "resolve_model_folder"]

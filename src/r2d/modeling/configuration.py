@@ -1,8 +1,10 @@
-"""R2D's model configuration: RoBERTa's ``RobertaConfig`` plus the 2D-input settings (``model_type = "r2d"``).
+"""The models' configurations: the MLM's (RoBERTa's ``RobertaConfig`` plus the 2D-input settings, ``model_type =
+"r2d"``) and the causal model's (Llama's ``LlamaConfig`` plus the same settings, ``model_type = "r2d_causal"``).
 
 Pipeline stage: the settings of ``ids + flag matrix -> model -> losses`` (flag columns, how flags meet the word
-embedding, flag loss weights). Registered with ``AutoConfig`` on import. It builds no modules (see
-:mod:`r2d.modeling.encoder`) and knows nothing of tokenizers or training.
+embedding, flag loss weights). Both register with ``AutoConfig`` on import. This module needs no torch of its
+own, builds no modules (see :mod:`r2d.modeling.encoder`, :mod:`r2d.modeling.causal`) and knows nothing of
+tokenizers or training.
 
 >>> R2DConfig(vocab_size=100, flag_pos_weight=[4.0] * 7, flag_pos_weight_max=2.0).clamped_pos_weight()[:2]
 [2.0, 2.0]
@@ -11,7 +13,7 @@ embedding, flag loss weights). Registered with ``AutoConfig`` on import. It buil
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import AutoConfig, RobertaConfig
+from transformers import AutoConfig, LlamaConfig, RobertaConfig
 
 # The article's seven flags in the article's order; equal to r2d.flags.DEFAULT_FLAG_NAMES (a test checks it).
 # Repeated here so that this file needs only torch and transformers.
@@ -91,6 +93,59 @@ class R2DConfig(RobertaConfig):
         return [min(float(w), float(self.flag_pos_weight_max)) for w in weights]
 
 
-AutoConfig.register("r2d", R2DConfig, exist_ok=True)
+@strict
+class R2DCausalConfig(LlamaConfig):
+    """Llama's configuration plus the 2D rows' settings.
 
-__all__ = ["R2DConfig", "ARTICLE_FLAG_NAMES", "FLAG_COMBINE_METHODS", "FLAG_VALUE_MODES"]
+    Every ``LlamaConfig`` argument is accepted (``vocab_size``, ``hidden_size``, ``num_hidden_layers``, ...);
+    the defaults differ in three places: RoBERTa's special ids (``bos_token_id=0``, ``pad_token_id=1``,
+    ``eos_token_id=2``, the layout of both r2d tokenizers) and tied input/output embeddings.
+
+    Args:
+        num_flags: F, flag columns per row; 0 makes the 1D twin (no flag input, no flag head). ``None`` =
+            ``len(flag_names)`` (7 by default).
+        flag_names: names of the flag columns (the tokenizer's ``flag_names``). ``None`` = the article's seven
+            when F is 7 or unset, ``flag_0 ...`` otherwise.
+        flag_combine: ``"concat_project"`` (default), ``"truncate_concat"`` or ``"linear_sum"``
+            (see :mod:`r2d.modeling.encoder`).
+        flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
+    """
+
+    model_type = "r2d_causal"
+
+    num_flags: int | None = None
+    flag_names: list[str] | tuple[str, ...] | None = None
+    flag_combine: str = "concat_project"
+    flag_values: str = "binary"
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+    tie_word_embeddings: bool = True
+
+    def __post_init__(self, **kwargs):
+        if self.flag_names is None:
+            n = 7 if self.num_flags is None else int(self.num_flags)
+            self.flag_names = list(ARTICLE_FLAG_NAMES) if n == 7 else [f"flag_{i}" for i in range(n)]
+        self.flag_names = [str(n) for n in self.flag_names]
+        self.num_flags = len(self.flag_names) if self.num_flags is None else int(self.num_flags)
+        f, names = self.num_flags, self.flag_names
+        problems = [
+            (f != len(names), f"num_flags={f} but flag_names has {len(names)} names: {names}"),
+            (f < 0, f"num_flags must be >= 0, got {f}"),
+            (self.flag_combine not in FLAG_COMBINE_METHODS,
+             f"flag_combine={self.flag_combine!r}; expected one of {FLAG_COMBINE_METHODS}"),
+            (self.flag_values not in FLAG_VALUE_MODES,
+             f"flag_values={self.flag_values!r}; expected one of {FLAG_VALUE_MODES}"),
+            (f > 0 and self.flag_combine == "truncate_concat" and self.hidden_size <= f,
+             f"flag_combine='truncate_concat' needs hidden_size > num_flags (got {self.hidden_size} and {f})"),
+        ]
+        for bad, message in problems:
+            if bad:
+                raise ValueError(f"R2DCausalConfig: {message}")
+        super().__post_init__(**kwargs)
+
+
+AutoConfig.register("r2d", R2DConfig, exist_ok=True)
+AutoConfig.register("r2d_causal", R2DCausalConfig, exist_ok=True)
+
+__all__ = ["R2DConfig", "R2DCausalConfig", "ARTICLE_FLAG_NAMES", "FLAG_COMBINE_METHODS", "FLAG_VALUE_MODES"]

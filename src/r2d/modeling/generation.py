@@ -32,13 +32,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from r2d.modeling.causal_data import RowCodec
+from r2d.modeling.causal import R2DGenerateOutput
+from r2d.modeling.causal_data import RowCodec, load_tokenizer_for
 
 logger = logging.getLogger(__name__)
+
+STOP_CHECK_EVERY = 8
+"""steps between checks that every sequence has ended (each check waits for the device)"""
 
 
 @dataclass
@@ -77,8 +82,38 @@ def check_settings(*, max_new_tokens: int, temperature: float, top_k: int | None
         raise ValueError(f"top_p must be in (0, 1], got {top_p}")
 
 
+def root_warpers(*, temperature: float, top_k: int | None, top_p: float | None):
+    """``transformers``' warpers for sampling roots, in ``generate``'s order: temperature, top-k, top-p.
+
+    Returns a ``LogitsProcessorList`` (empty when nothing filters); temperature must be > 0 (greedy draws none).
+    """
+    from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+
+    warpers = LogitsProcessorList()
+    if temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(float(temperature)))
+    if top_k is not None and top_k != 0:
+        warpers.append(TopKLogitsWarper(top_k=int(top_k)))
+    if top_p is not None and top_p < 1.0:
+        warpers.append(TopPLogitsWarper(top_p=float(top_p)))
+    return warpers
+
+
+def draw_roots(logits: torch.Tensor, warpers, generator: torch.Generator | None,
+               input_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, V) logits -> (B,) ids: argmax when ``warpers`` is ``None``, else a draw from the warped softmax.
+
+    ``generator`` must be on the logits' device (``None``: that device's default generator).
+    """
+    if warpers is None:
+        return logits.argmax(-1)
+    scores = warpers(input_ids, logits.float())  # (B, V), -inf = filtered out
+    return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
+
+
 def sample_roots(logits: torch.Tensor, *, temperature: float, top_k: int | None, top_p: float | None,
-                 generator: torch.Generator) -> torch.Tensor:
+                 generator: torch.Generator | None) -> torch.Tensor:
     """Draw one id per row of logits.
 
     Args:
@@ -86,38 +121,26 @@ def sample_roots(logits: torch.Tensor, *, temperature: float, top_k: int | None,
         temperature: 0 = argmax; otherwise the logits are divided by it.
         top_k: keep the k best ids (``None`` = all).
         top_p: keep the smallest set of best ids whose probability reaches ``top_p`` (``None`` = all).
-        generator: the run's random generator.
+        generator: the run's random generator, on the logits' device.
 
     Returns:
         (B,) long ids.
     """
-    if temperature == 0:
-        return logits.argmax(-1)
-    scores = logits.float() / temperature  # (B, V)
-    if top_k is not None and top_k < scores.size(-1):
-        kth = scores.topk(top_k, dim=-1).values[:, -1:]  # (B, 1)
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if top_p is not None and top_p < 1:
-        sorted_scores, order = scores.sort(dim=-1, descending=True)  # (B, V)
-        probs = sorted_scores.softmax(-1)
-        # drop an id when the ids before it already reach top_p (the best id always stays)
-        drop_sorted = probs.cumsum(-1) - probs >= top_p  # (B, V)
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        scores = scores.masked_fill(drop, float("-inf"))
-    probs = scores.softmax(-1)  # (B, V)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)  # (B,)
+    warpers = None if temperature == 0 else root_warpers(temperature=temperature, top_k=top_k, top_p=top_p)
+    return draw_roots(logits, warpers, generator)
 
 
-def sample_flags(flag_logits: torch.Tensor, *, temperature: float, generator: torch.Generator) -> torch.Tensor:
-    """Draw 0/1 flags: (B, F) logits -> (B, F) long; greedy (temperature 0) = logit > 0."""
+def sample_flags(flag_logits: torch.Tensor, *, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Draw 0/1 flags: (B, F) logits -> (B, F) long; greedy (temperature 0) = logit > 0. Drawn on the logits'
+    device (``generator`` must be there too)."""
     if temperature == 0:
         return (flag_logits > 0).long()
     p = torch.sigmoid(flag_logits.float() / temperature)  # (B, F)
-    return (torch.rand(p.shape, generator=generator) < p).long()
+    return (torch.rand(p.shape, generator=generator, device=p.device) < p).long()
 
 
-def _make_generator(seed: int | None) -> torch.Generator:
-    g = torch.Generator()
+def _make_generator(seed: int | None, device: torch.device) -> torch.Generator:
+    g = torch.Generator(device=device)
     if seed is None:
         g.seed()  # subtle: a fresh Generator has a fixed default seed; None means "any"
     else:
@@ -140,7 +163,118 @@ def _left_padded(codec: RowCodec, prompts: Sequence[str]) -> tuple[torch.Tensor,
     return ids_t, flags_t, mask
 
 
+def encode_prompts(tokenizer, prompts: str | Sequence[str]) -> dict[str, torch.Tensor]:
+    """Prompts as ``model.generate`` takes them: ``<s> rows`` (no ``</s>``), left-padded.
+
+    Returns:
+        ``input_ids`` (B, T), ``attention_mask`` (B, T) and, for an R2D tokenizer, ``flags`` (B, T, F).
+
+    >>> # out = model.generate(**encode_prompts(tok, ["The cat"]), max_new_tokens=20)
+    >>> # tok.batch_decode(out.sequences, out.flags)
+    """
+    codec = as_codec(tokenizer)
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts:
+        raise ValueError("encode_prompts needs at least one prompt")
+    ids, flags, mask = _left_padded(codec, prompts)
+    enc = {"input_ids": ids, "attention_mask": mask}
+    if codec.num_flags:
+        enc["flags"] = flags
+    return enc
+
+
+@dataclass(frozen=True)
+class RowRules:
+    """What the loop must know of the tokenizer, as (V,) bool tables on the model's device."""
+
+    word_start: torch.Tensor  # ids that start a word: their flags are drawn
+    continuation: torch.Tensor  # ids that continue a word: their flags are copied
+    banned: torch.Tensor  # ids never drawn: every special id but </s>
+    eos_token_id: int
+    pad_token_id: int
+
+    @classmethod
+    def of(cls, codec: RowCodec, device: torch.device) -> "RowRules":
+        word_start = torch.as_tensor(codec.word_start, device=device)  # (V,)
+        special = torch.zeros_like(word_start)
+        special[codec.special_ids] = True
+        banned = special.clone()
+        banned[codec.eos_token_id] = False
+        return cls(word_start=word_start, continuation=~word_start & ~special, banned=banned,
+                   eos_token_id=codec.eos_token_id, pad_token_id=codec.pad_token_id)
+
+
+def _check_fits(codec: RowCodec, model) -> None:
+    if (codec.vocab_size, codec.num_flags) != (model.config.vocab_size, model.config.num_flags):
+        raise ValueError(f"the tokenizer ({codec.vocab_size} ids, {codec.num_flags} flags) does not fit the model "
+                         f"({model.config.vocab_size} ids, {model.config.num_flags} flags)")
+
+
 @torch.inference_mode()
+def decode_rows(model, ids: torch.Tensor, flags: torch.Tensor, mask: torch.Tensor, rules: RowRules, *,
+                max_new_tokens: int, warpers, flag_temperature: float, generator: torch.Generator | None,
+                use_cache: bool = True, check_every: int = 1
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The loop (module docstring, steps 2-5) over a left-padded batch already on the model's device.
+
+    Args:
+        ids: (B, T) prompt rows. flags: (B, T, F) (F = 0 for the twin). mask: (B, T) 1 = real row.
+        warpers: ``root_warpers(...)`` or ``None`` (greedy roots). flag_temperature: 0 = greedy flags.
+        generator: on the model's device (``None``: its default generator).
+        check_every: steps between checks that all sequences ended (each check waits for the device).
+
+    Yields:
+        ``(ids (B,), flags (B, F), active (B,) bool)`` per step; ``active`` is False for sequences that had
+        already ended (their row is padding, flags 0). After the last sequence ends up to ``check_every - 1``
+        such all-padding steps may follow.
+    """
+    from transformers import DynamicCache
+
+    b, f = ids.size(0), flags.size(-1)
+    cache = DynamicCache(config=model.config) if use_cache else None
+    active = torch.ones(b, dtype=torch.bool, device=ids.device)
+    pad = torch.full((b,), rules.pad_token_id, dtype=torch.long, device=ids.device)
+    feed_ids, feed_flags = ids, flags
+    last_flags = flags[:, -1]  # (B, F)
+    for step in range(max_new_tokens):
+        out = model(input_ids=feed_ids, flags=feed_flags if f else None, attention_mask=mask, cache=cache,
+                    use_cache=use_cache, flag_logits=False, logits_to_keep=1)
+        hidden, logits = out.last_hidden_state[:, -1], out.logits[:, -1].float()  # (B, H), (B, V)
+        logits = logits.masked_fill(rules.banned, float("-inf"))
+        if step == 0 and f:  # subtle: R2D does not continue the prompt's last word (module docstring)
+            logits = logits.masked_fill(rules.continuation, float("-inf"))
+        next_ids = torch.where(active, draw_roots(logits, warpers, generator, ids), pad)  # (B,)
+        next_flags = torch.zeros((b, f), dtype=torch.long, device=ids.device)  # (B, F)
+        if f:
+            free = rules.word_start[next_ids] & active  # (B,)
+            drawn = sample_flags(model.next_flag_logits(hidden, next_ids), temperature=flag_temperature,
+                                 generator=generator)  # (B, F)
+            is_cont = rules.continuation[next_ids] & active  # (B,)
+            next_flags = torch.where(free[:, None], drawn, next_flags)
+            next_flags = torch.where(is_cont[:, None], last_flags, next_flags)  # copied: fixed flags
+        yield next_ids, next_flags, active.clone()
+        last_flags = next_flags
+        ids = torch.cat([ids, next_ids[:, None]], dim=1)  # (B, T+1)
+        flags = torch.cat([flags, next_flags[:, None]], dim=1)  # (B, T+1, F)
+        mask = torch.cat([mask, active.long()[:, None]], dim=1)  # (B, T+1)
+        active = active & next_ids.ne(rules.eos_token_id)
+        if (step + 1) % check_every == 0 and not bool(active.any()):  # the loop's only wait for the device
+            return
+        feed_ids, feed_flags = (ids[:, -1:], flags[:, -1:]) if use_cache else (ids, flags)
+
+
+def _prompt_rows(model, codec: RowCodec, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
+                 top_k: int | None, top_p: float | None, seed: int | None, use_cache: bool, check_every: int):
+    check_settings(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
+    _check_fits(codec, model)
+    device = next(model.parameters()).device
+    ids, flags, mask = (x.to(device) for x in _left_padded(codec, prompts))
+    warpers = None if temperature == 0 else root_warpers(temperature=temperature, top_k=top_k, top_p=top_p)
+    return decode_rows(model, ids, flags, mask, RowRules.of(codec, device), max_new_tokens=max_new_tokens,
+                       warpers=warpers, flag_temperature=temperature, generator=_make_generator(seed, device),
+                       use_cache=use_cache, check_every=check_every)
+
+
 def generate_rows(model, codec: RowCodec, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 1.0,
                   top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
                   use_cache: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
@@ -153,55 +287,11 @@ def generate_rows(model, codec: RowCodec, prompts: Sequence[str], *, max_new_tok
         max_new_tokens, temperature, top_k, top_p, seed, use_cache: see the module docstring.
 
     Yields:
-        ``(ids (B,), flags (B, F), active (B,) bool)`` per step; ``active`` is False for sequences that had
-        already ended (their row is padding and is to be ignored).
+        ``(ids (B,), flags (B, F), active (B,) bool)`` per step, on the model's device; ``active`` is False for
+        sequences that had already ended (their row is padding and is to be ignored). Stops once all have ended.
     """
-    from transformers import DynamicCache
-
-    check_settings(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
-    if (codec.vocab_size, codec.num_flags) != (model.config.vocab_size, model.config.num_flags):
-        raise ValueError(f"the tokenizer ({codec.vocab_size} ids, {codec.num_flags} flags) does not fit the model "
-                         f"({model.config.vocab_size} ids, {model.config.num_flags} flags)")
-    device = next(model.parameters()).device
-    ids, flags, mask = (x.to(device) for x in _left_padded(codec, prompts))
-    b, f = ids.size(0), codec.num_flags
-    generator = _make_generator(seed)
-    word_start = torch.as_tensor(codec.word_start, device=device)  # (V,)
-    special = torch.zeros_like(word_start)
-    special[codec.special_ids] = True
-    banned = special.clone()  # (V,): every special id but </s>
-    banned[codec.eos_token_id] = False
-    continuation = ~word_start & ~special  # (V,)
-    cache = DynamicCache(config=model.config) if use_cache else None
-    active = torch.ones(b, dtype=torch.bool, device=device)
-    feed_ids, feed_flags = ids, flags
-    last_flags = flags[:, -1]  # (B, F)
-    for step in range(max_new_tokens):
-        out = model(input_ids=feed_ids, flags=feed_flags if f else None, attention_mask=mask, cache=cache,
-                    use_cache=use_cache, flag_logits=False)
-        hidden, logits = out.last_hidden_state[:, -1], out.logits[:, -1].float()  # (B, H), (B, V)
-        logits = logits.masked_fill(banned, float("-inf"))
-        if step == 0 and f:  # subtle: R2D does not continue the prompt's last word (module docstring)
-            logits = logits.masked_fill(continuation, float("-inf"))
-        next_ids = sample_roots(logits, temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
-        next_ids = torch.where(active, next_ids, torch.full_like(next_ids, codec.pad_token_id))  # (B,)
-        next_flags = torch.zeros((b, f), dtype=torch.long, device=device)  # (B, F)
-        if f:
-            free = word_start[next_ids] & active  # (B,)
-            drawn = sample_flags(model.next_flag_logits(hidden, next_ids), temperature=temperature,
-                                 generator=generator)  # (B, F)
-            is_cont = continuation[next_ids] & active  # (B,)
-            next_flags = torch.where(free[:, None], drawn, next_flags)
-            next_flags = torch.where(is_cont[:, None], last_flags, next_flags)  # copied: fixed flags
-        yield next_ids, next_flags, active.clone()
-        last_flags = next_flags
-        ids = torch.cat([ids, next_ids[:, None]], dim=1)  # (B, T+1)
-        flags = torch.cat([flags, next_flags[:, None]], dim=1)  # (B, T+1, F)
-        mask = torch.cat([mask, active.long()[:, None]], dim=1)  # (B, T+1)
-        active = active & next_ids.ne(codec.eos_token_id)
-        if not bool(active.any()):
-            return
-        feed_ids, feed_flags = (ids[:, -1:], flags[:, -1:]) if use_cache else (ids, flags)
+    return _prompt_rows(model, codec, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
+                        top_p=top_p, seed=seed, use_cache=use_cache, check_every=1)
 
 
 def _continuation_text(codec: RowCodec, prefix_ids, prefix_flags, printed: str, ids, flags) -> str:
@@ -234,12 +324,15 @@ def generate(model, tokenizer, prompts: str | Sequence[str], *, max_new_tokens: 
     prompts = [prompts] if isinstance(prompts, str) else list(prompts)
     if not prompts:
         return []
-    steps = list(generate_rows(model, codec, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                               top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache))
+    steps = list(_prompt_rows(model, codec, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
+                              top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache, check_every=STOP_CHECK_EVERY))
+    all_ids = torch.stack([s[0] for s in steps], 1).tolist()  # (B, S): one transfer from the device
+    all_flags = torch.stack([s[1] for s in steps], 1).tolist()  # (B, S, F)
+    all_active = torch.stack([s[2] for s in steps], 1).tolist()  # (B, S)
     results = []
     for i, (prompt, (p_ids, p_flags)) in enumerate(zip(prompts, codec.encode(prompts, add_special_tokens=False))):
-        ids = [int(s[0][i]) for s in steps if s[2][i]]
-        flags = [s[1][i].tolist() for s in steps if s[2][i]]
+        ids = [x for x, on in zip(all_ids[i], all_active[i]) if on]
+        flags = [x for x, on in zip(all_flags[i], all_active[i]) if on]
         finished = bool(ids) and ids[-1] == codec.eos_token_id
         printed = codec.decode(p_ids, p_flags if codec.num_flags else None)
         text = _continuation_text(codec, p_ids, p_flags.tolist(), printed, ids, flags)
@@ -290,15 +383,113 @@ def stream_words(model, tokenizer, prompt: str, *, max_new_tokens: int, temperat
 
     for ids, flags, _ in generate_rows(model, codec, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
                                        top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache):
-        i = int(ids[0])
+        i, *row = torch.cat([ids[:1], flags[0]]).tolist()  # streaming: each row to the host as it comes, one copy
         if word and (i == codec.eos_token_id or codec.word_start[i]):
             yield flush()
         if i == codec.eos_token_id:
             return
-        word.append((i, flags[0].tolist()))
+        word.append((i, row))
     if word:
         yield flush()
 
 
-__all__ = ["Generation", "generate", "generate_rows", "stream_generate", "stream_words", "sample_roots", "sample_flags",
-           "check_settings", "as_codec"]
+# generation settings the 2D loop does not implement, with the values that mean "off"
+_UNSUPPORTED = {"num_beams": 1, "num_return_sequences": 1, "repetition_penalty": 1.0, "no_repeat_ngram_size": 0,
+                "min_length": 0, "min_new_tokens": None, "bad_words_ids": None, "typical_p": 1.0, "min_p": None,
+                "top_h": None, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "penalty_alpha": None, "guidance_scale": 1.0,
+                "stop_strings": None, "suppress_tokens": None, "begin_suppress_tokens": None, "sequence_bias": None,
+                "output_scores": False, "output_logits": False, "output_attentions": False,
+                "output_hidden_states": False}
+
+
+def model_codec(model, tokenizer=None) -> RowCodec:
+    """The :class:`RowCodec` ``model.generate`` uses: of ``tokenizer``, else of the tokenizer saved in the folder the
+    model was loaded from (``model.name_or_path``); kept on the model for the next call."""
+    cached = model.__dict__.get("_r2d_generation_codec")  # (tokenizer or None, codec)
+    if cached is not None and cached[0] is tokenizer:
+        return cached[1]
+    if tokenizer is not None:
+        codec = as_codec(tokenizer)
+    else:
+        folder = Path(str(getattr(model, "name_or_path", "") or ""))
+        if not (folder / "config.json").is_file():
+            raise ValueError(f"{type(model).__name__}.generate needs the model's tokenizer (which ids start a word "
+                             "decides which flags are drawn): pass tokenizer=, e.g. R2DTokenizer.from_pretrained(...)")
+        try:
+            codec = RowCodec(load_tokenizer_for(folder, model.config.num_flags))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{type(model).__name__}.generate: no tokenizer in {folder} ({e}); pass tokenizer=") from None
+    model.__dict__["_r2d_generation_codec"] = (tokenizer, codec)
+    return codec
+
+
+def generate_with_flags(model, inputs: torch.Tensor | None = None, generation_config=None, *,
+                        flags: torch.Tensor | None = None, tokenizer=None, **kwargs) -> R2DGenerateOutput:
+    """``R2DForCausalLM.generate`` for a 2D model: Hugging Face's arguments, r2d's loop (module docstring).
+
+    Args:
+        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` with ``num_flags > 0``.
+        inputs: (B, T) prompt ids (or ``input_ids=``); left or right padding (padding is moved to the left).
+        generation_config: a ``GenerationConfig``; keywords override it, ``model.generation_config`` fills the rest.
+        flags: (B, T, F) the prompt rows' flags. tokenizer: the model's tokenizer (default: the one saved beside
+            the model).
+        **kwargs: ``attention_mask`` (B, T) and generation settings: ``max_new_tokens`` (or ``max_length``),
+            ``do_sample`` (default False: greedy roots and flags), ``temperature``, ``top_k``, ``top_p`` (the roots;
+            flags are yes/no draws at ``temperature``), ``use_cache``.
+
+    Returns:
+        :class:`~r2d.modeling.causal.R2DGenerateOutput`: ``sequences`` (B, T + N) and ``flags`` (B, T + N, F), the
+        prompt rows (left-padded) then the new ones, padding after ``</s>``; ``tok.batch_decode(out.sequences,
+        out.flags)`` gives the texts.
+
+    Raises:
+        ValueError: a setting this loop does not implement (``num_beams``, ...), missing flags or tokenizer.
+    """
+    config, extra = model._prepare_generation_config(generation_config, **kwargs)
+    input_ids = inputs if inputs is not None else extra.pop("input_ids", None)
+    attention_mask = extra.pop("attention_mask", None)
+    if extra:
+        raise ValueError(f"{type(model).__name__}.generate does not take {sorted(extra)}")
+    unsupported = {k: getattr(config, k, off) for k, off in _UNSUPPORTED.items()
+                   if getattr(config, k, off) not in (off, None)}
+    if unsupported:
+        raise ValueError(f"{type(model).__name__}.generate of a 2D model draws one row at a time (greedy or sampled "
+                         f"with temperature/top_k/top_p); it does not implement "
+                         + ", ".join(f"{k}={v!r}" for k, v in unsupported.items()))
+    if input_ids is None:
+        raise ValueError(f"{type(model).__name__}.generate needs input_ids (B, T), e.g. from encode_prompts(tok, texts)")
+    f = model.config.num_flags
+    if flags is None or flags.shape != (*input_ids.shape, f):
+        got = None if flags is None else tuple(flags.shape)
+        raise ValueError(f"{type(model).__name__}.generate needs flags (B, T, F={f}) next to input_ids, got {got}; "
+                         "encode_prompts(tok, texts) returns both")
+    codec = model_codec(model, tokenizer)
+    _check_fits(codec, model)
+    t = input_ids.size(1)
+    max_new_tokens = config.max_new_tokens if config.max_new_tokens is not None else config.max_length - t
+    if max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens} (max_length={config.max_length}, "
+                         f"{t} prompt rows)")
+    device = model.device
+    ids, flags = input_ids.to(device, torch.long), flags.to(device, torch.long)
+    mask = ids.ne(codec.pad_token_id).long() if attention_mask is None else attention_mask.to(device, torch.long)
+    order = mask.argsort(dim=1, stable=True)  # (B, T): padding first, real rows in order = left padding
+    ids, mask = ids.gather(1, order), mask.gather(1, order)
+    flags = flags.gather(1, order[..., None].expand_as(flags))  # (B, T, F)
+    ids, flags = ids.masked_fill(mask.eq(0), codec.pad_token_id), flags.masked_fill(mask.eq(0)[..., None], 0)
+    warpers = None
+    if config.do_sample:
+        warpers = root_warpers(temperature=config.temperature, top_k=config.top_k, top_p=config.top_p)
+    steps = list(decode_rows(model, ids, flags, mask, RowRules.of(codec, device), max_new_tokens=max_new_tokens,
+                             warpers=warpers, flag_temperature=config.temperature if config.do_sample else 0,
+                             generator=None, use_cache=bool(config.use_cache), check_every=STOP_CHECK_EVERY))
+    new_ids = torch.stack([s[0] for s in steps], 1)  # (B, S)
+    new_flags = torch.stack([s[1] for s in steps], 1)  # (B, S, F)
+    n = int(torch.stack([s[2] for s in steps], 1).any(0).sum())  # steps with a live sequence: a prefix
+    return R2DGenerateOutput(sequences=torch.cat([ids, new_ids[:, :n]], 1),
+                             flags=torch.cat([flags, new_flags[:, :n]], 1))
+
+
+__all__ = ["Generation", "generate", "generate_rows", "stream_generate", "stream_words", "encode_prompts",
+           "generate_with_flags", "decode_rows", "RowRules", "root_warpers", "draw_roots", "sample_roots", "sample_flags",
+           "check_settings", "as_codec", "model_codec"]
