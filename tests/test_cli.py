@@ -16,6 +16,18 @@ def test_help_lists_subcommands(capsys):
     assert "subcommands:" in capsys.readouterr().err
 
 
+def test_a_command_imports_its_own_module_only():
+    # the table used to look every command up with find_spec, which imported r2d.serve (starlette, numpy, the
+    # tokenizer) before any command ran: slow start-up, and a Ctrl-C window before the game could catch it
+    import subprocess
+    import sys
+
+    code = ("import sys; from r2d.cli import main; main(['--help']); "
+            "print(sorted(m for m in ('r2d.serve', 'numpy', 'torch', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
 def test_a_reader_that_leaves_ends_the_command_quietly():
     """``r2d tokenize ... | head``: the closed pipe is not reported as an error of the user's input."""
     import subprocess

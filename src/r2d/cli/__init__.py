@@ -7,7 +7,6 @@ Each subcommand is a ``main(argv) -> int`` in its own module, imported only when
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -31,14 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    return {k: v for k, v in COMMANDS.items() if importlib.util.find_spec(v[0].split(":")[0]) is not None}
-
-
 def _usage() -> str:
-    cmds = _available()
     width = max(map(len, COMMANDS))
-    rows = "\n".join(f"  {k:<{width}}  {v[1]}" for k, v in cmds.items())
+    rows = "\n".join(f"  {k:<{width}}  {v[1]}" for k, v in COMMANDS.items())
     return (
         "usage: r2d SUBCOMMAND [options]\n\n2D tokenization for language models.\n\nsubcommands:\n"
         f"{rows}\n\nexample:\n  r2d tokenize \"I enjoyed riding in Australia's parks.\" --compare\n"
@@ -59,11 +53,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(__version__)
         return 0
-    cmds = _available()
-    if argv[0] not in cmds:
+    if argv[0] not in COMMANDS:
         print(f"r2d: unknown subcommand {argv[0]!r}\n\n{_usage()}", file=sys.stderr)
         return 2
-    module, func = cmds[argv[0]][0].split(":")
+    module, func = COMMANDS[argv[0]][0].split(":")  # subtle: only this command's module is imported
     fn = getattr(importlib.import_module(module), func)
     try:
         return int(fn(argv[1:]) or 0)

@@ -7,17 +7,23 @@ loses an answer nor leaves a broken file), print. The screen looks like the arti
 
 Words already in the list are skipped, so a second run resumes. Scores (words decided per hour, best hour) are
 kept in ``FILE.game.json``. The list is rewritten whole after each answer; its leading comment block is kept,
-other comment lines are not. Rules live in :mod:`r2d.game.state`, word sources in :mod:`r2d.game.words`.
+other comment lines are not. Ctrl-C quits at any moment with the summary (see :class:`CtrlC`): while a word
+waits for its answer at once, during a save once the save is done. Rules live in :mod:`r2d.game.state`, word
+sources in :mod:`r2d.game.words`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 from r2d.game.state import HELP, LETTERS, GameState, WordQueue, best_hour, rate_per_hour, step
 from r2d.game.words import load_words
@@ -58,13 +64,91 @@ def _read_list(path: Path) -> tuple[dict[str, Entry], str]:
     return {e.word: e for e in read_entries(path)}, "\n".join(header)
 
 
+class CtrlC:
+    """Owns SIGINT (Ctrl-C) while the game runs, so that a Ctrl-C is never swallowed nor cuts a save short.
+
+    Inside :meth:`interruptible` (waiting for an answer, loading) a Ctrl-C raises ``KeyboardInterrupt`` at once;
+    elsewhere (saving, printing) it is only noted in :attr:`pressed`, and the next :meth:`interruptible` raises.
+
+    Python alone can swallow one: its handler runs only when the main thread checks, and ``input()`` with
+    readline waits in ``select()`` without a timeout. A Ctrl-C that lands after ``input()``'s last check and
+    before that ``select()``, or on another thread (numpy's BLAS threads take signals too), sets CPython's flag
+    but wakes no one, until the next Enter. So the signal also writes to a wakeup pipe
+    (:func:`signal.set_wakeup_fd`), and a watcher thread re-sends SIGINT to the main thread every 50 ms until
+    the handler has run: ``select()`` then fails with EINTR and readline runs the handler. The handler is
+    installed even where SIGINT was ignored when the game started (a background job of a script starts so, and
+    Python leaves it ignored): a game at a terminal is always quit with Ctrl-C.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._interruptible = False
+        self._seen = threading.Event()      # the handler has run on the main thread
+        self._stop = threading.Event()
+        self._old_handler = None
+        self._old_wakeup_fd = -1
+        self._pipe: tuple[int, int] | None = None
+        self._watcher: threading.Thread | None = None
+
+    def __enter__(self) -> CtrlC:
+        if threading.current_thread() is not threading.main_thread():
+            return self                     # signals are the main thread's: leave them alone
+        self._old_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        if hasattr(signal, "pthread_kill"):  # POSIX
+            r, w = os.pipe()
+            os.set_blocking(w, False)       # set_wakeup_fd's rule; the watcher reads r blocking
+            self._pipe = (r, w)
+            self._old_wakeup_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+            self._watcher = threading.Thread(target=self._watch, args=(r, threading.get_ident()),
+                                             name="r2d-game-ctrl-c", daemon=True)
+            self._watcher.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pipe is not None:
+            signal.set_wakeup_fd(self._old_wakeup_fd)
+            self._stop.set()
+            os.close(self._pipe[1])         # the watcher reads end-of-file and returns
+            self._watcher.join(timeout=5)
+            os.close(self._pipe[0])
+        if self._old_handler is not None:   # after the watcher: no re-sent SIGINT reaches the old handler
+            signal.signal(signal.SIGINT, self._old_handler)
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Within: a Ctrl-C, also one pressed before, raises ``KeyboardInterrupt`` (once)."""
+        self._interruptible = True
+        try:
+            if self.pressed:
+                self._interruptible = False
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self._interruptible = False
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.pressed = True
+        self._seen.set()
+        if self._interruptible:
+            self._interruptible = False     # once: a re-sent SIGINT must not hit the caller's except block
+            raise KeyboardInterrupt
+
+    def _watch(self, r: int, main_thread: int) -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})  # a Ctrl-C goes to a thread that can act
+        while data := os.read(r, 64):
+            if signal.SIGINT in data:
+                while not self._seen.wait(0.05) and not self._stop.is_set():
+                    signal.pthread_kill(main_thread, signal.SIGINT)
+
+
 class Screen:
     """Terminal output through ``rich``: colour where the terminal has it (not with NO_COLOR or a pipe)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ctrl_c: CtrlC) -> None:
         from rich.console import Console
 
         self.console = Console(highlight=False, soft_wrap=True)
+        self.ctrl_c = ctrl_c
         if sys.stdin.isatty():
             try:
                 import readline  # noqa: F401  (line editing for input(): arrows, backspace, history)
@@ -88,7 +172,8 @@ class Screen:
         t.append(">? ")
         self.console.print(t, end="")
         self.console.file.flush()
-        return input()
+        with self.ctrl_c.interruptible():
+            return input()
 
 
 def _status(state: GameState, now: float, best: int) -> str:
@@ -118,6 +203,10 @@ def _build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class _Refused(Exception):
+    """A reason not to start the game, said in full (the message after ``r2d game: error:``)."""
+
+
 def _fail(message: str) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return 2
@@ -129,18 +218,31 @@ def main(argv: list[str] | None = None) -> int:
     if args.minutes is not None and args.minutes <= 0:
         return _fail(f"--minutes must be positive, got {args.minutes}")
     list_path = Path(args.list_path)
-    try:
-        if list_path.exists():
-            problems = check_list(list_path)
-            if problems:
-                more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-                return _fail(f"{problems[0]}{more}; fix the list first (r2d list check {list_path})")
-        elif not list_path.parent.is_dir():
-            return _fail(f"--list {list_path}: folder {list_path.parent} does not exist")
-        words, lang = load_words(args.words, progress=sys.stderr.isatty())
-        entries, header = _read_list(list_path)
-    except InputError as err:
-        return _fail(str(err))
+    with CtrlC() as ctrl_c:
+        try:
+            with ctrl_c.interruptible():    # nothing is written before the first word: stop at once
+                state, header = _load(args.words, list_path)
+                screen = Screen(ctrl_c)
+        except (InputError, _Refused) as err:
+            return _fail(str(err))
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted before the first word; nothing written", file=sys.stderr)
+            return 130
+        return _play(state, header, list_path, args.minutes, screen, ctrl_c)
+
+
+def _load(source: str, list_path: Path) -> tuple[GameState, str]:
+    """The game ready at its first word, and the list's header; :class:`InputError` or :class:`_Refused` if
+    the input is bad."""
+    if list_path.exists():
+        problems = check_list(list_path)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise _Refused(f"{problems[0]}{more}; fix the list first (r2d list check {list_path})")
+    elif not list_path.parent.is_dir():
+        raise _Refused(f"--list {list_path}: folder {list_path.parent} does not exist")
+    words, lang = load_words(source, progress=sys.stderr.isatty())
+    entries, header = _read_list(list_path)
     for stale in list_path.parent.glob(list_path.name + ".*.tmp"):
         stale.unlink(missing_ok=True)  # left by a kill -9 during a write; the real files are whole
 
@@ -149,17 +251,22 @@ def main(argv: list[str] | None = None) -> int:
     def guesser(word: str, taken) -> list[Entry]:
         return guesses(word, limit=len(LETTERS), lang=lang, taken=taken)
 
-    state = GameState(WordQueue(words), entries, guesser, started=0.0)
+    return GameState(WordQueue(words), entries, guesser, started=0.0), header
+
+
+def _play(state: GameState, header: str, list_path: Path, minutes: float | None, screen: Screen,
+          ctrl_c: CtrlC) -> int:
+    """The session: prompt, ``step``, save, until done, out of time, ``q``, Ctrl-D or Ctrl-C; then the summary."""
+    entries = state.entries
     score_file = scores_path(list_path)
     scores = read_scores(score_file)
     past = [float(t) for t in scores["decisions"]]
-    screen = Screen()
     n_split = sum(e.is_split for e in entries.values())
     screen.say(f"{list_path}: {len(entries)} words decided so far ({n_split} split). '?' for help, 'q' to quit.",
                "dim")
     # subtle: the clock starts once the first word is ready (loading guess data takes a second or two)
     now = state.started = time.time()
-    state.deadline = None if args.minutes is None else now + args.minutes * 60
+    state.deadline = None if minutes is None else now + minutes * 60
     session = {"start": now, "end": now, "decided": 0}
     scores["sessions"].append(session)
 
@@ -169,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         scores["best_hour"] = best_hour(scores["decisions"])
         atomic_write_json(score_file, scores)
 
-    while not state.done:
+    while not state.done and not ctrl_c.pressed:
         t = time.time()
         if state.deadline is not None and t >= state.deadline:
             break
