@@ -7,7 +7,10 @@ the state of a tokenizer deep into a long `datasets.map`, never the same input t
 fresh too (its BPE keeps a word cache) and timed with `encode_batch_fast` plus reading `.ids`; tiktoken with
 `encode_ordinary_batch`. Decoding, each with a fresh tokenizer: r2d `batch_decode` of its own arrays (ids +
 flag matrix, as a model gives them) and of `tok(batch)`'s Python lists, `tokenizers`' `decode_batch` and
-tiktoken's `decode_batch` of their ids.
+tiktoken's `decode_batch` of their ids. Decoding one text per call: r2d `tok.decode(ids, flags)` of what
+`tok(line)` returned, line by line, against `tokenizers`' and tiktoken's `decode` of each line's ids. r2d's
+decoding is timed "cold" (a fresh tokenizer: every word new to it) and "warm" (it first decoded the *other*
+lines, per text or per batch as timed): never the same lines twice.
 
 Each round runs every measurement once, in an order that rotates from round to round (interleaved), each
 after a `gc.collect()` (the garbage collector stays on, as in real use); the table gives medians and the ratio baseline time / r2d time (>= 1.0: r2d at least as fast). r2d returns ids
@@ -127,14 +130,42 @@ def main() -> None:
     def tt_decode():
         return timed(lambda: [tt.decode_batch(ids) for ids in outputs["tiktoken"]])
 
+    def r2d_decode_lists_warm():
+        tok = fresh_r2d()
+        for enc in warm_encodings:
+            tok.batch_decode(enc["input_ids"], enc["flags"])
+        return timed(lambda: [tok.batch_decode(e["input_ids"], e["flags"]) for e in outputs["r2d cold"]])
+
+    def r2d_decode_text(warm: bool):
+        tok = fresh_r2d()
+        if warm:
+            for ids, flags in warm_texts:
+                tok.decode(ids, flags)
+        return timed(lambda: [tok.decode(ids, flags) for ids, flags in texts])
+
+    def hf_decode_text():
+        hf = fresh_hf()
+        return timed(lambda: [hf.decode(ids) for ids in itertools.chain.from_iterable(outputs["tokenizers"])])
+
+    def tt_decode_text():
+        return timed(lambda: [tt.decode(ids) for ids in itertools.chain.from_iterable(outputs["tiktoken"])])
+
     encoders = {"r2d cold": r2d_cold, "r2d core cold": r2d_core_cold, "r2d warm": r2d_warm,
                 "tokenizers": hf_encode, "tiktoken": tt_encode}
-    decoders = {"r2d decode": r2d_decode, "r2d decode lists": r2d_decode_lists, "tokenizers decode": hf_decode,
+    decoders = {"r2d decode": r2d_decode, "r2d decode lists": r2d_decode_lists,
+                "r2d decode lists warm": r2d_decode_lists_warm, "tokenizers decode": hf_decode,
                 "tiktoken decode": tt_decode}
-    times: dict[str, list[float]] = {k: [] for k in (*encoders, *decoders)}
+    text_decoders = {"r2d text cold": lambda: r2d_decode_text(False), "r2d text warm": lambda: r2d_decode_text(True),
+                     "tokenizers text": hf_decode_text, "tiktoken text": tt_decode_text}
+    # what tok(line) and tok(batch) return for the lines decoded and for the other ones (not timed)
+    encoder = fresh_r2d()
+    texts = [(e["input_ids"], e["flags"]) for e in map(encoder, lines)]
+    warm_texts = [(e["input_ids"], e["flags"]) for e in map(encoder, warm_lines)]
+    warm_encodings = [encoder(b) for b in warm_batches]
+    times: dict[str, list[float]] = {k: [] for k in (*encoders, *decoders, *text_decoders)}
     cpu_times: dict[str, list[float]] = {k: [] for k in times}
     for r in range(args.rounds):
-        for group in (encoders, decoders):
+        for group in (encoders, decoders, text_decoders):
             names = list(group)
             for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every round
                 seconds, outputs[name] = group[name]()
@@ -142,8 +173,9 @@ def main() -> None:
                 cpu_times[name].append(cpu[-1])
         flat = lambda xs: list(itertools.chain.from_iterable(xs))  # noqa: E731
         assert flat(outputs["r2d decode"]) == flat(outputs["r2d decode lists"]) == lines, "r2d did not round-trip"
-        assert flat(outputs["tiktoken decode"]) == lines
-        assert flat(outputs["tokenizers decode"]) == lines
+        assert flat(outputs["r2d decode lists warm"]) == outputs["r2d text cold"] == outputs["r2d text warm"] == lines
+        assert flat(outputs["tiktoken decode"]) == outputs["tiktoken text"] == lines
+        assert flat(outputs["tokenizers decode"]) == outputs["tokenizers text"] == lines
 
     med = {k: statistics.median(v) for k, v in times.items()}
     med_cpu = {k: statistics.median(v) for k, v in cpu_times.items()}
@@ -157,12 +189,18 @@ def main() -> None:
     pairs += [("encode tokenizers", "tokenizers", None, None), ("encode tiktoken", "tiktoken", None, None),
               ("decode r2d", "r2d decode", "tokenizers decode", "tiktoken decode"),
               ("decode r2d from lists", "r2d decode lists", "tokenizers decode", "tiktoken decode"),
-              ("decode tokenizers", "tokenizers decode", None, None), ("decode tiktoken", "tiktoken decode", None, None)]
+              ("decode r2d lists, warm", "r2d decode lists warm", "tokenizers decode", "tiktoken decode"),
+              ("decode tokenizers", "tokenizers decode", None, None), ("decode tiktoken", "tiktoken decode", None, None),
+              ("per text r2d, cold", "r2d text cold", "tokenizers text", "tiktoken text"),
+              ("per text r2d, warm", "r2d text warm", "tokenizers text", "tiktoken text"),
+              ("per text tokenizers", "tokenizers text", None, None),
+              ("per text tiktoken", "tiktoken text", None, None)]
     for label, k, hf_key, tt_key in pairs:
         ratios = "".join(f"{med[b] / med[k]:>{w}.2f}" if b else " " * w for b, w in ((hf_key, 16), (tt_key, 14)))
         print(f"{label:<26}{med[k]:>9.3f}{mb / med[k]:>8.2f}{ratios}{med_cpu[k]:>8.3f}")
     print("encode r2d cold/warm: tok(batch) -> lists of ids + flag rows; core: core.encode_batch(batch) -> arrays;")
-    print("decode r2d: batch_decode of the core's arrays; from lists: of tok(batch)'s lists (with <s> </s>)")
+    print("decode r2d: batch_decode of the core's arrays; from lists: of tok(batch)'s lists (with <s> </s>);")
+    print("per text: decode of one line per call (r2d: of tok(line)'s lists); warm: after decoding the other lines")
     print("CPU s: CPU time of the process, all threads (tokenizers runs on several; r2d's BPE of new roots too)")
 
 

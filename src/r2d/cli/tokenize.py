@@ -151,7 +151,8 @@ def decode_main(argv: list[str] | None = None) -> int:
     invalid = invalid_decode_input(ids, flags, tok.vocab_size)
     if invalid is not None:
         raise InputError(where, invalid[1], field=invalid[0])
-    sys.stdout.write(tok.decode(ids, flags, skip_special_tokens=not args.keep_special))
+    # a JSON without flags means all off, as --help says: no warning for what was asked
+    sys.stdout.write(tok.decode(ids, flags, skip_special_tokens=not args.keep_special, assume_flags_off=flags is None))
     return 0
 
 

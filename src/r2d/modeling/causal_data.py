@@ -81,7 +81,7 @@ class RowCodec:
         """Rows -> text, special rows dropped; total on any ids and flags (never raises on model output)."""
         ids = [int(i) for i in ids]
         if self.r2d:
-            return self.tokenizer.decode(ids, flags)
+            return self.tokenizer.decode(ids, flags, assume_flags_off=flags is None)
         ids = [i if 0 <= i < self.vocab_size else self.tokenizer.unk_token_id for i in ids]
         return self.tokenizer.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
 

@@ -161,4 +161,4 @@ def decode_view(tok, ids: Sequence[int], flags: Sequence[Sequence[float]] | None
         skip_special_tokens: drop ``<s>``, ``</s>``, ``<pad>`` rows.
     """
     return {"text": tok.decode(list(ids), None if flags is None else [list(f) for f in flags],
-                               skip_special_tokens=skip_special_tokens)}
+                               skip_special_tokens=skip_special_tokens, assume_flags_off=flags is None)}

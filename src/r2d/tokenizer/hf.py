@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -362,26 +363,51 @@ class R2DTokenizer:
         return out
 
     # ------------------------------------------------------------------------------------------ decoding
-    def decode(self, ids, flags=None, *, skip_special_tokens: bool = True) -> str:
+    def decode(self, ids, flags=None, *, skip_special_tokens: bool = True, assume_flags_off: bool = False) -> str:
         """Ids + flags -> text. Exact inverse of encoding; total on any ids and valid flags a model may produce.
 
         Args:
-            ids: (T,) token ids (list, numpy or torch). Ids outside the vocabulary decode as ``<unk>``.
+            ids: (T,) token ids (list, numpy or torch), or what ``tok(text)`` returned, whole (its ``input_ids``
+                and ``flags`` are used). Ids outside the vocabulary decode as ``<unk>``.
             flags: (T, F) flags as 0/1 (bools or integers) or as probabilities in [0, 1] (a flag is on when its
-                probability is >= 0.5), e.g. a model's ``flag_probs`` or ``torch.sigmoid(flag_logits)``;
-                ``None`` means all off. A word takes the flags of its first row.
+                probability is >= 0.5), e.g. a model's ``flag_probs`` or ``torch.sigmoid(flag_logits)``. A word
+                takes the flags of its first row.
             skip_special_tokens: drop special and padding rows (otherwise they are written as ``<s>`` etc.).
                 A pair ``<s> A </s></s> B </s>`` then comes back as ``A + B``, nothing between them, as Hugging Face
                 tokenizers decode a pair; keep the special rows (or decode each side of ``</s></s>``) to part them.
+            assume_flags_off: decode without flags on purpose (every flag off: no capitals, no suffixes, a space
+                before every word). Without flags and without it, decoding warns (``UserWarning``): ids alone
+                rarely give the text back.
 
         Raises:
-            ValueError: flags outside [0, 1] (raw logits), NaN, or a shape that does not match ``ids``.
+            ValueError: flags outside [0, 1] (raw logits), NaN, or a shape that does not match ``ids``; flags
+                given twice (in the encoding and as ``flags``) or together with ``assume_flags_off``.
             TypeError: ids that are not integers, flags that are not numbers.
+
+        >>> tok = R2DTokenizer.from_pretrained("r2d-en")
+        >>> tok.decode(tok("Dogs riding"))
+        'Dogs riding'
+        >>> tok.decode(tok("Dogs riding")["input_ids"], assume_flags_off=True)
+        ' dog ride'
         """
+        if type(ids) not in (list, tuple) and isinstance(ids, Mapping):
+            ids, flags = _from_encoding(ids, flags, assume_flags_off, "decode")
+        elif assume_flags_off and flags is not None:
+            raise ValueError("decode got flags and assume_flags_off=True: pass one or the other")
+        if flags is None and not assume_flags_off and self.num_flags:
+            _warn_no_flags("decode")
         return self.core.decode(ids, flags, skip_special_tokens=skip_special_tokens)
 
-    def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True) -> list[str]:
-        """Decode a batch: (B, T) ids and (B, T, F) flags (or lists of different lengths); see :meth:`decode`."""
+    def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True,
+                     assume_flags_off: bool = False) -> list[str]:
+        """Decode a batch: (B, T) ids and (B, T, F) flags (or lists of different lengths), or what
+        ``tok(texts)`` returned, whole; see :meth:`decode`."""
+        if type(ids_batch) not in (list, tuple) and isinstance(ids_batch, Mapping):
+            ids_batch, flags_batch = _from_encoding(ids_batch, flags_batch, assume_flags_off, "batch_decode")
+        elif assume_flags_off and flags_batch is not None:
+            raise ValueError("batch_decode got flags and assume_flags_off=True: pass one or the other")
+        if flags_batch is None and not assume_flags_off and self.num_flags:
+            _warn_no_flags("batch_decode")
         return self.core.decode_batch(ids_batch, flags_batch, skip_special_tokens=skip_special_tokens)
 
     # ------------------------------------------------------------------------------------------ save / load
@@ -505,6 +531,27 @@ def _as_batch(x: Any, what: str) -> list[str]:
         if not isinstance(t, str):
             raise TypeError(f"{what}[{i}] must be a str, got {type(t).__name__}")
     return list(x)
+
+
+def _from_encoding(enc: Mapping, flags: Any, assume_flags_off: bool, method: str) -> tuple[Any, Any]:
+    """``(input_ids, flags or None)`` of an encoding passed whole to ``decode``/``batch_decode``."""
+    if "input_ids" not in enc:
+        raise ValueError(f"{method} got a mapping without 'input_ids' (keys: {sorted(enc)}): pass ids, or what "
+                         f"the tokenizer returned")
+    if flags is not None:
+        raise ValueError(f"{method} got an encoding and flags: pass the encoding alone (its flags are used), or "
+                         f"ids and flags")
+    flags = enc.get("flags")
+    if flags is not None and assume_flags_off:
+        raise ValueError(f"{method} got an encoding with flags and assume_flags_off=True: pass one or the other")
+    return enc["input_ids"], flags
+
+
+def _warn_no_flags(method: str) -> None:
+    # subtle: stacklevel 3 points at the caller of decode/batch_decode
+    warnings.warn(f"{method} got ids but no flags: every flag is taken as off (no capitals, no suffixes, a space "
+                  f"before every word); pass the flags (or the encoding whole), or assume_flags_off=True to decode "
+                  f"ids alone on purpose", UserWarning, stacklevel=3)
 
 
 def _per_row(values: Any) -> bool:
