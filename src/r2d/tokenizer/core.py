@@ -486,21 +486,29 @@ class TokenizerCore:
         return np.array([int.from_bytes(r, "little") * self._vocab for r in map(bytes, packed)] + [None],
                         dtype=object)[:-1]
 
+    def _row_kinds(self, ids: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, ...]:
+        """``(outside, inside, kind, special, lone)`` per row: whether the id is outside the vocabulary, the id
+        clipped into it (0 outside), its kind (2 = a row of its own: a special token or an id outside the
+        vocabulary; 1 = starts a word; 0 = continues one), whether it is a row of its own, and whether it is a
+        continuation row that begins a word (after a text start or a special row: never found by row)."""
+        n = len(ids)
+        outside = (ids < 0) | (ids >= self._vocab)
+        inside = np.where(outside, 0, ids)
+        kind = self.kind[inside]
+        kind[outside] = 2
+        special = kind == 2
+        boundary = np.zeros(n, dtype=bool)  # rows no word continues into: text starts, rows after a special
+        boundary[starts[:-1][starts[:-1] < n]] = True
+        boundary[1:] |= special[:-1]
+        return outside, inside, kind, special, (kind == 0) & boundary
+
     def _read_arrays(self, ids: np.ndarray, codes: np.ndarray | None, starts: np.ndarray, skip_special_tokens: bool
                      ) -> tuple:
         """Rows as arrays -> ``(texts, ids, codes, bounds, lone)``: each row's cached text or ``None``, the ids and
         each row's word's ``code * V`` (``None``: all 0) read like lists, the bounds of the texts and the
         continuation rows that begin a word (never cached as what they are)."""
         n, vocab = len(ids), self._vocab
-        outside = (ids < 0) | (ids >= vocab)
-        inside = np.where(outside, 0, ids)
-        kind = self.kind[inside]
-        kind[outside] = 2  # an id outside the vocabulary is a row of its own, like a special token
-        special = kind == 2
-        boundary = np.zeros(n, dtype=bool)  # rows no word continues into: text starts, rows after a special
-        boundary[starts[:-1][starts[:-1] < n]] = True
-        boundary[1:] |= special[:-1]
-        lone = (kind == 0) & boundary  # continuation rows that begin a word
+        outside, inside, kind, special, lone = self._row_kinds(ids, starts)
         look = np.zeros(n, dtype=np.int64)
         if codes is not None:
             # subtle: a model may give the rows of one word different flags; the word's first row decides
@@ -657,15 +665,7 @@ class TokenizerCore:
         """The texts of a batch: ``ids`` (N,), each row's ``code * V`` (N,) or ``None`` (all 0), ``starts`` (B + 1,),
         with the table (see the notes above :meth:`decode_batch`)."""
         n, vocab = len(ids), self._vocab
-        outside = (ids < 0) | (ids >= vocab)
-        inside = np.where(outside, 0, ids)
-        kind = self.kind[inside]
-        kind[outside] = 2  # an id outside the vocabulary is a row of its own, like a special token
-        special = kind == 2
-        boundary = np.zeros(n, dtype=bool)  # rows no word continues into: text starts, rows after a special
-        boundary[starts[:-1][starts[:-1] < n]] = True
-        boundary[1:] |= special[:-1]
-        lone = (kind == 0) & boundary  # continuation rows that begin a word: never found by row
+        outside, inside, kind, special, lone = self._row_kinds(ids, starts)
         code = np.zeros(n, dtype=np.int64)
         if codes is not None:
             # subtle: a model may give the rows of one word different flags; the word's first row decides
