@@ -13,7 +13,9 @@ import sys
 from r2d.cli.common import guard
 
 PROG = "r2d experiment"
-EXAMPLE = "r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu"
+EXAMPLE = ("r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu\n"
+           "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --flag-sets case affixes"
+           "   # then the flag-set ablation")
 
 
 def build_parser():
