@@ -28,6 +28,22 @@ def test_a_command_imports_its_own_module_only():
     assert out.strip().splitlines()[-1] == "[]"
 
 
+def test_list_coverage_counts_only_what_the_flag_set_can_split(tmp_path):
+    from r2d import R2DTokenizer
+    from r2d.analysis.stats import list_coverage
+    from r2d.flags import FlagSchema
+
+    lst = tmp_path / "l.tsv"
+    lst.write_text("riding\tride ~ing\ndogs\tdog ~s\nnews\t\n")
+    text = ["The dogs were riding to the news. A ride."]
+    cov = {spec: list_coverage(R2DTokenizer.train(texts=text * 5, vocab_size=300, deconstruction_list=lst,
+                                                  flag_names=FlagSchema.parse(spec).names, min_frequency=1), text)
+           for spec in ("default", "case", "NoSpace,FirstCap,AllCaps,Suffix_ing")}
+    assert (cov["default"].split, cov["default"].decided) == (2, 4)  # dogs, riding; news (whole), ride (a root)
+    assert (cov["case"].split, cov["case"].decided) == (0, 0)  # the list is never used
+    assert (cov["NoSpace,FirstCap,AllCaps,Suffix_ing"].split, cov["NoSpace,FirstCap,AllCaps,Suffix_ing"].decided) == (1, 3)
+
+
 def test_a_reader_that_leaves_ends_the_command_quietly():
     """``r2d tokenize ... | head``: the closed pipe is not reported as an error of the user's input."""
     import subprocess

@@ -37,9 +37,11 @@ def list_coverage(tok, texts: Iterable[str]) -> ListCoverage:
     from r2d.text.pretokenize import split_pieces
 
     d = tok.deconstructor
-    listed = set(d.list.entries)
-    roots = {e.root for e in d.list if e.root is not None}
     affix_cols = set(d._col_affix)
+    # subtle: only entries the flag set can apply count (a `case` tokenizer carries a list it never uses)
+    active = d._split  # word -> (root, ...): entries whose affixes are all flags of the schema
+    listed = set(active) | {e.word for e in d.list if not e.is_split} if affix_cols else set()
+    roots = {v[0] for v in active.values()}
     words = split = decided = 0
     for t in texts:
         for p in split_pieces(t):
