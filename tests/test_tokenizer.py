@@ -742,3 +742,24 @@ def test_round_trip_and_total_decode_with_many_flags(wide_tok, texts, data):
     assert wide_tok.decode(ids.tolist(), flags.tolist()) == want
     assert wide_tok.decode(ids.tolist(), flags.astype(int).tolist()) == want
     assert wide_tok.batch_decode([ids.tolist()], [[tuple(r) for r in flags.astype(int).tolist()]]) == [want]
+
+
+@pytest.fixture(scope="module", params=["case", "FirstCap,AllCaps,Contraction_s", "NoSpace,Suffix_ing"])
+def subset_tok(request, tmp_path_factory):
+    """Tokenizers whose flag sets leave inferred or suffix flags out (the ablation's kind of schema)."""
+    from r2d.flags import FlagSchema
+
+    lst = tmp_path_factory.mktemp("list") / "l.tsv"
+    lst.write_text("riding\tride ~ing\ndogs\tdog ~s\n")
+    return R2DTokenizer.train(texts=TINY_TEXTS, vocab_size=300, deconstruction_list=lst,
+                              flag_names=FlagSchema.parse(request.param).names, min_frequency=1)
+
+
+@given(st.lists(st.text(), min_size=1, max_size=3))
+def test_round_trip_and_offsets_for_a_flag_set_without_some_flags(subset_tok, texts):
+    enc = subset_tok(texts, add_special_tokens=False, return_offsets_mapping=True)
+    assert subset_tok.batch_decode(enc["input_ids"], enc["flags"]) == texts
+    for text, spans in zip(texts, enc["offset_mapping"]):
+        words = list(dict.fromkeys(tuple(s) for s in spans))  # a word's rows share its span
+        assert all(0 <= a < b <= len(text) for a, b in words)
+        assert all(b <= a2 for (_, b), (a2, _) in zip(words, words[1:]))  # in order, never overlapping
