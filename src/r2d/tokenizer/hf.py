@@ -390,24 +390,15 @@ class R2DTokenizer:
         >>> tok.decode(tok("Dogs riding")["input_ids"], assume_flags_off=True)
         ' dog ride'
         """
-        if type(ids) not in (list, tuple) and isinstance(ids, Mapping):
-            ids, flags = _from_encoding(ids, flags, assume_flags_off, "decode")
-        elif assume_flags_off and flags is not None:
-            raise ValueError("decode got flags and assume_flags_off=True: pass one or the other")
-        if flags is None and not assume_flags_off and self.num_flags:
-            _warn_no_flags("decode")
+        ids, flags = _ids_and_flags(ids, flags, assume_flags_off, "decode", self.num_flags)
         return self.core.decode(ids, flags, skip_special_tokens=skip_special_tokens)
 
     def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True,
                      assume_flags_off: bool = False) -> list[str]:
         """Decode a batch: (B, T) ids and (B, T, F) flags (or lists of different lengths), or what
         ``tok(texts)`` returned, whole; see :meth:`decode`."""
-        if type(ids_batch) not in (list, tuple) and isinstance(ids_batch, Mapping):
-            ids_batch, flags_batch = _from_encoding(ids_batch, flags_batch, assume_flags_off, "batch_decode")
-        elif assume_flags_off and flags_batch is not None:
-            raise ValueError("batch_decode got flags and assume_flags_off=True: pass one or the other")
-        if flags_batch is None and not assume_flags_off and self.num_flags:
-            _warn_no_flags("batch_decode")
+        ids_batch, flags_batch = _ids_and_flags(ids_batch, flags_batch, assume_flags_off, "batch_decode",
+                                                self.num_flags)
         return self.core.decode_batch(ids_batch, flags_batch, skip_special_tokens=skip_special_tokens)
 
     # ------------------------------------------------------------------------------------------ save / load
@@ -533,25 +524,27 @@ def _as_batch(x: Any, what: str) -> list[str]:
     return list(x)
 
 
-def _from_encoding(enc: Mapping, flags: Any, assume_flags_off: bool, method: str) -> tuple[Any, Any]:
-    """``(input_ids, flags or None)`` of an encoding passed whole to ``decode``/``batch_decode``."""
-    if "input_ids" not in enc:
-        raise ValueError(f"{method} got a mapping without 'input_ids' (keys: {sorted(enc)}): pass ids, or what "
-                         f"the tokenizer returned")
-    if flags is not None:
-        raise ValueError(f"{method} got an encoding and flags: pass the encoding alone (its flags are used), or "
-                         f"ids and flags")
-    flags = enc.get("flags")
-    if flags is not None and assume_flags_off:
-        raise ValueError(f"{method} got an encoding with flags and assume_flags_off=True: pass one or the other")
-    return enc["input_ids"], flags
-
-
-def _warn_no_flags(method: str) -> None:
-    # subtle: stacklevel 3 points at the caller of decode/batch_decode
-    warnings.warn(f"{method} got ids but no flags: every flag is taken as off (no capitals, no suffixes, a space "
-                  f"before every word); pass the flags (or the encoding whole), or assume_flags_off=True to decode "
-                  f"ids alone on purpose", UserWarning, stacklevel=3)
+def _ids_and_flags(ids: Any, flags: Any, assume_flags_off: bool, method: str, num_flags: int) -> tuple[Any, Any]:
+    """What ``decode``/``batch_decode`` decode: ``(ids, flags or None)`` from ids and flags, or from an encoding passed
+    whole; refuses flags given twice, warns when a tokenizer with flags gets none and was not told to expect that."""
+    if type(ids) not in (list, tuple) and isinstance(ids, Mapping):
+        if "input_ids" not in ids:
+            raise ValueError(f"{method} got a mapping without 'input_ids' (keys: {sorted(ids)}): pass ids, or what "
+                             f"the tokenizer returned")
+        if flags is not None:
+            raise ValueError(f"{method} got an encoding and flags: pass the encoding alone (its flags are used), or "
+                             f"ids and flags")
+        ids, flags = ids["input_ids"], ids.get("flags")
+        if flags is not None and assume_flags_off:
+            raise ValueError(f"{method} got an encoding with flags and assume_flags_off=True: pass one or the other")
+    elif assume_flags_off and flags is not None:
+        raise ValueError(f"{method} got flags and assume_flags_off=True: pass one or the other")
+    if flags is None and not assume_flags_off and num_flags:
+        # subtle: stacklevel 3 points at the caller of decode/batch_decode
+        warnings.warn(f"{method} got ids but no flags: every flag is taken as off (no capitals, no suffixes, a space "
+                      f"before every word); pass the flags (or the encoding whole), or assume_flags_off=True to "
+                      f"decode ids alone on purpose", UserWarning, stacklevel=3)
+    return ids, flags
 
 
 def _per_row(values: Any) -> bool:
