@@ -197,7 +197,7 @@ def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp
     assert (out / "charts" / "ablation.png").read_bytes().startswith(b"\x89PNG")
     assert 'id="ablation"' in (out / "report.html").read_text() and "## Which flags carry" in (out / "summary.md").read_text()
     # a flag set redefined under the same name is another experiment: resuming stops and names it
-    monkeypatch.setitem(exp.FLAG_ARMS, "case", exp.FlagArm("NoSpace,FirstCap"))
+    monkeypatch.setitem(exp.FLAG_ARMS, "case", "NoSpace,FirstCap")
     with pytest.raises(InputError, match="flag_arm"):
         exp.run_experiment(exp.resolve(exp.ExperimentArgs(preset="smoke", out=str(out), data_dir=str(SHARED),
                                                           flag_sets=["case"])), out, data_dir=SHARED, progress=False)

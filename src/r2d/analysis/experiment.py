@@ -48,7 +48,7 @@ import numpy as np
 
 from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
-    FLAG_ARMS, PAIRS, PRESETS, UNTRAINED, ExperimentArgs, FlagArm, ExperimentPreset, presets_table, resolve, snapshot_steps,
+    FLAG_ARMS, PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
     wikipedia_shards)
 
 if TYPE_CHECKING:
@@ -275,21 +275,23 @@ def prepare_arm_tokenizer(out: Path, corpus_info: dict, preset: ExperimentPreset
     """The R2D tokenizer of one flag set of the ablation (:data:`FLAG_ARMS`), like the pair's in all else: the same
     vocabulary size and training text; its list is the bundled one or built with the arm's affixes (saved beside)."""
     from r2d.flags import FlagSchema
+    from r2d.lists.english import DEFAULT_AFFIXES
     from r2d.tokenizer.hf import R2DTokenizer
 
-    spec = FLAG_ARMS[arm]
+    schema = FlagSchema.parse(FLAG_ARMS[arm])
     d = out / "tokenizers" / f"r2d-{arm}"
     d.mkdir(parents=True, exist_ok=True)
     lst: str | Path = "en"
-    if spec.list_affixes:
+    affixes = tuple(schema.affix_flags)  # the list splits off exactly the schema's affixes
+    if set(affixes) - set(DEFAULT_AFFIXES):  # more than the bundled list has
         from r2d.lists.deconstruct import write_entries
         from r2d.lists.english import build_english_list
 
         lst = out / "tokenizers" / f"r2d-{arm}.list.tsv"
-        write_entries(lst, build_english_list(affixes=spec.list_affixes),
-                      header=f"the list of flag set {arm!r}: build_english_list(affixes={list(spec.list_affixes)})\n")
+        write_entries(lst, build_english_list(affixes=affixes),
+                      header=f"the list of flag set {arm!r}: build_english_list(affixes={list(affixes)})\n")
     tok = R2DTokenizer.train([corpus_info["train_file"]], vocab_size=preset.vocab_size, deconstruction_list=lst,
-                             flag_names=FlagSchema.parse(spec.flags).names, model_max_length=preset.max_length)
+                             flag_names=schema.names, model_max_length=preset.max_length)
     tok.save_pretrained(d)
     return {"path": str(d), "flags": list(tok.flag_names), "list": str(lst), "vocab_size": len(tok),
             "rows_per_1000_bytes_heldout": _rows_per_1000_bytes(tok, heldout_docs(corpus_info)[:200])}
@@ -587,7 +589,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
 def _arm_inputs(kind: str) -> dict:
     """The flag set a unit of the ablation depends on (recorded in its marker); nothing for the pair's own models."""
     arm = FLAG_ARMS.get(kind.removeprefix("r2d-")) if kind.startswith("r2d-") else None
-    return {"flag_arm": {"flags": arm.flags, "list_affixes": list(arm.list_affixes)}} if arm else {}
+    return {"flag_arm": arm} if arm else {}
 
 
 def finetune_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, int, int]]:

@@ -22,26 +22,13 @@ PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")))
 """the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``"""
 
 
-@dataclass(frozen=True)
-class FlagArm:
-    """One flag set of the ablation: an R2D tokenizer (and causal model) that differs from the pair's R2D model only in
-    its flags and the list that feeds them."""
-
-    flags: str
-    """the flag set (:meth:`r2d.flags.FlagSchema.parse`)"""
-    list_affixes: tuple[str, ...] = ()
-    """affixes of a list built for this arm by :func:`r2d.lists.english.build_english_list` (empty: the bundled list)"""
-    note: str = ""
-
-
-FLAG_ARMS: dict[str, FlagArm] = {
-    "case": FlagArm("case", note="NoSpace, FirstCap, AllCaps: spacing and case alone, no morphology"),
-    "affixes": FlagArm("default+~ly,~er,~est,un~,re~,~ness",
-                       ("~s", "~ed", "~ing", "~ly", "~er", "~est", "un~", "re~", "~ness"),
-                       note="the seven flags and six more affixes, from a list built with them"),
+FLAG_ARMS: dict[str, str] = {
+    "case": "case",  # NoSpace, FirstCap, AllCaps: spacing and case alone, no morphology
+    "affixes": "default+~ly,~er,~est,un~,re~,~ness",  # the seven and six more affixes, from a list built with them
 }
-"""The ablation's flag sets besides the pair's own R2D model (``clm-r2d``, the default flags and list); each is run as
-``clm-r2d-<name>`` with a tokenizer of its own, of the same vocabulary size, trained on the same text."""
+"""The ablation's flag sets (name -> :meth:`r2d.flags.FlagSchema.parse` spec) besides the pair's own R2D model
+(``clm-r2d``, the default flags and list); each is run as ``clm-r2d-<name>`` with a tokenizer of its own, of the same
+vocabulary size, trained on the same text, and a list built with its affixes where they go beyond the bundled list's."""
 
 
 def wikipedia_shards(data_dir: Path) -> list[Path]:
