@@ -114,7 +114,7 @@ def iter_documents(files: Iterable[str | os.PathLike]) -> Iterator[str]:
 DOCUMENT_RULES = ("auto", "file", "lines")
 """How :func:`scored_documents` cuts a file into documents: ``auto`` = WikiExtractor ``<doc>`` articles where the
 file has that markup, else ``file``; ``file`` = the whole file, every byte (line breaks included); ``lines`` = each
-non-blank line, line breaks left out (r2d's rule before 0.2)."""
+non-blank line, line breaks left out (the older rule)."""
 
 
 def has_doc_markup(path: str | os.PathLike, *, probe_lines: int = 50) -> bool:
@@ -146,7 +146,10 @@ def scored_documents(files: Iterable[str | os.PathLike], rule: str = "auto") -> 
     docs: list[str] = []
     rules: list[str] = []
     for f in [check_file(f) for f in files]:
-        r = "file" if rule == "file" else "wikiextractor" if has_doc_markup(f) else "file" if rule == "auto" else rule
+        if rule != "file" and has_doc_markup(f):
+            r = "wikiextractor"  # marked articles under auto and lines alike
+        else:
+            r = "lines" if rule == "lines" else "file"
         if r == "file":
             text = read_exact(f)
             docs += [text] if text else []
