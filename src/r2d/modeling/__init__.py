@@ -46,6 +46,7 @@ _AUTO_MODULES = {
 
 _pending: list = []  # registrations asked for while a module of transformers or r2d was still importing
 _executing: list[str] = []  # modules of transformers and r2d running their import now (innermost last)
+_ran: set = set()  # registrations run (or tried): once all have, the finder leaves sys.meta_path
 
 
 def _request(register=None) -> None:
@@ -56,6 +57,7 @@ def _request(register=None) -> None:
         _pending.append(register)
     while _pending and not _executing:
         register = _pending.pop(0)
+        _ran.add(register)
         try:
             register()
         except Exception as e:  # subtle: never break the user's import of transformers (e.g. one without torch)
@@ -63,6 +65,8 @@ def _request(register=None) -> None:
 
             logging.getLogger(__name__).warning("r2d: could not register its classes with transformers' Auto classes (%s: %s)",
                            type(e).__name__, e)
+    if not _executing and len(_ran) == len(_AUTO_MODULES) and _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)  # every registration done: later imports no longer pass through it
 
 
 class _ThenRegister:
