@@ -346,14 +346,18 @@ def test_terminal_ctrl_c_while_readline_prepares_the_terminal_still_quits(tmp_pa
     quits_with_summary(child, 0)
 
 
+def slowed(module: str, name: str, label: str, seconds: float) -> str:
+    """Python for spawn(before=...): ``module.name`` announces itself on stderr as ``(label)``, then waits."""
+    return (f"import sys, time\nimport {module} as _m\n_real = _m.{name}\n"
+            f"def _slow(*args, **kwargs):\n"
+            f"    print('({label})', file=sys.stderr, flush=True)\n"
+            f"    time.sleep({seconds})\n"
+            f"    return _real(*args, **kwargs)\n"
+            f"_m.{name} = _slow\n")
+
+
 # Every save announces itself on stderr and takes a second.
-SLOW_SAVES = ("import os, sys, time\n"
-              "_fsync = os.fsync\n"
-              "def _slow_fsync(fd):\n"
-              "    print('(saving)', file=sys.stderr, flush=True)\n"
-              "    time.sleep(1)\n"
-              "    _fsync(fd)\n"
-              "os.fsync = _slow_fsync\n")
+SLOW_SAVES = slowed("os", "fsync", "saving", 1)
 
 
 def test_terminal_ctrl_c_during_a_save_finishes_the_save_then_quits(tmp_path):
@@ -370,14 +374,7 @@ def test_terminal_ctrl_c_during_a_save_finishes_the_save_then_quits(tmp_path):
 
 
 # Loading the words announces itself and takes 30 s (a large corpus).
-SLOW_LOAD = ("import sys, time\n"
-             "import r2d.game.ui as _ui\n"
-             "_load = _ui.load_words\n"
-             "def _slow_load(*args, **kwargs):\n"
-             "    print('(loading)', file=sys.stderr, flush=True)\n"
-             "    time.sleep(30)\n"
-             "    return _load(*args, **kwargs)\n"
-             "_ui.load_words = _slow_load\n")
+SLOW_LOAD = slowed("r2d.game.ui", "load_words", "loading", 30)
 
 
 def test_terminal_ctrl_c_at_start_up_or_while_loading_quits_at_once_writing_nothing(tmp_path):
