@@ -100,6 +100,7 @@ def test_pairs_see_the_same_rows_and_snapshots(smoke_run):
 def test_summary_numbers_come_from_the_stage_files(smoke_run):
     from r2d.analysis.experiment import PRESETS
     from r2d.training.metrics import compute_task_metrics
+    from r2d.training.tasks import TASKS
 
     out, _ = smoke_run
     p = PRESETS["smoke"]
@@ -135,7 +136,8 @@ def test_summary_numbers_come_from_the_stage_files(smoke_run):
         for seed in p.seeds:
             pred = json.loads((out / "finetune" / "stsb" / run / f"seed{seed}" / "predictions.json").read_text())
             v = pred["validation"]
-            vals.append(compute_task_metrics("stsb", np.array(v["predictions"]), np.array(v["labels"]))["pearson"])
+            scores = compute_task_metrics(TASKS["stsb"], np.array(v["predictions"]), np.array(v["labels"]))
+            vals.append(scores["pearson"])
         assert row["pearson"]["values"] == pytest.approx(vals, nan_ok=True)
     # the verdict is one line per comparison plus the signal lines, computed from those numbers
     comps = summary["comparisons"]

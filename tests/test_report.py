@@ -1,8 +1,10 @@
 """Tests for r2d.analysis.report: summary.json numbers from stage files (bits per byte, BLiMP, fine-tuning, flags),
 a verdict that follows the numbers, self-contained HTML, and a real headless-browser load.
 
-The browser test needs Debian's chromium (``apt-get install -y chromium``); it is skipped, with that
-reason, where no chromium binary is on PATH.
+The run folders are written by the code ``r2d experiment`` writes them with (stage markers by
+:class:`r2d.analysis.experiment.Stages`, BLiMP results by :func:`r2d.evaluation.blimp.aggregate`), so a change of
+either format breaks these tests unless the report follows it. The browser test needs Debian's chromium
+(``apt-get install -y chromium``); it is skipped, with that reason, where no chromium binary is on PATH.
 """
 
 from __future__ import annotations
@@ -16,51 +18,54 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from r2d.analysis.experiment import Stages
 from r2d.analysis.report import build_report, summary_markdown
+from r2d.evaluation.blimp import Pair, aggregate
+from r2d.training.finetune import PREDICTIONS_FILE
 
 CHROMIUM = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (apt-get install -y chromium)")
 
 FIELDS = ("morphology", "syntax")
-
-
-def _write(out: Path, name: str, data: dict) -> None:
-    d = out / "stages"
-    d.mkdir(parents=True, exist_ok=True)
-    marker = {**data, "seconds": 12.5, "finished": "2026-11-26T20:00:00+00:00"}  # as Stages.run records them
-    (d / (name.replace("/", "__") + ".json")).write_text(json.dumps(marker))
+PAIRS = [Pair("good", "bad", field, f"{field}_{i // 50}", f"{field}.jsonl", i + 1)
+         for field in FIELDS for i in range(100)]  # the first 100 pairs morphology, the rest syntax
 
 
 def make_run(out: Path, *, r2d_bits: float = 1.0, r2d_right: float = 0.8, r2d_noise: float = 0.1) -> Path:
     """A run folder as r2d experiment leaves it: 2 causal seeds x 2 kinds, BLiMP, STS-B with 3 seeds, flags."""
+    stages = Stages(out)
+
+    def record(name: str, result: dict) -> None:
+        stages.run(name, lambda: result)
+
     rng = np.random.default_rng(0)
     nbytes = [100 + 10 * i for i in range(20)]
     for seed in (0, 1):
         for kind, bits in (("r2d", r2d_bits), ("bpe", 1.2)):
             for step, scale in ((0, 8.0), (5, 2.0), (10, 1.0)):
                 per_doc = [b * bits * scale * (1 + 0.01 * seed) for b in nbytes]
-                _write(out, f"eval/bpb/clm-{kind}/seed{seed}/step-{step}", {
-                    "wikipedia_heldout": {"bits": per_doc, "bytes": nbytes},
-                    "snapshot": {"step": step, "rows_seen": step * 64, "train_seconds": step * (1.5 if kind == "r2d" else 1.0)}})
+                seconds = step * (1.5 if kind == "r2d" else 1.0)
+                snapshot = {"step": step, "rows_seen": step * 64, "train_seconds": seconds}
+                record(f"eval/bpb/clm-{kind}/seed{seed}/step-{step}",
+                       {"wikipedia_heldout": {"bits": per_doc, "bytes": nbytes}, "snapshot": snapshot})
             for untrained, p in (("-untrained", 0.5), ("", r2d_right if kind == "r2d" else 0.7)):
-                right = (rng.random(200) < p).astype(int)
-                right[:100] = (rng.random(100) < p)  # fields: first 100 pairs morphology, the rest syntax
-                acc = {"overall": right.mean(), "morphology": right[:100].mean(), "syntax": right[100:].mean()}
-                _write(out, f"eval/blimp/clm-{kind}{untrained}/seed{seed}",
-                       {**acc, "paradigms": {}, "pairs": 200, "rule": "causal", "right": "".join(map(str, right))})
+                right = (rng.random(200) < p).tolist()
+                right[:100] = (rng.random(100) < p).tolist()
+                record(f"eval/blimp/clm-{kind}{untrained}/seed{seed}", {**aggregate(PAIRS, right).to_dict(),
+                       "rule": "causal", "right": "".join("1" if r else "0" for r in right)})
     labels = np.linspace(0, 5, 60)
     for kind, noise in (("r2d", r2d_noise), ("roberta", 1.0), ("r2d-untrained", 3.0), ("roberta-untrained", 3.0)):
         for seed in (0, 1, 2):
             pred = labels + np.random.default_rng(seed).normal(0, noise, 60)
             run = out / "finetune" / "stsb" / f"mlm-{kind}" / f"seed{seed}"
             run.mkdir(parents=True)
-            (run / "predictions.json").write_text(json.dumps(
+            (run / PREDICTIONS_FILE).write_text(json.dumps(
                 {"validation": {"predictions": pred.tolist(), "labels": labels.tolist()}}))
-            _write(out, f"finetune/stsb/mlm-{kind}/seed{seed}", {
+            record(f"finetune/stsb/mlm-{kind}/seed{seed}", {
                 "final": {"eval_pearson": float(np.corrcoef(pred, labels)[0, 1])}, "best_step": 10 * (seed + 1),
                 "stopped_at": 40, "train_seconds": 3.0, "trainable_parameters": 1000})
     ci = {"difference": 0.2, "low": 0.1, "high": 0.3, "level": 0.95, "excludes_zero": True}
-    _write(out, "eval/flags/mlm-r2d/seed0", {"rows": 500, "flags": {
+    record("eval/flags/mlm-r2d/seed0", {"rows": 500, "flags": {
         "NoSpace": {"f1": 0.9, "always_on_f1": 0.4, "positives": 120, "rate": 0.24, "difference_ci": ci}}})
     return out
 
@@ -78,7 +83,7 @@ def test_summary_numbers(tmp_path: Path):
     pts = saved["curves"]["clm-r2d"]["0"]
     assert [p["rows_seen"] for p in pts] == [0, 320, 640] and pts[1]["bits_per_byte"] == pytest.approx(2.0)
     # "blimp": {RUN: {"overall": x, FIELD: x}}
-    right = [json.loads((out / "stages" / f"eval__blimp__clm-bpe__seed{s}.json").read_text())["right"] for s in (0, 1)]
+    right = [Stages(out).done(f"eval/blimp/clm-bpe/seed{s}")["right"] for s in (0, 1)]
     assert saved["blimp"]["clm-bpe"]["overall"] == pytest.approx(np.mean([r.count("1") / 200 for r in right]))
     assert set(saved["blimp"]["clm-r2d-untrained"]) == {"overall", *FIELDS}  # not the stage's seconds
     assert saved["blimp_pairs"]["clm-r2d"] == 200

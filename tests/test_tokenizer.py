@@ -204,7 +204,7 @@ def test_decode_reads_probabilities_and_refuses_logits(en_tok):
 
 def _general_decode(tok, ids_batch, flags_batch, skip_special_tokens=True):
     """Decoding through the general (numpy) reader whatever the input: what the fast readers must agree with."""
-    core = tok.core
+    core = tok.core.decoder
     rows = core._rows_of_arrays(ids_batch, flags_batch)
     return core._texts(*core._read_arrays(*rows, skip_special_tokens), skip_special_tokens)
 
@@ -308,7 +308,7 @@ def test_words_cached_by_row_are_never_joined_wrongly(tiny_tok):
 def test_the_fast_readers_take_the_tokenizers_own_output(tiny_tok):
     # decoding what tok() returned never needs the general reader (it is correct, but slower)
     enc = tiny_tok(["Dogs riding", "NASA's zebras"])
-    core = tiny_tok.core
+    core = tiny_tok.core.decoder
     assert core._rows_of_lists(enc["input_ids"], enc["flags"]) is not None
     assert core._read_list(enc["input_ids"][1], enc["flags"][1], True) is not None
     assert core._read_list(enc["input_ids"][1], [list(r) for r in enc["flags"][1]], True) is not None
@@ -320,7 +320,7 @@ def test_bad_flags_are_refused_with_the_same_message_by_every_reader(tiny_tok):
            ([5], [[float("nan")] * 7]), ([5.0], [[0] * 7]), ([5], [[None] * 7]), ([5, 6], [[0] * 7])]
     for ids, flags in bad:
         with pytest.raises((ValueError, TypeError)) as general:
-            tiny_tok.core._rows_of_arrays([ids], [flags])
+            tiny_tok.core.decoder._rows_of_arrays([ids], [flags])
         with pytest.raises(general.type) as fast:
             tiny_tok.decode(ids, flags)
         assert str(fast.value) == str(general.value), (ids, flags)

@@ -1,6 +1,6 @@
 """The experiment report: stage results in, ``summary.json`` + PNG charts + one self-contained ``report.html`` out.
 
-Pipeline stage: the last step of ``r2d experiment``. :func:`summarize` reads the finished units of a run folder
+The last step of ``r2d experiment``. :func:`summarize` reads the finished units of a run folder
 (``OUT/stages/*.json`` and the fine-tuning predictions) and reduces them to the numbers of the comparison: bits per
 byte per run and dataset (``"bpb": {RUN: {DATASET: x}}``), BLiMP (``"blimp": {RUN: {"overall": x, FIELD: x}}``),
 learning curves, fine-tuning and per-flag F1, each with mean +- std over seeds, and the paired bootstrap intervals
@@ -30,6 +30,8 @@ from r2d.analysis.ablation import ablation_chart, ablation_rows, ablation_table,
 from r2d.analysis.presets import PAIRS
 from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
 from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
+from r2d.training.metrics import compute_task_metrics, eval_key
+from r2d.training.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -59,9 +61,6 @@ def _base(run: str) -> str:
 
 def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int = N_BOOT) -> dict:
     """The numbers of the comparison from the finished stages of ``out`` (module docstring)."""
-    from r2d.training.metrics import compute_task_metrics
-    from r2d.training.tasks import get_task
-
     out = Path(out)
     st = _stages(out)
     settings = dict(settings or {})
@@ -126,7 +125,7 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
     for (task, run), rows in sorted(ft_rows.items()):
         t = get_task(task)
         split = t.eval_splits[0]
-        key = f"eval_{t.metric}" if len(t.eval_splits) == 1 else f"eval_{split}_{t.metric}"
+        key = eval_key(t, split, t.metric, n_eval_splits=len(t.eval_splits))
         entry = {"headline": t.metric, "split": split,
                  t.metric: seed_summary([r["final"].get(key, float("nan")) for r in rows]),
                  "best_step": [r.get("best_step") for r in rows], "stopped_at": [r.get("stopped_at") for r in rows],

@@ -1,7 +1,7 @@
 """Guessed deconstructions for the deconstruction game: ``word -> [Entry, ...]``, likely answer first.
 
-Stage 2a helper (it feeds :mod:`r2d.game.game`, which makes the list that :mod:`r2d.lists.deconstruct` reads). For one
-word it proposes splits into a root plus affixes in tilde format, from two sources:
+The deconstruction game (:mod:`r2d.game`) shows them to the player. For one word it proposes splits into a root
+plus affixes in tilde format, from two sources:
 
 * ``lemminflect``: the word is a known inflection of a lemma (``ran -> run ~ed``, ``children -> child ~s``,
   ``housing -> house ~ing``);
@@ -15,8 +15,8 @@ frequency plus evidence. Conventions the ranking follows (the same as the hand-c
 ``tests/data/guess_sample.tsv``): an inflection is split off alone (``players -> player ~s``); derivational
 affixes are split down to the base word (``unbeatable -> un~beat ~able``).
 
-This module does not decide anything: the test for a split is meaning ("does the root share significant
-meaning with the variant?"), which only the player can judge. It also does not read or write lists.
+Guesses decide nothing: the test for a split is meaning ("does the root share significant meaning with the
+variant?"), which only the player can judge.
 
 >>> [e.deconstruction for e in guesses("communities")][:1]
 ['community ~s']

@@ -1,9 +1,7 @@
 """The byte-level alphabet of the root BPE, and the vocabulary's fixed tokens.
 
-Stage 4 of the pipeline, its smallest part: how a root becomes the string the BPE sees (GPT-2's 256 printable
-byte characters after the word-start marker ``▁``) and how a vocabulary entry becomes bytes again; RoBERTa's
-special tokens. Used by encoding, decoding and training (:mod:`r2d.tokenizer.core`, :mod:`r2d.tokenizer.train`);
-it runs no BPE itself.
+How a root becomes the string the BPE sees (GPT-2's 256 printable byte characters after the word-start marker
+``▁``) and how a vocabulary entry becomes bytes again; RoBERTa's special tokens.
 
 >>> root_to_symbols("héllo")
 '▁hÃ©llo'

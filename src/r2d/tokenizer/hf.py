@@ -1,16 +1,10 @@
 """R2DTokenizer: text <-> ids + flag matrix, losslessly, with the Hugging Face tokenizer interface.
 
-Stage 4 of the pipeline. ``text -> pieces`` (:mod:`r2d.text.pretokenize`) ``-> roots + flags`` (:mod:`r2d.text.transform`)
-``-> ids + flags`` (:mod:`r2d.tokenizer.core`): every root is split by a byte-level BPE trained on roots only, and
-the first BPE piece of every root carries the word-start marker ``▁`` (it means "new word", not "space": spacing
-is the ``NoSpace`` flag), so word boundaries survive on their own. Every piece row carries its word's flags;
-special and padding rows carry none. Ids follow RoBERTa's layout: ``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3,
-BPE tokens, ``<mask>`` last; pairs are ``<s> A </s></s> B </s>``.
-
-This module is the thin Hugging Face-compatible wrapper over the core: argument handling, the special-row
-layout, truncation and padding (:mod:`r2d.tokenizer.layout`), a real ``transformers.BatchEncoding`` as output
-(its ``convert_to_tensors`` makes the tensors), save/load, and training (:mod:`r2d.tokenizer.train`). It does
-not mask (see :mod:`r2d.modeling.collator`) or model anything.
+A thin wrapper over the core (:mod:`r2d.tokenizer.core`): argument handling, RoBERTa's special-row layout
+(``<s>``=0, ``<pad>``=1, ``</s>``=2, ``<unk>``=3, BPE tokens, ``<mask>`` last; pairs as ``<s> A </s></s> B </s>``),
+truncation and padding (:mod:`r2d.tokenizer.layout`), a real ``transformers.BatchEncoding`` as output (its
+``convert_to_tensors`` makes the tensors), save/load (:mod:`r2d.tokenizer.files`) and training
+(:mod:`r2d.tokenizer.train`). Special and padding rows carry no flags.
 
 A saved folder has a ``tokenizer_config.json`` naming the class, which is how ``AutoTokenizer.from_pretrained``
 finds it once the class is registered. The model side registers it (:mod:`r2d.modeling.encoder`, for both model
@@ -28,10 +22,8 @@ True
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -49,12 +41,12 @@ from r2d.tokenizer.alphabet import (  # noqa: F401  (bytes_to_unicode & co. re-e
 from r2d.tokenizer.arrays import flatten_batch, to_numpy
 from r2d.tokenizer.core import DEFAULT_CACHE_SIZE, TokenizerCore
 from r2d.tokenizer.files import bundled_path, load_list  # noqa: F401  (re-exported for older importers)
+from r2d.tokenizer.hf_args import (PaddingArg, TruncationArg, as_batch, check_tensors, check_text, ids_and_flags,
+                                   padding_strategy, per_row, torch_module, transformers_api, truncation_strategy)
 from r2d.tokenizer.train import check_min_frequency, check_vocab_size, count_roots, train_bpe, unused_affixes
 
 logger = logging.getLogger(__name__)
 
-PaddingArg = bool | str
-TruncationArg = bool | str
 
 
 @dataclass(frozen=True)
@@ -169,7 +161,7 @@ class R2DTokenizer:
         Args:
             text: any Unicode string.
         """
-        _check_text(text, "text")
+        check_text(text, "text")
         return [Row(*self.deconstructor.split(p), s, e) for p, s, e in split_pieces_with_offsets(text)]
 
     def join(self, rows: Iterable[Row | tuple[str, Sequence]]) -> str:
@@ -218,17 +210,17 @@ class R2DTokenizer:
             holds one tuple per row.
         """
         batched = not isinstance(text, str)
-        texts = _as_batch(text, "text")
+        texts = as_batch(text, "text")
         pairs = None
         if text_pair is not None:
-            pairs = _as_batch(text_pair, "text_pair")
+            pairs = as_batch(text_pair, "text_pair")
             if batched != (not isinstance(text_pair, str)) or len(pairs) != len(texts):
                 raise ValueError(
                     f"text_pair must match text: got {len(texts)} text(s) and {len(pairs)} pair(s) "
                     f"({'batched' if batched else 'single'} text)")
-        padding = _padding_strategy(padding)
-        truncation = _truncation_strategy(truncation)
-        _check_tensors(return_tensors)
+        padding = padding_strategy(padding)
+        truncation = truncation_strategy(truncation)
+        check_tensors(return_tensors)
         n_special = (4 if pairs is not None else 2) if add_special_tokens else 0
         if truncation != "do_not_truncate" and max_length is None:
             max_length = self.model_max_length
@@ -255,7 +247,7 @@ class R2DTokenizer:
         if padding != "do_not_pad":
             length = layout.padded_length(rows.lengths, padding, max_length, pad_to_multiple_of)
         return self._batch_encoding(columns, rows.starts, length, return_tensors, batched,
-                                    flag_table=self.core.flag_table, attention_mask=return_attention_mask)
+                                    flag_table=self.core.flag_rows.table, attention_mask=return_attention_mask)
 
     def _batch_encoding(self, columns: dict[str, np.ndarray], starts: np.ndarray, length: int | None,
                         return_tensors: str | None, batched: bool, flag_table: np.ndarray | None = None,
@@ -294,7 +286,7 @@ class R2DTokenizer:
                     data[k] = [[1] * n for n in text_lengths.tolist()]  # subtle: faster than slicing a list of ones
                     continue
                 if flag_table is not None and k == "flags":
-                    values = self.core.flag_objects[v].tolist()  # one shared tuple per distinct row
+                    values = self.core.flag_rows.objects[v].tolist()  # one shared tuple per distinct row
                 elif v.ndim == 2:
                     values = list(zip(*v.T.tolist())) if len(v) else []
                 else:
@@ -302,7 +294,7 @@ class R2DTokenizer:
                 data[k] = layout.split(values, starts)
             if not batched:
                 data = {k: v[0] for k, v in data.items()}
-        return _transformers().BatchEncoding(data, tensor_type=return_tensors)
+        return transformers_api().BatchEncoding(data, tensor_type=return_tensors)
 
     def _pad_value(self, key: str):
         return self.pad_token_id if key == "input_ids" else layout.PAD_VALUES.get(key, 0)
@@ -331,13 +323,13 @@ class R2DTokenizer:
             columns = {k: [f[k] for f in features] for k in features[0].keys()}
         if "input_ids" not in columns:
             raise ValueError(f"pad() needs 'input_ids' in every feature, got keys {sorted(columns)}")
-        padding = _padding_strategy(padding)
-        _check_tensors(return_tensors)
+        padding = padding_strategy(padding)
+        check_tensors(return_tensors)
         _, starts = flatten_batch(columns["input_ids"], "input_ids", ndim=1)
         rows: dict[str, np.ndarray] = {}
         examples: dict[str, Any] = {}
         for k, v in columns.items():
-            if not _per_row(v):
+            if not per_row(v):
                 examples[k] = v
                 continue
             flat, key_starts = flatten_batch(v, k)
@@ -359,7 +351,7 @@ class R2DTokenizer:
                 out[k] = v
                 continue
             a = a.astype(np.float32) if a.dtype.kind == "f" else a
-            out[k] = a if return_tensors == "np" else _torch().from_numpy(np.ascontiguousarray(a))
+            out[k] = a if return_tensors == "np" else torch_module().from_numpy(np.ascontiguousarray(a))
         return out
 
     # ------------------------------------------------------------------------------------------ decoding
@@ -390,16 +382,16 @@ class R2DTokenizer:
         >>> tok.decode(tok("Dogs riding")["input_ids"], assume_flags_off=True)
         ' dog ride'
         """
-        ids, flags = _ids_and_flags(ids, flags, assume_flags_off, "decode", self.num_flags)
-        return self.core.decode(ids, flags, skip_special_tokens=skip_special_tokens)
+        ids, flags = ids_and_flags(ids, flags, assume_flags_off, "decode", self.num_flags)
+        return self.core.decoder.decode(ids, flags, skip_special_tokens=skip_special_tokens)
 
     def batch_decode(self, ids_batch, flags_batch=None, *, skip_special_tokens: bool = True,
                      assume_flags_off: bool = False) -> list[str]:
         """Decode a batch: (B, T) ids and (B, T, F) flags (or lists of different lengths), or what
         ``tok(texts)`` returned, whole; see :meth:`decode`."""
-        ids_batch, flags_batch = _ids_and_flags(ids_batch, flags_batch, assume_flags_off, "batch_decode",
+        ids_batch, flags_batch = ids_and_flags(ids_batch, flags_batch, assume_flags_off, "batch_decode",
                                                 self.num_flags)
-        return self.core.decode_batch(ids_batch, flags_batch, skip_special_tokens=skip_special_tokens)
+        return self.core.decoder.decode_batch(ids_batch, flags_batch, skip_special_tokens=skip_special_tokens)
 
     # ------------------------------------------------------------------------------------------ save / load
     def save_pretrained(self, directory: str | os.PathLike) -> list[str]:
@@ -488,96 +480,3 @@ _HF_LOADER_OPTIONS = frozenset({"_from_auto", "_commit_hash", "revision", "cache
 # Keys that hold one value per row and must have as many rows as input_ids.
 _ROW_KEYS = ("input_ids", "attention_mask", "flags", "flag_labels", "special_tokens_mask", "offset_mapping",
              "token_type_ids")
-
-
-@functools.cache
-def _transformers():
-    """What this wrapper takes from ``transformers`` (imported on first use: it is slow to import)."""
-    from types import SimpleNamespace
-
-    from transformers.tokenization_utils_base import BatchEncoding, TruncationStrategy
-    from transformers.utils import PaddingStrategy
-
-    return SimpleNamespace(BatchEncoding=BatchEncoding, PaddingStrategy=PaddingStrategy,
-                           TruncationStrategy=TruncationStrategy)
-
-
-def _torch():
-    import torch
-
-    return torch
-
-
-def _check_text(x: Any, what: str) -> None:
-    if not isinstance(x, str):
-        raise TypeError(f"{what} must be a str (or a list of str for a batch), got {type(x).__name__}")
-
-
-def _as_batch(x: Any, what: str) -> list[str]:
-    if isinstance(x, str):
-        return [x]
-    if x is None or isinstance(x, (bytes, bytearray)) or not isinstance(x, (list, tuple)):
-        raise TypeError(f"{what} must be a str or a list of str, got {type(x).__name__}")
-    for i, t in enumerate(x):
-        if not isinstance(t, str):
-            raise TypeError(f"{what}[{i}] must be a str, got {type(t).__name__}")
-    return list(x)
-
-
-def _ids_and_flags(ids: Any, flags: Any, assume_flags_off: bool, method: str, num_flags: int) -> tuple[Any, Any]:
-    """What ``decode``/``batch_decode`` decode: ``(ids, flags or None)`` from ids and flags, or from an encoding passed
-    whole; refuses flags given twice, warns when a tokenizer with flags gets none and was not told to expect that."""
-    if type(ids) not in (list, tuple) and isinstance(ids, Mapping):
-        if "input_ids" not in ids:
-            raise ValueError(f"{method} got a mapping without 'input_ids' (keys: {sorted(ids)}): pass ids, or what "
-                             f"the tokenizer returned")
-        if flags is not None:
-            raise ValueError(f"{method} got an encoding and flags: pass the encoding alone (its flags are used), or "
-                             f"ids and flags")
-        ids, flags = ids["input_ids"], ids.get("flags")
-        if flags is not None and assume_flags_off:
-            raise ValueError(f"{method} got an encoding with flags and assume_flags_off=True: pass one or the other")
-    elif assume_flags_off and flags is not None:
-        raise ValueError(f"{method} got flags and assume_flags_off=True: pass one or the other")
-    if flags is None and not assume_flags_off and num_flags:
-        # subtle: stacklevel 3 points at the caller of decode/batch_decode
-        warnings.warn(f"{method} got ids but no flags: every flag is taken as off (no capitals, no suffixes, a space "
-                      f"before every word); pass the flags (or the encoding whole), or assume_flags_off=True to "
-                      f"decode ids alone on purpose", UserWarning, stacklevel=3)
-    return ids, flags
-
-
-def _per_row(values: Any) -> bool:
-    """Does a feature column hold a sequence per example (rather than one value per example)?"""
-    if hasattr(values, "ndim"):
-        return values.ndim >= 2
-    first = values[0] if len(values) else None
-    return isinstance(first, (list, tuple)) or getattr(first, "ndim", 0) >= 1
-
-
-def _padding_strategy(padding: PaddingArg) -> str:
-    if padding is True:
-        return "longest"
-    if padding is False or padding is None:
-        return "do_not_pad"
-    try:
-        return _transformers().PaddingStrategy(padding).value
-    except ValueError:
-        raise ValueError(f"padding={padding!r}: expected False, True, 'longest', 'max_length' or 'do_not_pad'") from None
-
-
-def _truncation_strategy(truncation: TruncationArg) -> str:
-    if truncation is True:
-        return "longest_first"
-    if truncation is False or truncation is None:
-        return "do_not_truncate"
-    try:
-        return _transformers().TruncationStrategy(truncation).value
-    except ValueError:
-        raise ValueError(f"truncation={truncation!r}: expected False, True, 'longest_first', 'only_first' or "
-                         f"'only_second'") from None
-
-
-def _check_tensors(return_tensors: str | None) -> None:
-    if return_tensors not in (None, "np", "pt"):
-        raise ValueError(f"return_tensors={return_tensors!r}: expected None, 'np' or 'pt'")

@@ -1,27 +1,53 @@
-"""Evaluation metrics of the downstream tasks, via scipy and scikit-learn.
+"""Scores of model outputs against gold labels: the task metrics, and the project's one binary precision/recall/F1.
 
-Pipeline stage: the scoring end of ``r2d finetune``. :data:`METRICS` maps a metric name to its function;
-each :class:`r2d.training.tasks.Task` names its own metrics (``Task.metrics``, headline first), and
-:func:`compute_task_metrics` computes exactly those from model outputs (logits or regression scores) and gold
-labels. :func:`make_compute_metrics` wraps it for the Hugging Face ``Trainer``. No task is special-cased here
-by name. This module does not load data (:mod:`r2d.training.tasks`) and never imports torch.
+:data:`METRICS` maps a metric name to its function; a task (:class:`r2d.training.tasks.Task`) names its own
+metrics, headline first, and :func:`compute_task_metrics` computes exactly those, no task special-cased by name.
+:func:`precision_recall_f1` is what every binary F1 of r2d calls (the task metric ``f1``, per-flag F1).
 
-Example:
-    >>> import numpy as np
-    >>> from r2d.training.tasks import TASKS
-    >>> compute_task_metrics(TASKS["cola"], np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1, 0]))
-    {'matthews_correlation': 1.0, 'accuracy': 1.0}
+>>> import numpy as np
+>>> from r2d.training.tasks import TASKS
+>>> compute_task_metrics(TASKS["cola"], np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1, 0]))
+{'matthews_correlation': 1.0, 'accuracy': 1.0}
+>>> precision_recall_f1(np.array([1, 1, 0]), np.array([0.9, 0.2, 0.5]))
+(0.5, 0.5, 0.5)
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:  # pragma: no cover
-    from r2d.training.tasks import Task
+THRESHOLD = 0.5
+"""A binary prediction is positive where its score is ``>= THRESHOLD``: the rule for probabilities (a model's
+calibrated ``flag_probs``, ``sigmoid(logits)``) and for 0/1 decisions, and the decoder's rule for flags
+(:func:`r2d.tokenizer.arrays.flag_bits`). For logits pass ``threshold=0.0``."""
+
+
+def precision_recall_f1(labels: np.ndarray, scores: np.ndarray, *, threshold: float = THRESHOLD
+                        ) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the positive class, predicting it where ``score >= threshold``.
+
+    scikit-learn's ``precision_recall_fscore_support(average="binary", zero_division=0)`` computes the same
+    (``tests/test_metrics.py`` holds it to that), but costs ~2 ms a call: the paired bootstrap of per-flag F1 calls
+    this ~14,000 times per model, so it counts with numpy.
+
+    Args:
+        labels: (N,) gold 0/1 (or bool).
+        scores: (N,) probabilities or 0/1 decisions (``threshold`` 0.5), or logits (``threshold`` 0.0).
+
+    Returns:
+        ``(precision, recall, f1)``; with no predicted (no gold) positives precision (recall) is 0, and so is F1;
+        all three are 0 for no items.
+    """
+    y = np.asarray(labels).astype(bool, copy=False)  # (N,)
+    p = np.asarray(scores) >= threshold  # (N,)
+    tp, n_pred, n_gold = np.count_nonzero(y & p), np.count_nonzero(p), np.count_nonzero(y)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * tp / (n_pred + n_gold) if tp else 0.0  # = 2PR / (P + R)
+    return float(precision), float(recall), float(f1)
 
 
 def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
@@ -31,10 +57,8 @@ def _accuracy(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def _f1(y: np.ndarray, p: np.ndarray) -> float:
-    """F1 of the positive class 1."""
-    from sklearn.metrics import f1_score
-
-    return float(f1_score(y, p, pos_label=1, zero_division=0.0))
+    """F1 of the positive class 1 (``p``: predicted class ids 0/1)."""
+    return precision_recall_f1(y, p)[2]
 
 
 def _matthews(y: np.ndarray, p: np.ndarray) -> float:
@@ -67,10 +91,14 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 regression tasks. The names are the keys ``r2d finetune`` logs (``eval_<name>``)."""
 
 
-def _task(task: "Task | str") -> "Task":
-    from r2d.training.tasks import get_task
+class Scored(Protocol):
+    """What scoring reads of a task (:class:`r2d.training.tasks.Task` has it)."""
 
-    return get_task(task) if isinstance(task, str) else task
+    name: str
+    metrics: tuple[str, ...]
+
+    @property
+    def is_regression(self) -> bool: ...
 
 
 def _as_predictions(predictions: np.ndarray, regression: bool) -> np.ndarray:
@@ -83,18 +111,14 @@ def _as_predictions(predictions: np.ndarray, regression: bool) -> np.ndarray:
     return p.reshape(-1).astype(np.int64)  # already class ids
 
 
-def compute_task_metrics(task: "Task | str", predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """The task's own metrics (``task.metrics``, in that order) from model outputs and gold labels.
+def compute_task_metrics(task: Scored, predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """``{metric name: value}`` for each of the task's own metrics (``task.metrics``, in that order).
 
     Args:
-        task: a :class:`r2d.training.tasks.Task`, or the name of one in :data:`r2d.training.tasks.TASKS`.
+        task: a :class:`r2d.training.tasks.Task` (by name: :func:`r2d.training.tasks.get_task`).
         predictions: logits (N, C), class ids (N,), or regression scores (N,) / (N, 1).
         labels: gold class ids (N,) or gold scores (N,).
-
-    Returns:
-        ``{metric name: value}`` for each name in ``task.metrics``.
     """
-    task = _task(task)
     y = np.asarray(labels).reshape(-1)
     p = _as_predictions(predictions, task.is_regression)
     if p.shape != y.shape:
@@ -104,14 +128,13 @@ def compute_task_metrics(task: "Task | str", predictions: np.ndarray, labels: np
     return {name: METRICS[name](y, p) for name in task.metrics}
 
 
-def metric_names(task: "Task | str") -> tuple[str, ...]:
+def metric_names(task: Scored) -> tuple[str, ...]:
     """Names :func:`compute_task_metrics` returns for ``task``, headline first: ``task.metrics``."""
-    return _task(task).metrics
+    return task.metrics
 
 
-def make_compute_metrics(task: "Task | str") -> Callable:
+def make_compute_metrics(task: Scored) -> Callable:
     """A ``compute_metrics`` for ``transformers.Trainer``: ``EvalPrediction -> dict`` for ``task``."""
-    task = _task(task)
 
     def compute_metrics(eval_pred) -> dict[str, float]:
         predictions, labels = eval_pred.predictions, eval_pred.label_ids
@@ -122,7 +145,7 @@ def make_compute_metrics(task: "Task | str") -> Callable:
     return compute_metrics
 
 
-def eval_key(task: "Task | str", split: str, metric: str, *, n_eval_splits: int = 1) -> str:
+def eval_key(task: Scored | str, split: str, metric: str, *, n_eval_splits: int = 1) -> str:
     """The ``metrics.jsonl`` key under which ``r2d finetune`` logs ``metric`` of ``split``.
 
     One evaluation split: ``eval_<metric>`` (the ``Trainer`` default); several (MNLI):

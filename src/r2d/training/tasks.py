@@ -1,11 +1,10 @@
 """Downstream tasks for fine-tuning: a registry of GLUE, Yelp polarity and IMDB, and their loaders.
 
-Pipeline stage: the data end of ``recipes/finetune.py``. Each :class:`Task` names its input columns, its
-label type (classification or regression), its number of labels, its metric and its evaluation splits.
-:func:`load_task` returns a :class:`datasets.DatasetDict` with the **same columns, label encoding and split
-names** whether the data comes from the Hugging Face Hub (``data_dir=None``, for users) or from local files
-in the layout of ``shared/data`` (``data_dir=...``, for machines without the Hub), so everything after
-loading is one code path.
+Each :class:`Task` names its input columns, its label type (classification or regression), its number of
+labels, its metrics (scored by :mod:`r2d.training.metrics`) and its evaluation splits. :func:`load_task`
+returns a :class:`datasets.DatasetDict` with the **same columns, label encoding and split names** whether the
+data comes from the Hugging Face Hub (``data_dir=None``, for users) or from local files in the layout of
+``shared/data`` (``data_dir=...``, for machines without the Hub), so everything after loading is one code path.
 
 Local TSV files with a header row are read by column name, wherever each column stands; a column missing from
 the header is a :class:`TaskDataError` naming the file, line 1 and the column. Headerless formats (CoLA, the MNLI
@@ -13,8 +12,7 @@ sample) are read by position, as their ``SOURCE.md`` documents them.
 
 Local files are incomplete for some tasks; where a split is missing, a deterministic, seeded,
 label-stratified split is carved from what exists and :attr:`Task.local_note` says exactly how
-(see :func:`task_table`). This module does not tokenize and does not compute metrics
-(:mod:`r2d.training.metrics` does).
+(see :func:`task_table`).
 
 Example:
     >>> task = TASKS["rte"]
@@ -34,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r2d.io import InputError, iter_lines
+from r2d.training.metrics import METRICS
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +78,6 @@ class Task:
     _local_loader: Callable[[Path], dict[str, dict[str, list]]] = field(repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        from r2d.training.metrics import METRICS
-
         unknown = [m for m in self.metrics if m not in METRICS]
         if not self.metrics or unknown:
             raise ValueError(f"task {self.name!r}: metrics {list(self.metrics)}; known metrics: {', '.join(METRICS)}")

@@ -1,0 +1,97 @@
+"""The distinct flag rows a tokenizer has met, numbered for encoding and keyed by flag code for decoding.
+
+A flag row is a tuple of F 0/1 values. Encoding numbers every row it makes (``table[number]`` is the row), so a
+batch stores one int32 per row; decoding keys a row by its flag code times the vocabulary size V (bit j of the
+code = flag j), so ``key + id`` names a (flag row, id) pair with one integer.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Sequence
+
+import numpy as np
+
+MAX_ROW_KEYS = 1 << 12  # flag rows remembered as tuples (the flag rows of encoding always are)
+
+
+class FlagRows:
+    """Distinct flag rows: ``table`` (K, F) uint8 (row 0 all zeros), their numbers and their keys."""
+
+    def __init__(self, num_flags: int, vocab_size: int):
+        self.num_flags = num_flags
+        self._vocab = vocab_size
+        self.small_codes = vocab_size << num_flags < 1 << 62  # code * V fits in int64
+        self.number: dict[tuple[int, ...], int] = {}  # flag row -> its row in the table
+        self.number_of_id: dict[int, int] = {}  # id() of the tuples in `tuples` -> the same number
+        # flag rows as tuples of 0/1 (the tokenizer's own and others seen) -> their code times V; bounded by
+        # MAX_ROW_KEYS; never replaced (decoding holds on to it)
+        self.key: dict[tuple, int] = {}
+        self.tuples: list[tuple[int, ...]] = []
+        self.add((0,) * num_flags)
+
+    def add(self, row: tuple[int, ...]) -> None:
+        """Give ``row`` the next number."""
+        # subtle: new tables, not grown ones: Encoded batches keep the table they were made with
+        self.number[row] = self.number_of_id[id(row)] = len(self.tuples)
+        self.key[row] = sum(1 << j for j, v in enumerate(row) if v) * self._vocab
+        self.tuples.append(row)
+        self.table = np.array(self.tuples, dtype=np.uint8).reshape(-1, self.num_flags)
+        self.objects = np.empty(len(self.tuples), dtype=object)  # the same tuples, for fast gathers
+        for i, t in enumerate(self.tuples):
+            self.objects[i] = t
+
+    def key_array(self, batch: Sequence[Sequence], count: int) -> np.ndarray | None:
+        """(count,) int64 ``code * V`` of the flag rows of a batch of texts (0/1 sequences per row), or ``None``."""
+        for attempt in range(4):
+            try:  # flag rows as tuples seen before (every flag row encoding makes)
+                return np.fromiter(map(self.key.__getitem__, chain.from_iterable(batch)), dtype=np.int64, count=count)
+            except KeyError as new:  # a tuple not seen before: learn it and read again (a few times)
+                if attempt == 3 or self.keys_of_bits([new.args[0]]) is None:
+                    break
+            except TypeError:  # lists
+                break
+        codes = self.keys_of_bits(list(chain.from_iterable(batch)))
+        return None if codes is None else np.array(codes, dtype=np.int64)
+
+    def keys_of_bits(self, rows: list) -> list[int] | None:
+        """``code * V`` of flag rows given as sequences of integers 0/1 (tuples not seen before, lists from
+        ``datasets`` or JSON), else ``None``. New tuples are remembered while there is room."""
+        try:
+            new = list(set(rows).difference(self.key))
+        except TypeError:  # lists
+            return self._bit_keys(rows)
+        codes = self._bit_keys(new)
+        if codes is None:
+            return None
+        if len(self.key) + len(new) <= MAX_ROW_KEYS:
+            self.key.update(zip(new, codes))
+            return list(map(self.key.__getitem__, rows))
+        known = dict(zip(new, codes))
+        return list(map(known.get, rows, map(self.key.get, rows)))
+
+    def _bit_keys(self, rows: Sequence) -> list[int] | None:
+        try:
+            if rows and set(map(len, rows)) != {self.num_flags}:
+                return None
+            raw = bytes(chain.from_iterable(rows))  # subtle: refuses floats and anything but integers 0-255
+        except (TypeError, ValueError):
+            return None
+        if raw.translate(None, b"\0\1"):  # a value other than 0 and 1
+            return None
+        return self.code_keys(np.frombuffer(raw, dtype=np.uint8).reshape(len(rows), self.num_flags).view(bool)
+                              ).tolist()
+
+    def code_keys(self, bits: np.ndarray) -> np.ndarray:
+        """(N, F) bool -> (N,) each row's flag code times V: int64, or Python ints (an object array) where that
+        would not fit in int64."""
+        packed = np.packbits(bits, axis=1, bitorder="little")  # (N, ceil(F / 8)) uint8
+        if not packed.shape[1]:
+            return np.zeros(len(bits), dtype=np.int64)
+        if self.small_codes:
+            if packed.shape[1] == 1:  # up to 8 flags (the default schema has 7)
+                return packed[:, 0].astype(np.int64) * self._vocab
+            weights = np.left_shift(1, 8 * np.arange(packed.shape[1], dtype=np.int64))
+            return (packed.astype(np.int64) @ weights) * self._vocab
+        return np.array([int.from_bytes(r, "little") * self._vocab for r in map(bytes, packed)] + [None],
+                        dtype=object)[:-1]
