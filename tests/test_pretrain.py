@@ -226,10 +226,13 @@ def test_cli_smoke_r2d(tmp_path, corpus, tokenizer_dir, capsys):
     # the logged flag metrics are those of the saved model on the premasked evaluation rows: F1 of the
     # calibrated probabilities at 0.5, next to predicting "on" everywhere
     from r2d.modeling.collator import R2DDataCollatorForMLM
-    from r2d.training.data import TokenizedSet
     from r2d.training.flag_metrics import flag_metrics
+    from r2d.training.shards import Shards, ShardSequences
 
-    evals = SequenceDataset(TokenizedSet.load(out / "data" / "eval.npz"))
+    meta = json.loads((out / "data" / "meta.json").read_text())  # the held-out documents, in the run's shards
+    evals = SequenceDataset(ShardSequences(Shards(meta["shards"]), meta["train_documents"], meta["documents"],
+                                           objective="mlm", max_length=32, pack=False, with_flags=True))
+    assert len(evals) == meta["eval_sequences"]
     batches = MLMBatches(R2DDataCollatorForMLM(tok), seed=0, pad_id=tok.pad_token_id, num_flags=tok.num_flags)
     batch = batches(batches.premask(evals))
     with torch.no_grad():

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "game": ("r2d.game.ui:main", "the deconstruction game: decide word splits in frequency order"),
     "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
     "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
+    "prepare-corpus": ("r2d.cli.prepare_corpus:main", "tokenize a corpus once into memory-mapped shards for pretrain"),
     "pretrain": ("r2d.cli.pretrain:main", "pretrain R2D or its 1D baseline: MLM (vs RoBERTa) or causal (vs a BPE twin)"),
     "finetune": ("r2d.cli.finetune:main", "fine-tune an MLM or causal checkpoint on a GLUE-style task"),
     "experiment": ("r2d.cli.experiment:main", "the R2D-vs-1D comparison at equal compute, with its report"),

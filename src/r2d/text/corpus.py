@@ -85,18 +85,25 @@ def _log_progress() -> Callable[[int, int], None]:
     return report
 
 
-def iter_documents(files: Iterable[str | os.PathLike]) -> Iterator[str]:
+def iter_documents(files: Iterable[str | os.PathLike], *,
+                   progress: Callable[[int], None] | None = None) -> Iterator[str]:
     """Documents of text files (``.gz`` too), in order.
 
     WikiExtractor output (``<doc ...>`` ... ``</doc>``): the non-blank lines in between, joined by newlines
     (the markup lines are dropped). Lines outside such markup: each non-blank line is a document.
 
+    Args:
+        progress: called now and then with the bytes of the files on disk read so far (all files together).
+
     Raises:
         r2d.io.InputError: as :func:`iter_corpus_lines`.
     """
+    done = 0
     for f in [check_file(f) for f in files]:
         lines: list[str] | None = None  # the open <doc>'s lines; None outside a document
-        for line in iter_lines(f):
+        report = None if progress is None else (lambda pos, base=done: progress(base + pos))
+        done += f.stat().st_size
+        for line in iter_lines(f, progress=report):
             line = line.rstrip("\n")
             if _is_markup(line):
                 if lines:

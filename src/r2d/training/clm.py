@@ -2,11 +2,12 @@
 ``--model bpe``), one code path for both.
 
 Pipeline stage: ``documents -> causal blocks -> R2DForCausalLM -> nats per predicted row``. What this module
-adds to :mod:`r2d.training.pretrain` (which reads the corpus, caches the data, runs the ``Trainer`` and writes
+adds to :mod:`r2d.training.pretrain` (which reads the corpus, keeps it in shards, runs the ``Trainer`` and writes
 the run folder):
 
-* :func:`causal_blocks`: every document becomes ``<s> rows </s>``; with ``--pack`` the documents are
-  concatenated into one stream (``</s>`` then ``<s>`` separate them) and cut into blocks of exactly
+* :func:`causal_blocks`: the causal layout, in memory (the shards lay documents out the same way,
+  :class:`r2d.training.shards.ShardSequences`): every document becomes ``<s> rows </s>``; with ``--pack`` the
+  documents are concatenated into one stream (``</s>`` then ``<s>`` separate them) and cut into blocks of exactly
   ``--max-length`` rows, so a block may start or end inside a document and nothing artificial is added
   (no ``</s>`` where a document did not end); without ``--pack`` each document is one sequence, cut after
   ``--max-length`` rows. Every row of a block but the first is predicted, except ``<s>`` rows (a document's
@@ -157,21 +158,22 @@ def train_run_tokenizer(args, out: Path):
 
     R2D: ``R2DTokenizer.train`` with the bundled English list; ``bpe`` and ``roberta``: a byte-level BPE in
     RoBERTa's layout (:func:`r2d.tokenizer.baseline.train_byte_level_bpe`). The documents are the corpus minus
-    the held-out evaluation share, split as :func:`r2d.training.data.build_datasets` splits them.
+    the held-out evaluation share (:func:`r2d.training.data.held_out`), streamed from the files.
     """
     from r2d.tokenizer.baseline import train_byte_level_bpe
     from r2d.tokenizer.hf import R2DTokenizer
     from r2d.modeling.causal_data import load_tokenizer_for
-    from r2d.training.data import read_documents
+    from r2d.training.data import held_out, iter_corpus_documents
 
     folder = out / TOKENIZER_DIR
     if folder.is_dir():
         logger.info("reusing the run's tokenizer in %s", folder)
         return load_tokenizer_for(folder, num_flags=int(args.model == "r2d"))
-    docs = read_documents(args.corpus, args.max_docs)
-    n_eval = min(len(docs) - 1, max(1, int(round(len(docs) * args.eval_fraction))))
-    train_docs = docs[:-n_eval] if len(docs) > 1 else docs
-    logger.info("training a %s tokenizer of %d ids on %d documents", args.model, args.train_tokenizer, len(train_docs))
+    # subtle: two passes over the corpus (count, then the training share), so it is never held in memory
+    n_docs = sum(1 for _ in iter_corpus_documents(args.corpus, args.max_docs))
+    n_train = n_docs - held_out(n_docs, args.eval_fraction) if n_docs > 1 else n_docs
+    train_docs = iter_corpus_documents(args.corpus, n_train)
+    logger.info("training a %s tokenizer of %d ids on %d documents", args.model, args.train_tokenizer, n_train)
     if args.model == "r2d":
         tokenizer = R2DTokenizer.train(texts=train_docs, vocab_size=args.train_tokenizer,
                                        model_max_length=args.max_length)

@@ -1,32 +1,36 @@
-"""Pretraining data: corpus documents -> fixed-length token sequences, cached, served in a seeded epoch order.
+"""Pretraining data: corpus documents -> sharded token rows on disk -> fixed-length sequences, served in a seeded
+epoch order.
 
 Pipeline stage: ``corpus -> documents -> ids (+ flag matrix) -> sequences``, the data side of every pretraining
 objective. Documents come from text files through the one corpus reader, :func:`r2d.text.corpus.iter_documents`
-(``.txt``/``.gz``, WikiExtractor ``<doc>`` markup), or from a Hugging Face dataset name ``name[:config]`` on
-machines with Hub access. The last share of the documents is held out for evaluation; each document is
-tokenized and either truncated at ``max_length`` rows or packed into full blocks (:func:`tokenize_documents`),
-stored flat in a :class:`TokenizedSet` and cached in the run folder (:func:`build_datasets`).
-:class:`SequenceDataset` and :class:`EpochSampler` serve the sequences so that every example knows its
-``(epoch, index)``: what masking seeds are derived from (see :mod:`r2d.modeling.mlm_batches`).
+(``.txt``/``.gz``, WikiExtractor ``<doc>`` markup), or from a Hugging Face dataset name ``name[:config]``, streamed,
+on machines with Hub access; both are read lazily (:func:`iter_corpus_documents`). :func:`build_datasets` tokenizes
+them once into memory-mapped shards (:mod:`r2d.training.shards`, in the run folder, or a folder ``r2d
+prepare-corpus`` made), holds out the last share of the documents for evaluation and lays the rest out as the
+objective's sequences without loading them. :func:`tokenize_documents` is the in-memory builder of the MLM
+sequences (:class:`TokenizedSet`), the reference the shards' layout equals. :class:`SequenceDataset` and
+:class:`EpochSampler` serve the sequences so that every example knows its ``(epoch, index)``: what masking seeds are
+derived from (see :mod:`r2d.modeling.mlm_batches`).
 
 It does not mask (the collators do), choose models or train (:mod:`r2d.training.pretrain`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import itertools
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from r2d.io import InputError, check_file
+from r2d.io import InputError, atomic_write_text, check_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +40,24 @@ logger = logging.getLogger(__name__)
 
 
 def iter_hub_documents(name: str) -> Iterator[str]:
-    """Non-empty ``text`` rows of the ``train`` split of a Hugging Face dataset ``name[:config]``."""
+    """Non-empty ``text`` rows of the ``train`` split of a Hugging Face dataset ``name[:config]``, streamed (the
+    dataset is never downloaded whole)."""
     import datasets
 
     ds_name, _, config = name.partition(":")
     try:
-        ds = datasets.load_dataset(ds_name, config or None, split="train")
+        ds = datasets.load_dataset(ds_name, config or None, split="train", streaming=True)
+        rows = iter(ds)
+        first = next(rows, None)
     except Exception as e:  # noqa: BLE001 - the datasets library raises many types for "cannot load"
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise InputError(f"--corpus {name}", f"not a file, and loading it as a Hub dataset failed: {first}") from None
-    column = "text" if "text" in ds.column_names else ds.column_names[0]
-    for row in ds:
+        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"--corpus {name}", f"not a file, and loading it as a Hub dataset failed: {first_line}"
+                         ) from None
+    if first is None:
+        return
+    columns = list(ds.column_names or first)
+    column = "text" if "text" in columns else columns[0]
+    for row in itertools.chain([first], rows):
         text = row[column]
         if text and text.strip():
             yield text
@@ -58,18 +69,28 @@ def is_file_source(source: str) -> bool:
 
 
 def check_corpus(sources: Sequence[str]) -> None:
-    """Raise :class:`r2d.io.InputError` naming the first corpus file that is missing, a folder or unreadable."""
+    """Raise :class:`r2d.io.InputError` naming the first corpus file that is missing, a folder or unreadable; a
+    folder of prepared shards (``manifest.json``) is taken alone."""
+    from r2d.training.shards import is_shard_folder
+
     for source in sources:
-        if is_file_source(source):
+        if is_shard_folder(source):
+            if len(sources) > 1:
+                raise InputError(f"--corpus {source}", "prepared shards are a whole corpus: give them alone")
+        elif Path(source).is_dir():
+            raise InputError(f"--corpus {source}", "is a folder, not a file or prepared shards (no manifest.json)")
+        elif is_file_source(source):
             check_file(source, what="--corpus")
 
 
-def read_documents(sources: Sequence[str], max_docs: int | None = None) -> list[str]:
-    """All documents of the corpus arguments, in order (at most ``max_docs``).
+def iter_corpus_documents(sources: Sequence[str], max_docs: int | None = None,
+                          progress: Callable[[int, int | None], None] | None = None) -> Iterator[str]:
+    """The documents of the corpus arguments, in order, read as they are asked for (at most ``max_docs``).
 
     Args:
         sources: text files (see :func:`r2d.text.corpus.iter_documents`) or Hub dataset names ``name[:config]``.
         max_docs: stop after this many documents (all sources together).
+        progress: called with (bytes read, bytes of all files), or (characters read, None) for Hub datasets.
 
     Raises:
         r2d.io.InputError: a file is missing, unreadable, not UTF-8 text or broken gzip (file and line named).
@@ -77,13 +98,42 @@ def read_documents(sources: Sequence[str], max_docs: int | None = None) -> list[
     from r2d.text.corpus import iter_documents
 
     check_corpus(sources)
-    docs: list[str] = []
+    files = [s for s in sources if is_file_source(s)]
+    total = sum(Path(f).stat().st_size for f in files) if len(files) == len(sources) else None
+    n = done = 0
     for source in sources:
-        for doc in iter_documents([source]) if is_file_source(source) else iter_hub_documents(source):
-            docs.append(doc)
-            if max_docs is not None and len(docs) >= max_docs:
-                return docs
-    return docs
+        if is_file_source(source):
+            size = Path(source).stat().st_size
+            report = None if progress is None else (lambda pos, base=done: progress(base + pos, total))
+            docs = iter_documents([source], progress=report)
+        else:
+            size, docs = 0, iter_hub_documents(source)
+        for doc in docs:
+            if max_docs is not None and n >= max_docs:
+                return
+            n += 1
+            if progress is not None and not is_file_source(source):
+                done += len(doc)
+                progress(done, None)
+            yield doc
+            if max_docs is not None and n >= max_docs:  # subtle: not a line further (it may be bad input)
+                return
+        done += size
+
+
+def read_documents(sources: Sequence[str], max_docs: int | None = None) -> list[str]:
+    """All documents of the corpus arguments, in order (at most ``max_docs``); see :func:`iter_corpus_documents`."""
+    return list(iter_corpus_documents(sources, max_docs))
+
+
+def held_out(n_docs: int, eval_fraction: float) -> int:
+    """How many of ``n_docs`` documents (the last ones) are held out for evaluation: ``eval_fraction`` of them,
+    rounded, at least one, and one fewer than all (every run and tokenizer splits by this one rule).
+
+    >>> held_out(100, 0.02), held_out(10, 0.02), held_out(2, 0.5)
+    (2, 1, 1)
+    """
+    return min(n_docs - 1, max(1, int(round(n_docs * eval_fraction))))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -100,6 +150,15 @@ class TokenizedSet:
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in all sequences."""
+        return int(self.offsets[-1])
+
+    def mean_rows(self) -> float:
+        """Mean rows per sequence."""
+        return self.num_rows / len(self) if len(self) else 0.0
 
     def save(self, path: Path) -> None:
         arrays = {"ids": self.ids, "offsets": self.offsets}
@@ -202,63 +261,131 @@ def tokenize_documents(docs: list[str], tokenizer, *, max_length: int, pack: boo
     return TokenizedSet(ids=ids, offsets=offsets, flags=flags)
 
 
-def _cache_key(settings: dict[str, Any], corpus: Sequence[str]) -> str:
-    parts = dict(settings, corpus=[])
-    for c in corpus:
-        p = Path(c)
-        parts["corpus"].append([str(p.resolve()), p.stat().st_size, int(p.stat().st_mtime)] if p.is_file() else c)
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+SHARDS_DIR = "shards"
+SMALL_CORPUS = 4 << 20
+"""Corpus files below this many bytes on disk are tokenized in the training process by default (no worker start-up)."""
+
+
+def default_workers(sources: Sequence[str]) -> int:
+    """Tokenizer processes for a corpus: none (this process) for small files, else one per core, at most 8."""
+    files = [Path(s) for s in sources if is_file_source(s)]
+    if len(files) == len(sources) and sum(f.stat().st_size for f in files) < SMALL_CORPUS:
+        return 0
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def corpus_shards(corpus: Sequence[str], tokenizer, *, folder: Path, tokenizer_name: str, max_docs: int | None = None,
+                  workers: int | None = None, progress: bool = False):
+    """The corpus as :class:`r2d.training.shards.Shards`: a prepared shard folder given as the corpus (checked
+    against the tokenizer), or shards of the corpus files in ``folder``, reused when they are up to date and
+    (re)made otherwise.
+
+    Args:
+        corpus: corpus files or Hub names, or one prepared shard folder.
+        tokenizer: the run's tokenizer. tokenizer_name: how the user named it.
+        folder: where this run keeps its shards of raw files.
+        max_docs: only the first documents are needed.
+        workers: tokenizer processes (``None``: :func:`default_workers`).
+        progress: a progress bar while preparing (else log lines).
+
+    Raises:
+        r2d.io.InputError: a bad corpus file; prepared shards of another tokenizer, of changed files, or broken.
+    """
+    from r2d.training.shards import (ReadProgress, Shards, _changed_source, is_shard_folder, prepare_shards,
+                                     source_record, stale_reason, tokenizer_fingerprint)
+
+    check_corpus(corpus)
+    fingerprint = tokenizer_fingerprint(tokenizer)
+    if is_shard_folder(corpus[0]):
+        shards = Shards(corpus[0], what="--corpus")
+        reason = stale_reason(shards, fingerprint=fingerprint)
+        if reason:
+            raise InputError(f"--corpus {corpus[0]}", f"these shards were {reason}, not with this run's tokenizer "
+                             f"({tokenizer_name}); prepare the corpus with it (r2d prepare-corpus --tokenizer ...)")
+        for record in shards.manifest["sources"]:
+            changed = _changed_source(record)
+            if changed:
+                raise InputError(f"--corpus {corpus[0]}", f"stale: {changed}; prepare the corpus again")
+        if not shards.manifest["complete"] and (max_docs is None or max_docs > shards.documents):
+            logger.warning("%s holds only the first %d documents of its corpus (prepared with --max-docs)",
+                           corpus[0], shards.documents)
+        return shards
+    sources = [source_record(s) for s in corpus]
+    with _lock(folder):
+        if is_shard_folder(folder):
+            try:
+                shards = Shards(folder)
+                reason = stale_reason(shards, sources=sources, fingerprint=fingerprint, max_docs=max_docs)
+            except InputError as e:
+                reason = str(e)
+            if reason is None:
+                logger.info("reusing the corpus shards in %s", folder)
+                return shards
+            logger.info("remaking the corpus shards in %s: %s", folder, reason)
+        workers = default_workers(corpus) if workers is None else workers
+        with ReadProgress("tokenizing the corpus", bar=progress) as bar:
+            return prepare_shards(iter_corpus_documents(corpus, max_docs, progress=bar), tokenizer, folder,
+                                  sources=sources, tokenizer_name=tokenizer_name, fingerprint=fingerprint,
+                                  max_docs=max_docs, workers=workers)
+
+
+@contextlib.contextmanager
+def _lock(folder: Path) -> Iterator[None]:
+    """One process at a time checks or makes a run's shards (``torchrun`` starts one per device, all alike): the
+    first makes them, the others then find them up to date."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: one process per run folder
+        yield
+        return
+    with open(folder.parent / f".{folder.name}.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokenizer_id: str, with_flags: bool,
-                   max_length: int, pack: bool, max_docs: int | None, eval_fraction: float,
-                   eval_size: int, tokenize=None) -> tuple[TokenizedSet, TokenizedSet]:
-    """Read, split and tokenize the corpus; cached in ``cache_dir`` (reused by ``--resume``).
+                   max_length: int, pack: bool, max_docs: int | None, eval_fraction: float, eval_size: int,
+                   objective: str = "mlm", workers: int | None = None, progress: bool = False):
+    """Tokenize the corpus into shards (:func:`corpus_shards`; reused by ``--resume``), split it and lay it out.
 
-    The last ``eval_fraction`` of the documents (at least one) is held out; at most ``eval_size`` evaluation
-    sequences are kept. ``cache_dir`` is written only once everything succeeded (no partial output).
-    ``tokenize``: a function like :func:`tokenize_documents` (the default), e.g. the causal objective's
-    :func:`r2d.training.clm.causal_blocks`.
+    The last ``eval_fraction`` of the documents (:func:`held_out`) is held out; at most ``eval_size`` evaluation
+    sequences are kept. ``objective``: the layout, ``"mlm"`` (:func:`tokenize_documents`'s) or ``"clm"``
+    (:func:`r2d.training.clm.causal_blocks`'). Writes ``cache_dir/meta.json`` (the split, counts, the shards used).
 
     Returns:
-        ``(train, eval)`` :class:`TokenizedSet` s.
+        ``(train, eval)`` :class:`r2d.training.shards.ShardSequences`.
 
     Raises:
         r2d.io.InputError: unreadable corpus, fewer than 2 documents, or no text left after tokenization.
     """
-    tokenize = tokenize or tokenize_documents
-    settings = {"tokenizer": tokenizer_id, "flags": with_flags, "max_length": max_length, "pack": pack,
-                "max_docs": max_docs, "eval_fraction": eval_fraction, "eval_size": eval_size}
-    if tokenize is not tokenize_documents:
-        settings["tokenize"] = f"{tokenize.__module__}.{tokenize.__qualname__}"
-    check_corpus(corpus)
-    key = _cache_key(settings, corpus)
-    meta = cache_dir / "meta.json"
-    if meta.is_file() and json.loads(meta.read_text(encoding="utf-8")).get("key") == key:
-        logger.info("reusing tokenized data in %s", cache_dir)
-        return TokenizedSet.load(cache_dir / "train.npz"), TokenizedSet.load(cache_dir / "eval.npz")
+    from r2d.training.shards import ShardSequences
+
     t0 = time.perf_counter()
-    docs = read_documents(corpus, max_docs)
-    if len(docs) < 2:
-        raise InputError(f"--corpus {' '.join(corpus)}", f"found {len(docs)} document(s); need at least 2 "
+    shards = corpus_shards(corpus, tokenizer, folder=cache_dir / SHARDS_DIR, tokenizer_name=tokenizer_id,
+                           max_docs=max_docs, workers=workers, progress=progress)
+    n_docs = shards.documents if max_docs is None else min(shards.documents, max_docs)
+    if n_docs < 2:
+        raise InputError(f"--corpus {' '.join(corpus)}", f"found {n_docs} document(s); need at least 2 "
                          "(one for training, one for evaluation)")
-    n_eval = min(len(docs) - 1, max(1, int(round(len(docs) * eval_fraction))))
-    train_docs, eval_docs = docs[:-n_eval], docs[-n_eval:]
-    kw = dict(max_length=max_length, pack=pack, with_flags=with_flags,
-              num_flags=tokenizer.num_flags if with_flags else 0)
-    train = tokenize(train_docs, tokenizer, **kw)
-    evals = tokenize(eval_docs, tokenizer, **kw).head(eval_size)
+    n_eval = held_out(n_docs, eval_fraction)
+    kw = dict(objective=objective, max_length=max_length, pack=pack, with_flags=with_flags)
+    train = ShardSequences(shards, 0, n_docs - n_eval, **kw)
+    evals = ShardSequences(shards, n_docs - n_eval, n_docs, **kw).head(eval_size)
     if len(train) == 0 or len(evals) == 0:
         raise InputError(f"--corpus {' '.join(corpus)}", "no text left after tokenization")
+    info = {"documents": n_docs, "train_documents": n_docs - n_eval, "eval_documents": n_eval,
+            "train_sequences": len(train), "eval_sequences": len(evals), "train_rows": train.num_rows,
+            "eval_rows": evals.num_rows, "shards": str(shards.folder.resolve()),
+            "tokenizer_fingerprint": shards.manifest["tokenizer"]["fingerprint"],
+            "seconds": round(time.perf_counter() - t0, 2)}
     cache_dir.mkdir(parents=True, exist_ok=True)
-    train.save(cache_dir / "train.npz")
-    evals.save(cache_dir / "eval.npz")
-    info = {"key": key, "documents": len(docs), "train_documents": len(train_docs), "eval_documents": len(eval_docs),
-            "train_sequences": len(train), "eval_sequences": len(evals), "train_rows": int(len(train.ids)),
-            "eval_rows": int(len(evals.ids)), "seconds": round(time.perf_counter() - t0, 2)}
-    meta.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    logger.info("corpus: %d documents -> %d train / %d eval sequences (%d train rows) in %.1f s", len(docs),
-                len(train), len(evals), len(train.ids), info["seconds"])
+    atomic_write_text(cache_dir / "meta.json", json.dumps(info, indent=2) + "\n")
+    logger.info("corpus: %d documents -> %d train / %d eval sequences (%d train rows)", n_docs, len(train),
+                len(evals), info["train_rows"])
     return train, evals
 
 
@@ -309,8 +436,9 @@ class EpochSampler:
 
     def __iter__(self) -> Iterator[int]:
         rng = np.random.default_rng([self.seed % 2**63, self.epoch])
-        return iter((self.epoch * self.n + rng.permutation(self.n)).tolist())
+        return map(int, self.epoch * self.n + rng.permutation(self.n))  # subtle: no list of N Python ints
 
 
-__all__ = ["read_documents", "check_corpus", "is_file_source", "iter_hub_documents", "TokenizedSet",
-           "tokenize_documents", "build_datasets", "SequenceDataset", "EpochSampler"]
+__all__ = ["read_documents", "iter_corpus_documents", "check_corpus", "is_file_source", "iter_hub_documents",
+           "held_out", "TokenizedSet", "tokenize_documents", "default_workers", "corpus_shards", "build_datasets",
+           "SequenceDataset", "EpochSampler", "SHARDS_DIR"]

@@ -2,10 +2,12 @@
 
 Pipeline stage: ``corpus -> sequences -> masked batches -> model -> losses -> metrics``. Steps:
 
-1. data (:mod:`r2d.training.data`, shared by every objective): read documents (files or a Hub dataset), hold out
-   the last ``--eval-fraction`` identically for both models, tokenize with the model's tokenizer
-   (``R2DTokenizer`` for ``--model r2d``, the offline RoBERTa tokenizer for ``--model roberta``), truncate each
-   document at ``--max-length`` rows like the article or ``--pack`` the token stream; cached in ``OUT/data``;
+1. data (:mod:`r2d.training.data`, shared by every objective): stream documents (files or a Hub dataset) through
+   the model's tokenizer (``R2DTokenizer`` for ``--model r2d``, the offline RoBERTa tokenizer for ``--model
+   roberta``) into memory-mapped shards in ``OUT/data/shards`` (``--prepare-workers`` processes; reused by
+   ``--resume``), or take a shard folder ``r2d prepare-corpus`` made; hold out the last ``--eval-fraction`` of the
+   documents identically for both models; truncate each document at ``--max-length`` rows like the article or
+   ``--pack`` the token stream, read from the shards as the steps ask for it (the corpus is never in memory);
 2. the objective (chosen in one place, :data:`OBJECTIVES`: ``mlm``, or ``clm`` = :mod:`r2d.training.clm`, the causal
    R2D model and its 1D twin ``--model bpe``) builds the model, the collate function, the evaluation set and its
    metrics. MLM: measure the flag rates of the training rows and set
@@ -57,7 +59,8 @@ class PretrainArgs:
     """Arguments of ``r2d pretrain`` (each attribute docstring is its ``--help`` text; ``None`` = the preset's)."""
 
     corpus: list[str] = field(metadata={"metavar": "FILE"})
-    """corpus files (.txt or .txt.gz; WikiExtractor <doc> markup is dropped) or a Hub dataset name[:config]"""
+    """corpus files (.txt or .txt.gz; WikiExtractor <doc> markup is dropped), a Hub dataset name[:config] (streamed),
+    or a folder of shards made by r2d prepare-corpus with the run's tokenizer"""
     out: str
     """run folder: metrics.jsonl, args.json, checkpoints, TensorBoard logs, model/"""
     model: Literal["r2d", "roberta", "bpe"] = "r2d"
@@ -139,6 +142,9 @@ class PretrainArgs:
     BENCHMARKS.md)"""
     num_workers: int = 0
     """data loader worker processes (the masks do not depend on it)"""
+    prepare_workers: int | None = None
+    """processes that tokenize corpus files into OUT/data/shards (0: this process; default: 0 for files under 4 MB,
+    else one per core, at most 8); the shards do not depend on it"""
     progress: bool = True
     """show a progress bar (--no-progress: log lines only)"""
     snapshot_steps: list[int] | None = field(default=None, metadata={"metavar": "STEP"})
@@ -168,6 +174,7 @@ def with_defaults(args: PretrainArgs) -> PretrainArgs:
 def check_args(args: PretrainArgs) -> None:
     """Raise :class:`r2d.io.InputError` naming the first option out of range or corpus file that cannot be read."""
     from r2d.training.data import check_corpus
+    from r2d.training.shards import is_shard_folder
     from r2d.training.trainer import MAX_SEED, check_ranges
 
     def bad(name: str, value: Any, why: str) -> InputError:
@@ -177,7 +184,7 @@ def check_args(args: PretrainArgs) -> None:
                                                   "logging_steps", "save_steps", "eval_size", "max_docs",
                                                   "save_total_limit"), 1),
                                  **dict.fromkeys(("warmup_steps", "weight_decay", "flag_loss_weight", "num_workers",
-                                                  "seed"), 0)},
+                                                  "prepare_workers", "seed"), 0)},
                  at_most={"seed": MAX_SEED}, positive=("flag_pos_weight_max", "lr", "max_minutes"))
     if args.snapshot_steps and min(args.snapshot_steps) < 0:
         raise bad("snapshot_steps", min(args.snapshot_steps), "must be >= 0")
@@ -193,10 +200,13 @@ def check_args(args: PretrainArgs) -> None:
     if args.train_tokenizer is not None and args.train_tokenizer < 300:
         raise bad("train_tokenizer", args.train_tokenizer, "must be >= 300 (256 bytes, the specials and merges)")
     check_corpus(args.corpus)
+    if args.train_tokenizer is not None and is_shard_folder(args.corpus[0]):
+        raise bad("train_tokenizer", args.train_tokenizer, "trains on the corpus text: give the corpus files, "
+                  "not prepared shards")
 
 
-RESUME_MAY_CHANGE = ("out", "resume", "progress", "num_workers", "max_minutes", "compile", "gradient_checkpointing",
-                     "bf16")
+RESUME_MAY_CHANGE = ("out", "resume", "progress", "num_workers", "prepare_workers", "max_minutes", "compile",
+                     "gradient_checkpointing", "bf16")
 """Settings that ``--resume`` may change: where the run folder is, the display, how the steps are computed (the
 machine's precision included) and how long this invocation may train. Every other setting must be the run's, the
 number of steps too: it shapes the learning-rate schedule (and the default warm-up) of the run being continued, so a
@@ -452,14 +462,23 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
                                          "or choose another folder")
     from r2d.training import clm
 
-    tokenizer = (clm.train_run_tokenizer(args, out) if args.train_tokenizer
-                 else load_tokenizer(args.model, args.tokenizer))
-    train_set, eval_set = build_datasets(
-        args.corpus, tokenizer, cache_dir=out / CACHE_DIR, with_flags=args.model == "r2d",
-        tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
-                         else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
-        max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
-        eval_size=args.eval_size, tokenize=clm.causal_blocks if args.objective == "clm" else None)
+    new_out = not out.exists()
+    try:
+        tokenizer = (clm.train_run_tokenizer(args, out) if args.train_tokenizer
+                     else load_tokenizer(args.model, args.tokenizer))
+        train_set, eval_set = build_datasets(
+            args.corpus, tokenizer, cache_dir=out / CACHE_DIR, with_flags=args.model == "r2d",
+            tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
+                             else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
+            max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
+            eval_size=args.eval_size, objective=args.objective, workers=args.prepare_workers,
+            progress=args.progress)
+    except InputError:
+        if new_out:  # subtle: bad input found while streaming the corpus; leave no half-made run folder
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     if args.resume and resume_from is None:
         logger.warning("--resume: no complete checkpoint in %s, starting from step 0", out)
     out.mkdir(parents=True, exist_ok=True)
@@ -504,7 +523,7 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
                  *objective.callbacks]
     if args.max_minutes:
         callbacks.append(TimeLimitCallback(args.max_minutes))
-    rows_per_step = args.batch_size * args.grad_accum * float(np.mean(np.diff(train_set.offsets)))
+    rows_per_step = args.batch_size * args.grad_accum * train_set.mean_rows()
     if args.snapshot_steps:
         callbacks.append(_snapshot_callback(out, args.snapshot_steps, tokenizer, rows_per_step))
     trainer = R2DTrainer(
