@@ -22,6 +22,19 @@ TINY_TEXTS = [
 TINY_LIST = "riding\tride ~ing\nrides\tride ~s\nenjoyed\tenjoy ~ed\nparks\tpark ~s\ndogs\tdog ~s\nnews\t\n"
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` are skipped where torch sees no CUDA GPU (torch is imported only if one is collected)."""
+    marked = [item for item in items if item.get_closest_marker("cuda")]
+    if not marked:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU (run benchmarks/gpu_check.sh where there is one)")
+        for item in marked:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def tiny_list():
     from r2d.lists.deconstruct import DeconstructionList

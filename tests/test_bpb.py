@@ -9,6 +9,7 @@ import torch
 from r2d.cli import main
 from r2d.evaluation.bpb import bits_per_byte, windows
 from r2d.modeling.causal_data import CausalCollator, RowCodec
+from host_reads import count_host_reads
 from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 DOCS = ["I enjoyed riding in Australia's parks.", "Zorping dogs; McDonald riding.\tHéllo wörld 🙂",
@@ -154,3 +155,65 @@ def test_cli_eval_help_and_errors(tmp_path, model_dir, capsys):
         err = capsys.readouterr().err
         assert msg in err and err.startswith("r2d eval bpb: error:") and err.count("\n") == 1, err
         assert "--window 100000" in err or "100000" not in args
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+
+def test_the_device_is_read_once_per_call_whatever_the_number_of_batches(codec):
+    model = tiny_causal_lm(codec)
+    counts, results = [], []
+    for batch_size in (1, 2, 16):  # 5 windows: 5, 3 and 1 batches
+        with count_host_reads(model) as reads:
+            results.append(bits_per_byte(model, codec, DOCS, window=16, batch_size=batch_size))
+        counts.append(len(reads.reads))
+    assert counts == [1, 1, 1], counts
+    assert results[0].bits == pytest.approx(results[2].bits, rel=1e-5) and results[0].rows == results[2].rows
+
+
+def test_per_document_bits_add_up_and_equal_one_document_at_a_time(codec):
+    model = tiny_causal_lm(codec)
+    docs = [DOCS[0], "", DOCS[2], DOCS[1]]
+    result = bits_per_byte(model, codec, docs, window=16, batch_size=4, per_document=True)
+    assert result.documents == 3 and len(result.document_bits) == 3 and sum(result.document_bytes) == result.bytes
+    assert sum(result.document_bits) == pytest.approx(result.bits, rel=1e-9)
+    alone = [bits_per_byte(model, codec, [d], window=16).bits for d in docs if d]
+    assert result.document_bits == pytest.approx(alone, rel=1e-5)
+    assert "document_bits" not in bits_per_byte(model, codec, docs).to_dict()
+
+
+def test_precision_is_recorded_and_checked(codec):
+    model = tiny_causal_lm(codec)
+    fp32 = bits_per_byte(model, codec, DOCS)
+    assert (fp32.precision, fp32.device) == ("fp32", "cpu") and fp32.to_dict()["precision"] == "fp32"
+    bf16 = bits_per_byte(model, codec, DOCS, precision="bf16")  # CPU autocast: close, not equal
+    assert bf16.precision == "bf16" and bf16.bits_per_byte == pytest.approx(fp32.bits_per_byte, rel=0.05)
+    with pytest.raises(ValueError, match="precision"):
+        bits_per_byte(model, codec, DOCS, precision="half")
+
+
+@pytest.mark.cuda
+def test_bits_per_byte_on_cuda_matches_the_cpu_and_waits_once_per_call(codec):
+    import warnings
+
+    cpu = tiny_causal_lm(codec)
+    gpu = tiny_causal_lm(codec).cuda()
+    ref = bits_per_byte(cpu, codec, DOCS, window=16)
+    fp32 = bits_per_byte(gpu, codec, DOCS, window=16, precision="fp32")
+    bf16 = bits_per_byte(gpu, codec, DOCS, window=16)  # auto: bf16 autocast on a GPU that has it
+    assert fp32.device.startswith("cuda") and fp32.rows == ref.rows
+    assert fp32.bits_per_byte == pytest.approx(ref.bits_per_byte, rel=2e-3)  # TF32 matrix products
+    assert bf16.precision == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
+    assert bf16.bits_per_byte == pytest.approx(ref.bits_per_byte, rel=3e-2)
+    waits = []
+    for batch_size in (1, 16):
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                bits_per_byte(gpu, codec, DOCS, window=16, batch_size=batch_size)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        waits.append(sum("synchroniz" in str(w.message) for w in caught))
+    assert waits[0] == waits[1] <= 2, waits  # the same waits for 5 batches as for 1: none per batch

@@ -309,6 +309,7 @@ def test_dev_selection_scores_the_test_split_once_with_the_best_weights(tmp_path
 
     from r2d.training.finetune import FinetuneArgs, finetune
     from r2d.training.metrics import compute_task_metrics
+    from r2d.training.tasks import TASKS
 
     res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints["r2d"]), out=str(tmp_path / "r2d"),
                                 data_dir=str(data_dir), max_steps=6, eval_steps=2, batch_size=8, max_length=32,
@@ -317,7 +318,7 @@ def test_dev_selection_scores_the_test_split_once_with_the_best_weights(tmp_path
     assert res["best_step"] in (0, 2, 4, 6) and res["stopped_at"] == 6
     pred = json.loads((tmp_path / "r2d" / "predictions.json").read_text())["validation"]
     assert len(pred["labels"]) == 12  # the whole validation split, scored once
-    expected = compute_task_metrics("stsb", np.array(pred["predictions"]), np.array(pred["labels"]))
+    expected = compute_task_metrics(TASKS["stsb"], np.array(pred["predictions"]), np.array(pred["labels"]))
     assert res["final"]["eval_pearson"] == pytest.approx(expected["pearson"])
     dev_rows = [r for r in _rows(tmp_path / "r2d" / "metrics.jsonl") if "eval_pearson" in r]
     assert max(r["eval_pearson"] for r in dev_rows) == pytest.approx(res["best_dev"])
@@ -337,3 +338,55 @@ def test_lora_trains_adapters_and_the_head_only(tmp_path: Path, data_dir: Path, 
     head = "score" if kind.startswith("clm") else "classifier"
     assert any("lora_A" in k for k in saved) and any(head in k for k in saved)
     assert not any("word_embeddings" in k or "embed_tokens" in k for k in saved)  # the base weights stay as they were
+
+
+def test_precision_and_compile_reach_the_trainer(tmp_path: Path, data_dir: Path, checkpoints, monkeypatch):
+    """--bf16 defaults to the GPU's native bf16 (off on a CPU), --compile to off; --extra wins over both."""
+    from r2d.device import bf16_native
+    from r2d.training.finetune import FinetuneArgs, finetune
+    from r2d.training.trainer import R2DTrainer
+
+    class Captured(Exception):
+        pass
+
+    seen = []
+
+    def capture(self, *args, **kwargs):
+        seen.append(self.args)
+        raise Captured  # the arguments are all this test needs
+
+    monkeypatch.setattr(R2DTrainer, "train", capture)
+    common = dict(task="stsb", model=str(checkpoints["clm-r2d"]), data_dir=str(data_dir), max_steps=1, eval_steps=1,
+                  batch_size=8, max_length=32, progress=False, save=False, eval_on_start=False)
+    import torch
+
+    for i, kw in enumerate([{}, {"bf16": False}, {"extra": {"bf16": False}}]):
+        with pytest.raises(Captured):
+            finetune(FinetuneArgs(out=str(tmp_path / str(i)), **common, **kw))
+    assert [a.bf16 for a in seen] == [bf16_native(torch.device("cuda")), False, False]
+    assert [a.torch_compile for a in seen] == [False] * 3
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind", ["clm-r2d", "r2d"])
+def test_fine_tuning_runs_on_the_gpu_in_bf16(tmp_path: Path, data_dir: Path, checkpoints, kind, monkeypatch):
+    import torch
+
+    from r2d.training.finetune import FinetuneArgs, finetune
+    from r2d.training.trainer import R2DTrainer
+
+    seen = []
+    real = R2DTrainer.compute_loss
+
+    def spy(self, model, inputs, *a, **k):
+        seen.append((next(model.parameters()).device.type, torch.is_autocast_enabled("cuda")))
+        return real(self, model, inputs, *a, **k)
+
+    monkeypatch.setattr(R2DTrainer, "compute_loss", spy)
+    res = finetune(FinetuneArgs(task="stsb", model=str(checkpoints[kind]), out=str(tmp_path / kind),
+                                data_dir=str(data_dir), max_steps=4, eval_steps=2, batch_size=8, max_length=32,
+                                lr=1e-2, progress=False, logging_steps=1))
+    assert set(res["final"]) >= {"eval_pearson", "eval_spearmanr"}
+    losses = [r["loss"] for r in _rows(tmp_path / kind / "metrics.jsonl") if "loss" in r]
+    assert len(losses) == 4 and all(math.isfinite(x) for x in losses)
+    assert seen and all(s == ("cuda", torch.cuda.is_bf16_supported()) for s in seen), seen[:3]

@@ -11,6 +11,7 @@ from r2d.cli import main
 from r2d.modeling import generation
 from r2d.modeling.causal_data import RowCodec, load_causal_lm
 from r2d.modeling.generation import encode_prompts, generate, sample_roots, stream_generate
+from host_reads import count_host_reads
 from test_causal import tiny_bpe_twin, tiny_causal_lm
 
 PROMPTS = ["The dogs were", "I enjoyed riding in Australia's parks and", ""]
@@ -229,7 +230,7 @@ def test_draws_use_a_generator_on_the_models_device(codec, monkeypatch):
     assert flags.device == logits.device and set(flags.unique().tolist()) <= {0, 1}
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.cuda
 def test_sampling_on_cuda_draws_on_the_device(kind_codec):
     _, codec = kind_codec
     model = tiny_causal_lm(codec).cuda()
@@ -319,3 +320,154 @@ def test_model_generate_errors_name_the_problem(codec):
         model.generate(**enc, tokenizer=codec, max_new_tokens=3, num_beams=2)
     with pytest.raises(ValueError, match="max_new_tokens"):
         model.generate(**enc, tokenizer=codec, max_new_tokens=0)
+
+
+# ---------------------------------------------------------------------------------------- devices: no waits in the loop
+
+
+def test_draw_is_torch_multinomial_without_its_host_reads():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.rand(64, 50, generator=g) * (torch.rand(64, 50, generator=g) > 0.3)  # zeros too
+    probs = probs / probs.sum(-1, keepdim=True)
+    a, b = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    assert torch.equal(generation.draw(probs, a), torch.multinomial(probs, 1, generator=b).squeeze(-1))
+    p = torch.tensor([0.5, 0.3, 0.2, 0.0])
+    picks = generation.draw(p.expand(20000, 4), torch.Generator().manual_seed(1))
+    freq = torch.bincount(picks, minlength=4) / 20000.0
+    assert torch.allclose(freq, p, atol=0.015) and freq[3] == 0
+
+
+def _rows(model, codec, prompts, **kw):
+    """Every step of the loop, on the host (after the loop), and the loop's reads of the device."""
+    with count_host_reads(model) as reads:
+        steps = list(generation.generate_rows(model, codec, prompts, seed=0, **kw))
+    return [tuple(x.tolist() for x in step) for step in steps], reads.reads
+
+
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_the_loop_never_reads_the_device_but_to_learn_that_every_sequence_ended(kind_codec, padded, use_cache,
+                                                                                monkeypatch):
+    _, codec = kind_codec
+    model = tiny_causal_lm(codec)
+    prompts = PROMPTS[:2] if padded else ["The dogs were"] * 2
+    watched = []
+    monkeypatch.setattr(generation.EndWatch, "ended", lambda self, active: watched.append(active) and False)
+    for temperature in (0, 1.0):
+        for n in (3, 9):
+            _, reads = _rows(model, codec, prompts, max_new_tokens=n, temperature=temperature, top_k=20, top_p=0.9,
+                             use_cache=use_cache)
+            assert reads == [], reads  # the roots' draws, the flags' draws and the attention masks included
+    assert len(watched) == 2 * (3 + 9)  # every step's "has every sequence ended?" goes to EndWatch, and only there
+
+
+def test_the_loop_creates_nothing_on_the_default_device(kind_codec):
+    """Inside the loop every tensor is made where the model is: with the default device set to ``meta`` (no data),
+    anything made on the default device instead would fail to meet the model's tensors."""
+    _, codec = kind_codec
+    model = tiny_causal_lm(codec)
+    for padded, use_cache in [(True, True), (False, True), (True, False)]:
+        prompts = PROMPTS[:2] if padded else ["The dogs were"]
+        expected = [s for s in generation.generate_rows(model, codec, prompts, max_new_tokens=5, temperature=0.9,
+                                                        seed=4, use_cache=use_cache)]
+        loop = generation.generate_rows(model, codec, prompts, max_new_tokens=5, temperature=0.9, seed=4,
+                                        use_cache=use_cache)
+        with torch.device("meta"):
+            got = list(loop)
+        assert [[x.tolist() for x in s] for s in got] == [[x.tolist() for x in s] for s in expected]
+
+
+class FakeEvent:
+    """A CUDA event stand-in: done once ``clock[0]`` reaches the step it was recorded at plus ``delay``."""
+
+    def __init__(self, clock, delay, log):
+        self.clock, self.delay, self.log = clock, delay, log
+
+    def record(self):
+        self.at = self.clock[0]
+
+    def query(self):
+        return self.clock[0] >= self.at + self.delay
+
+    def synchronize(self):
+        self.log.append((self.at, self.clock[0]))  # (the step it stands for, the host's step when it waited)
+
+
+@pytest.mark.parametrize("delay, lag, noticed", [(0, 4, 3), (2, 4, 5), (100, 4, 7), (100, 1, 4)])
+def test_end_watch_waits_for_the_device_only_when_the_host_runs_lag_steps_ahead(delay, lag, noticed):
+    """All sequences end at step 3; the device finishes a step ``delay`` steps after the host queued it."""
+    clock, waits = [0], []
+    watch = generation.EndWatch(torch.device("cpu"), lag=lag, event=lambda: FakeEvent(clock, delay, waits))
+    seen = None
+    for step in range(1, 20):
+        clock[0] = step
+        if watch.ended(torch.tensor([step < 3, False])):
+            seen = step
+            break
+    assert seen == noticed and noticed - 3 <= lag
+    blocked = [(at, now) for at, now in waits if at + delay > now]  # waits for a step the device had not finished
+    assert all(now - at >= lag for at, now in blocked)  # only with the host lag steps ahead
+    assert bool(blocked) == (delay > lag)
+
+
+def test_end_watch_on_the_cpu_reads_at_once_and_elsewhere_every_lag_steps():
+    now = generation.EndWatch(torch.device("cpu"), lag=8)
+    assert not now.ended(torch.tensor([True, False])) and now.ended(torch.tensor([False, False]))
+    every = generation.EndWatch(torch.device("mps"), lag=3)  # only its type is used: no MPS needed
+    assert [every.ended(torch.tensor([False])) for _ in range(4)] == [False, False, True, False]
+
+
+def test_generation_precision_is_checked_and_fp32_is_the_cpus_auto(codec):
+    model = tiny_causal_lm(codec)
+    auto = generate(model, codec, PROMPTS, max_new_tokens=8, temperature=0)
+    fp32 = generate(model, codec, PROMPTS, max_new_tokens=8, temperature=0, precision="fp32")
+    assert [g.ids for g in auto] == [g.ids for g in fp32]
+    bf16 = generate(model, codec, PROMPTS, max_new_tokens=8, temperature=0, precision="bf16")  # CPU autocast runs
+    assert len(bf16) == len(PROMPTS)
+    with pytest.raises(ValueError, match="precision"):
+        generate(model, codec, PROMPTS, max_new_tokens=2, precision="fp8")
+
+
+def test_cli_generate_device_option(model_dir, capsys):
+    assert main(["generate", "--model", str(model_dir), "--prompt", "x", "--max-new-tokens", "3", "--device",
+                 "cpu", "--temperature", "0"]) == 0
+    capsys.readouterr()
+    if not torch.cuda.is_available():
+        assert main(["generate", "--model", str(model_dir), "--prompt", "x", "--device", "cuda"]) == 2
+        err = capsys.readouterr().err
+        assert "--device cuda" in err and "no CUDA GPU" in err and "Traceback" not in err
+
+
+@pytest.mark.cuda
+def test_generation_on_cuda_never_waits_for_the_device_inside_the_loop(kind_codec):
+    _, codec = kind_codec
+    model = tiny_causal_lm(codec).cuda()
+    for prompts in (PROMPTS, ["The dogs were"] * 3):
+        for use_cache in (True, False):
+            for check_every in (1, 8):
+                loop = generation._prompt_rows(model, codec, prompts, max_new_tokens=24, temperature=0.9, top_k=40,
+                                               top_p=0.95, seed=0, use_cache=use_cache, check_every=check_every,
+                                               precision="auto")
+                torch.cuda.synchronize()
+                torch.cuda.set_sync_debug_mode("error")  # any wait for the device inside the loop raises
+                try:
+                    steps = list(loop)
+                finally:
+                    torch.cuda.set_sync_debug_mode("default")
+                assert steps and all(x.device.type == "cuda" for s in steps for x in s)
+
+
+@pytest.mark.cuda
+def test_generation_on_cuda_matches_the_cpu_in_fp32_and_runs_in_bf16(kind_codec):
+    _, codec = kind_codec
+    cpu = tiny_causal_lm(codec)
+    gpu = tiny_causal_lm(codec).cuda()
+    kw = dict(max_new_tokens=16, temperature=0, use_cache=True)
+    a = generate(cpu, codec, PROMPTS, **kw)
+    b = generate(gpu, codec, PROMPTS, precision="fp32", **kw)
+    assert [g.ids[:4] for g in a] == [g.ids[:4] for g in b]  # random weights: near-ties may part later
+    bf16 = generate(gpu, codec, PROMPTS, precision="auto", **kw)
+    assert all(g.ids for g in bf16)
+    if codec.num_flags:
+        out = gpu.generate(**encode_prompts(codec, PROMPTS), tokenizer=codec, max_new_tokens=8)
+        assert out.sequences.device.type == "cuda"

@@ -56,7 +56,8 @@ def _declared(*extras: str) -> dict[str, str]:
 
 def _third_party_imports(folder: Path) -> dict[str, str]:
     """Top-level module -> one file importing it, for modules that are neither stdlib nor files of the project."""
-    local = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"r2d", "tests", "conftest"}
+    local = ({p.stem for p in (ROOT / "tests").glob("*.py")} | {p.stem for p in (ROOT / "benchmarks").glob("*.py")}
+             | {"r2d", "tests", "conftest"})
     found: dict[str, str] = {}
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):

@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from r2d.cli import main
-from r2d.evaluation.scoring import causal_scorer, masked_copies, r2d_pseudo_scorer
+from r2d.evaluation.scoring import causal_scorer, load_scorer, masked_copies, r2d_pseudo_scorer, roberta_pseudo_scorer
 from r2d.modeling.causal_data import RowCodec
 from r2d.modeling.collator import R2DDataCollatorForMLM
+from host_reads import count_host_reads
 from test_bpb import zero_heads
 from test_causal import tiny_bpe_twin, tiny_causal_lm
 
@@ -127,3 +128,79 @@ def test_cli_blimp_bad_input_is_one_line(tmp_path, capsys):
     assert main(["eval", "blimp", "--model", str(tmp_path / "nope"), "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no model here" in err
+
+
+# ------------------------------------------------------------------------------------------------ devices
+
+
+class _UniformRoberta(torch.nn.Module):
+    """A RoBERTa MLM stand-in whose logits are all 0."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, input_ids, attention_mask):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, self.vocab))
+
+
+def test_roberta_pseudo_log_likelihood_known_answer():
+    from r2d.tokenizer.baseline import roberta_tokenizer
+
+    rt = roberta_tokenizer()
+    scores = roberta_pseudo_scorer(_UniformRoberta(len(rt)), rt, batch_size=5)(SENTENCES)
+    for score, ids in zip(scores, rt(SENTENCES)["input_ids"]):
+        rows = [i for i in ids if i not in set(rt.all_special_ids)]
+        assert score == pytest.approx(-len(rows) * math.log(len(rt)), rel=1e-6)
+
+
+def _tiny_mlms(tiny_tok):
+    from transformers import RobertaConfig, RobertaForMaskedLM
+
+    from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
+    from r2d.tokenizer.baseline import roberta_tokenizer
+
+    torch.manual_seed(0)
+    size = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64,
+                max_position_embeddings=70, pad_token_id=1, bos_token_id=0, eos_token_id=2)
+    rt = roberta_tokenizer()
+    r2d = R2DForMaskedLM(R2DConfig(vocab_size=len(tiny_tok), flag_names=list(tiny_tok.flag_names), **size)).eval()
+    roberta = RobertaForMaskedLM(RobertaConfig(vocab_size=len(rt), **size)).eval()
+    return {"r2d": (r2d, tiny_tok, r2d_pseudo_scorer), "roberta": (roberta, rt, roberta_pseudo_scorer)}
+
+
+def test_every_scorer_reads_the_device_once_per_call(tiny_tok):
+    codec = RowCodec(tiny_tok)
+    cases = {"causal": (tiny_causal_lm(codec), codec, causal_scorer), **_tiny_mlms(tiny_tok)}
+    for name, (model, tok, make) in cases.items():
+        for batch_size in (1, 64):
+            scorer = make(model, tok, batch_size=batch_size)
+            with count_host_reads(model) as reads:
+                scores = scorer(SENTENCES)
+            assert len(reads.reads) == 1, (name, batch_size, reads.reads)
+            assert len(scores) == len(SENTENCES) and all(math.isfinite(x) for x in scores)
+        one, many = make(model, tok, batch_size=1)(SENTENCES), make(model, tok, batch_size=64)(SENTENCES)
+        assert many == pytest.approx(one, abs=1e-3), name  # padding changes nothing
+
+
+def test_load_scorer_places_the_model_and_refuses_a_missing_device(tmp_path, tiny_tok):
+    codec = RowCodec(tiny_tok)
+    tiny_causal_lm(codec).save_pretrained(tmp_path / "m")
+    tiny_tok.save_pretrained(tmp_path / "m")
+    scorer, rule = load_scorer(tmp_path / "m", device="cpu", precision="fp32")
+    assert rule == "causal" and len(scorer(SENTENCES)) == 3
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            load_scorer(tmp_path / "m", device="cuda")
+
+
+@pytest.mark.cuda
+def test_scorers_on_cuda_match_the_cpu(tiny_tok):
+    codec = RowCodec(tiny_tok)
+    cases = {"causal": (tiny_causal_lm(codec), codec, causal_scorer), **_tiny_mlms(tiny_tok)}
+    for name, (model, tok, make) in cases.items():
+        ref = make(model, tok, batch_size=4)(SENTENCES)
+        gpu = model.cuda()
+        assert make(gpu, tok, batch_size=4, precision="fp32")(SENTENCES) == pytest.approx(ref, rel=2e-3), name
+        assert make(gpu, tok, batch_size=4)(SENTENCES) == pytest.approx(ref, rel=5e-2), name  # bf16 autocast
+        model.cpu()

@@ -420,6 +420,55 @@ def test_serve_command_with_a_real_causal_model(monkeypatch, tmp_path, en_tok):
     assert words == [d for e, d in again if e == "word"]  # same seed, same words
 
 
+def _saved_causal_model(folder: Path, tok) -> Path:
+    import torch
+
+    from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM
+
+    torch.manual_seed(0)
+    config = R2DCausalConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=4, intermediate_size=64, flag_names=list(tok.flag_names))
+    R2DForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_models_are_placed_on_the_device_asked_for(tmp_path, tiny_tok, capsys):
+    import torch
+
+    from r2d.cli import main
+    from r2d.serve.models import ModelLoadError, load_model
+
+    folder = _saved_causal_model(tmp_path / "clm", tiny_tok)
+    loaded = load_model(str(folder), device="cpu")
+    assert loaded.device == "cpu" and next(loaded.model.parameters()).device.type == "cpu"
+    with TestClient(create_app(tokenizers={"t": tiny_tok}, models={"m": loaded}), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/info").json()["models"][0]["device"] == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(ModelLoadError, match="cannot place the model on cuda"):
+            load_model(str(folder), device="cuda")
+        assert main(["serve", "--model", str(folder), "--device", "cuda"]) == 2
+        assert "--model" in capsys.readouterr().err
+
+
+@pytest.mark.cuda
+def test_the_playground_generates_on_the_gpu(tmp_path, tiny_tok):
+    from r2d.modeling.generation import stream_generate
+    from r2d.serve.models import load_model
+
+    loaded = load_model(str(_saved_causal_model(tmp_path / "clm", tiny_tok)))  # auto: the GPU
+    assert loaded.device.startswith("cuda")
+    body = {"prompt": "The park", "max_new_tokens": 12, "temperature": 0.8, "seed": 1}
+    with TestClient(create_app(tokenizers={"t": tiny_tok}, models={"m": loaded}), base_url="http://127.0.0.1") as c:
+        assert c.get("/api/info").json()["models"][0]["device"].startswith("cuda")
+        ev = events(c.post("/api/generate", json=body).text)
+    words = [d for e, d in ev if e == "word"]
+    assert ev[-1][0] == "done" and words
+    direct = list(stream_generate(loaded.model, loaded.tokenizer, "The park", max_new_tokens=12, temperature=0.8,
+                                  top_k=None, top_p=None, seed=1))
+    assert words == direct  # the worker threads change nothing: same seed, same device, same words
+
+
 # ---------------------------------------------------------------------------------------------- in a browser
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")

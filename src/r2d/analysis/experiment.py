@@ -1,6 +1,6 @@
 """Recipe: the comparison of 2D and 1D tokenization at equal compute, in one resumable command (``r2d experiment``).
 
-Pipeline stage: everything, end to end, over the library. Units, each a stage that runs once:
+Units, each a stage that runs once:
 
 1. ``corpus``: Wikipedia text for tokenizers and pretraining (all shards but the last), held-out documents of the
    last shard (paragraphs never trained on) and whole articles of wikitext-2-raw's test split;
@@ -26,7 +26,7 @@ rerun; a killed run started again with the same command continues (pretraining f
 unfinished fine-tuning run from its start). Resumed with other settings, a finished unit stops the run and names them
 (its marker deleted, it runs again); the report is redrawn whenever a unit ran. Presets:
 ``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 100 minutes on 2 quiet cores) and ``gpu`` (about 10
-minutes on one H100 by estimate, not run here). This module adds no modelling of its own. Its arguments are
+minutes on one H100 by estimate, not run here). Its arguments are
 :class:`ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
 :class:`r2d.io.InputError` before anything is written.
 """
@@ -50,6 +50,7 @@ from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
     FLAG_ARMS, PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
     wikipedia_shards)
+from r2d.training.metrics import precision_recall_f1
 
 if TYPE_CHECKING:
     from r2d.training.finetune import FinetuneArgs
@@ -331,21 +332,23 @@ def _bf16() -> bool:
 
 
 def eval_bpb(model_dir: str, sets: dict[str, list[str]], *, limit: int | None = None) -> dict:
-    """Bits per byte of a causal model on each dataset, with every document's bits and bytes."""
+    """Bits per byte of a causal model on each dataset (on a GPU where there is one), with every document's bits and
+    bytes."""
+    from r2d.device import place
     from r2d.evaluation.bpb import bits_per_byte
     from r2d.modeling.causal_data import RowCodec, load_causal_lm
 
     model, codec = load_causal_lm(model_dir)
+    model = place(model)
     codec = codec if isinstance(codec, RowCodec) else RowCodec(codec)
     out = {}
     for name, docs in sets.items():
         docs = docs[:limit] if limit else docs
-        bits, nbytes = [], []
-        for doc in docs:
-            r = bits_per_byte(model, codec, [doc], batch_size=16)
-            bits.append(r.bits)
-            nbytes.append(r.bytes)
-        out[name] = {"bits_per_byte": sum(bits) / max(1, sum(nbytes)), "bits": bits, "bytes": nbytes}
+        r = bits_per_byte(model, codec, docs, batch_size=16, per_document=True)
+        scored = iter(zip(r.document_bits or [], r.document_bytes or []))  # empty documents are not scored: 0, 0
+        bits, nbytes = map(list, zip(*[next(scored) if d else (0.0, 0) for d in docs])) if docs else ([], [])
+        out[name] = {"bits_per_byte": sum(bits) / max(1, sum(nbytes)), "bits": bits, "bytes": nbytes,
+                     "precision": r.precision}
     return out
 
 
@@ -392,16 +395,14 @@ def eval_flags(model_dir: str, docs: list[str], *, max_length: int, seed: int = 
             probs.append(res.flag_probs[sel].float().numpy())
             labels.append(fl[sel].numpy())
     p, y = np.concatenate(probs), np.concatenate(labels)  # (N, F) each
-    pred = p >= 0.5
 
     def f1(yy: np.ndarray, pp: np.ndarray) -> float:
-        tp = float((yy & pp).sum())
-        return 2 * tp / max(1.0, float(yy.sum() + pp.sum()))
+        return precision_recall_f1(yy, pp)[2]  # positive where the probability is >= 0.5
 
     flags = {}
     for j, name in enumerate(tok.flag_names):
-        yj, pj = y[:, j].astype(bool), pred[:, j]
-        always = np.ones_like(yj)
+        yj, pj = y[:, j].astype(bool), p[:, j]
+        always = np.ones(len(yj))
         ci = paired_bootstrap(lambda idx: f1(yj[idx], pj[idx]), lambda idx: f1(yj[idx], always[idx]), len(yj),
                               n_boot=500)
         flags[name] = {"f1": f1(yj, pj), "always_on_f1": f1(yj, always), "positives": int(yj.sum()),
@@ -563,7 +564,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         # the run's own settings, less where it reads and writes (a moved folder is the same run), the display and
         # the machine's precision (bf16 where the CPU has it)
         recipe = {f"finetune_{k}": v for k, v in asdict(args).items()
-                  if k not in ("model", "out", "data_dir", "progress", "extra")}
+                  if k not in ("model", "out", "data_dir", "progress", "extra", "bf16", "compile")}
         stages.run(f"finetune/{task}/{name}/seed{s}", job, inputs(objective, **recipe, task_data=task_data[task]))
 
     def report() -> dict:

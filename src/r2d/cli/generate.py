@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from r2d.cli.common import ArgumentParser, fail
+from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
 
 PROG = "r2d generate"
 
@@ -29,6 +30,8 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (same seed = same text)")
     ap.add_argument("--no-cache", dest="use_cache", action="store_false",
                     help="recompute all rows at every step instead of using the KV cache (same text, slower)")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
     return ap
 
 
@@ -52,18 +55,24 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, problem)
     from transformers.utils import logging as hf_logging
 
+    from r2d.device import place, resolve_device
     from r2d.modeling.causal_data import load_causal_lm
     from r2d.modeling.generation import stream_words
 
     hf_logging.disable_progress_bar()
     try:
+        device = resolve_device(args.device)
+    except ValueError as e:
+        return fail(PROG, f"--device {args.device}: {e}")
+    try:
         model, codec = load_causal_lm(args.model)
     except (FileNotFoundError, ValueError, OSError) as e:
         return fail(PROG, f"--model {args.model}: {e}" if str(args.model) not in str(e) else str(e))
+    model = place(model, device)
     print(args.prompt, end="", flush=True)
     for word in stream_words(model, codec, args.prompt, max_new_tokens=args.max_new_tokens,
                              temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                             use_cache=args.use_cache):
+                             use_cache=args.use_cache, precision=args.precision):
         sys.stdout.write(word["text"])
         sys.stdout.flush()
     print()

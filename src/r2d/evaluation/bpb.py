@@ -14,6 +14,11 @@ window scores only the rows no earlier window scored, so every row is scored exa
 the first window sees at least ``window - stride`` rows of context. Defaults: ``window`` = the model's
 ``max_position_embeddings`` (its training length, also the longest window it takes), ``stride`` = ``window // 2``.
 
+**Devices.** The model runs where it is (:mod:`r2d.device`), each forward pass under the ``precision`` asked for
+(``auto``: bf16 autocast on a CUDA GPU; the scores are upcast to float32 before the log-softmax). Batches are
+built on the host and moved once; each window's bits stay on the device until the end, so the host reads the
+device once per call, not once per batch.
+
 R2D's figure scores the canonical encoding only (the tokenizer's one way of writing a text); the model also
 gives some probability to other rows that spell the same text, so its figure is an **upper bound** on its
 true bits per byte. The twin's byte-level BPE is in the same position (non-canonical token sequences).
@@ -31,8 +36,11 @@ import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
+from r2d.device import autocast, model_device, resolve_precision
+from r2d.modeling.attention import causal_mask, implementation_of
 from r2d.modeling.causal import IGNORE, row_nll
 from r2d.modeling.causal_data import CausalCollator, RowCodec
 
@@ -52,6 +60,8 @@ class BpbResult:
         root_bits, flag_bits: the two parts of ``bits``.
         free_flag_rows: rows whose flags were predicted (word-start rows; 0 for the twin).
         documents: documents scored. window, stride: the context rule used.
+        precision: the forward passes' precision (``bf16`` or ``fp32``), device: where they ran.
+        document_bits, document_bytes: per document, in order (with ``per_document=True``; else ``None``).
     """
 
     bits: float = 0.0
@@ -63,6 +73,10 @@ class BpbResult:
     documents: int = 0
     window: int = 0
     stride: int = 0
+    precision: str = "fp32"
+    device: str = "cpu"
+    document_bits: list[float] | None = None
+    document_bytes: list[int] | None = None
 
     @property
     def bits_per_byte(self) -> float:
@@ -73,7 +87,9 @@ class BpbResult:
         return self.bits / self.rows if self.rows else float("nan")
 
     def to_dict(self) -> dict:
-        return {"bits_per_byte": self.bits_per_byte, **asdict(self), "bits_per_row": self.bits_per_row}
+        """The totals as JSON (the per-document lists only where they were asked for)."""
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        return {"bits_per_byte": self.bits_per_byte, **d, "bits_per_row": self.bits_per_row}
 
 
 def windows(n_rows: int, window: int, stride: int) -> Iterator[tuple[int, int, int]]:
@@ -96,9 +112,48 @@ def windows(n_rows: int, window: int, stride: int) -> Iterator[tuple[int, int, i
         end = new_end
 
 
+def window_batch(collate: CausalCollator, features: list[dict]) -> dict[str, torch.Tensor]:
+    """Windows ``{"input_ids": (T,), "flags": (T, F), "skip": n}`` -> a padded batch on the host whose ``labels``
+    and ``flag_labels`` are -100 on each window's first ``skip`` rows (context only, not scored)."""
+    batch = collate(features)
+    for i, f in enumerate(features):  # rows before skip are context only
+        batch["labels"][i, : f["skip"]] = IGNORE
+        if "flag_labels" in batch:
+            batch["flag_labels"][i, : f["skip"]] = IGNORE
+    return batch
+
+
+@torch.inference_mode()
+def score_batch(model, batch: dict[str, torch.Tensor], *, precision: str = "auto"):
+    """One forward pass over a :func:`window_batch` (moved to the model's device here).
+
+    Returns:
+        ``(batch, output, root_nll, flag_nll)``: the batch on the model's device, the model's output, and the
+        (B, T-1) float32 nats of each row t+1 (0 where not scored), from :func:`r2d.modeling.causal.row_nll`.
+    """
+    device = model_device(model)
+    padded = not bool(batch["attention_mask"].bool().all())  # on the host
+    batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    attention = positions = None  # unpadded: transformers' own causal path
+    if padded:  # right padding: a mask made on the device, positions counted over real rows
+        keys = batch["attention_mask"].bool()  # (B, T)
+        attention = causal_mask(keys, keys.size(1), implementation_of(model))
+        positions = (keys.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
+    with autocast(device, precision):
+        out = model(input_ids=batch["input_ids"], attention_mask=attention, position_ids=positions,
+                    flags=batch.get("flags"))
+    root, flag = row_nll(out.logits, out.flag_logits, batch["labels"], batch.get("flag_labels"))  # (B, T-1) each
+    return batch, out, root, flag
+
+
+def score_windows(model, collate: CausalCollator, features: list[dict], *, precision: str = "auto"):
+    """:func:`score_batch` of :func:`window_batch`: one forward pass over windows, on the model's device."""
+    return score_batch(model, window_batch(collate, features), precision=precision)
+
+
 @torch.inference_mode()
 def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None = None, stride: int | None = None,
-                  batch_size: int = 8) -> BpbResult:
+                  batch_size: int = 8, precision: str = "auto", per_document: bool = False) -> BpbResult:
     """Bits per UTF-8 byte of ``texts`` (one document each) under a causal model (module docstring).
 
     Args:
@@ -109,6 +164,9 @@ def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None 
             no longer input.
         stride: rows each window advances by (default ``window // 2``).
         batch_size: windows per forward pass.
+        precision: ``auto``, ``bf16`` or ``fp32`` (:func:`r2d.device.autocast`).
+        per_document: also keep each document's bits and bytes (``document_bits``, ``document_bytes``), e.g. for a
+            paired bootstrap; the totals are the same.
 
     Returns:
         A :class:`BpbResult`.
@@ -127,34 +185,34 @@ def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None 
     if not 1 <= stride < window:
         raise ValueError(f"stride must be in [1, window) = [1, {window}), got {stride}")
     collate = CausalCollator.for_codec(codec)
-    result = BpbResult(window=window, stride=stride)
+    device = model_device(model)
+    result = BpbResult(window=window, stride=stride, precision=resolve_precision(device, precision),
+                       device=str(device))
     pending: list[dict] = []
+    nats: list[torch.Tensor] = []  # per batch, (B, 2) root and flag nats of each window, on the device
+    owners: list[int] = []  # the document of each window, in order
+    doc_bytes: list[int] = []
 
     def run() -> None:
-        batch = collate(pending)
-        for i, f in enumerate(pending):  # rows before first_scored are context only
-            batch["labels"][i, : f["skip"]] = IGNORE
-            if codec.num_flags:
-                batch["flag_labels"][i, : f["skip"]] = IGNORE
-        device = next(model.parameters()).device
-        batch = {k: v.to(device) for k, v in batch.items()}
-        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], flags=batch.get("flags"))
-        root, flag = row_nll(out.logits, out.flag_logits, batch["labels"], batch.get("flag_labels"))
-        result.root_bits += float(root.double().sum()) / LN2
-        result.flag_bits += float(flag.double().sum()) / LN2
-        result.rows += int(batch["labels"][:, 1:].ne(IGNORE).sum())
+        host = window_batch(collate, pending)
+        result.rows += int(host["labels"][:, 1:].ne(IGNORE).sum())  # counted on the host, before the move
         if codec.num_flags:
-            result.free_flag_rows += int(batch["flag_labels"][:, 1:, 0].ne(IGNORE).sum())
+            result.free_flag_rows += int(host["flag_labels"][:, 1:, 0].ne(IGNORE).sum())
+        _, _, root, flag = score_batch(model, host, precision=precision)  # (B, T-1) each
+        nats.append(torch.stack([root.sum(-1), flag.sum(-1)], -1))  # (B, 2)
+        owners.extend(f["doc"] for f in pending)
         pending.clear()
 
     chunk: list[str] = []
 
     def encode_chunk() -> None:
         for text, (ids, flags) in zip(chunk, codec.encode(chunk)):
+            doc = result.documents
             result.documents += 1
-            result.bytes += len(text.encode("utf-8", "surrogatepass"))
+            doc_bytes.append(len(text.encode("utf-8", "surrogatepass")))
             for start, end, first in windows(len(ids), window, stride):
-                pending.append({"input_ids": ids[start:end], "flags": flags[start:end], "skip": first - start})
+                pending.append({"input_ids": ids[start:end], "flags": flags[start:end], "skip": first - start,
+                                "doc": doc})
                 if len(pending) >= batch_size:
                     run()
         chunk.clear()
@@ -167,10 +225,19 @@ def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None 
     encode_chunk()
     if pending:
         run()
+    # subtle: float64 on the host (MPS has none); each window's sum is float32, over at most `window` rows
+    per_window = torch.cat(nats).cpu().double().numpy() if nats else np.zeros((0, 2))  # (W, 2): the one read
+    result.bytes = sum(doc_bytes)
+    result.root_bits = float(per_window[:, 0].sum()) / LN2
+    result.flag_bits = float(per_window[:, 1].sum()) / LN2
     result.bits = result.root_bits + result.flag_bits
+    if per_document:
+        bits = np.bincount(np.asarray(owners, dtype=np.int64), weights=per_window.sum(1),
+                           minlength=result.documents) / LN2
+        result.document_bits, result.document_bytes = bits.tolist(), doc_bytes
     logger.info("bits per byte %.4f over %d documents (%d bytes, %d rows)", result.bits_per_byte, result.documents,
                 result.bytes, result.rows)
     return result
 
 
-__all__ = ["BpbResult", "bits_per_byte", "windows"]
+__all__ = ["BpbResult", "bits_per_byte", "score_batch", "score_windows", "window_batch", "windows"]

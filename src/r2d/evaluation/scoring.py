@@ -11,6 +11,9 @@ of model, each the established one for its kind:
   word's rows (as in pretraining); the root is scored at every row, and the word's flags once, at its first row,
   with the calibrated ``flag_probs``.
 
+Every scorer runs where its model is (:mod:`r2d.device`; :func:`load_scorer` places it, a GPU by default), each
+forward pass under the ``precision`` asked for; a call reads the device once, for all its sentences' scores.
+
 This module loads models and scores text; it does not read BLiMP files or aggregate accuracies.
 """
 
@@ -23,6 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from r2d.device import autocast, model_device, place
+from r2d.modeling.attention import implementation_of, padding_mask
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +54,15 @@ def model_type(path: str | Path) -> str:
         raise ValueError(f"{cfg}:{e.lineno}: not JSON ({e.msg})") from None
 
 
-def load_scorer(path: str | Path, *, batch_size: int = 32) -> tuple[SentenceScorer, str]:
+def load_scorer(path: str | Path, *, batch_size: int = 32, device: str = "auto",
+                precision: str = "auto") -> tuple[SentenceScorer, str]:
     """A sentence scorer for the model in ``path``, and its rule (``"causal"`` or ``"pseudo"``).
 
     Args:
         path: a model folder written by ``r2d pretrain`` (``OUT/model``): causal (R2D or twin), R2D MLM or RoBERTa.
         batch_size: sequences per forward pass.
+        device: where the model runs (:func:`r2d.device.resolve_device`: a GPU when there is one).
+        precision: ``auto``, ``bf16`` or ``fp32`` (:func:`r2d.device.autocast`).
 
     Raises:
         FileNotFoundError, ValueError: not a model folder, or a model type r2d cannot score.
@@ -63,35 +72,42 @@ def load_scorer(path: str | Path, *, batch_size: int = 32) -> tuple[SentenceScor
         from r2d.modeling.causal_data import load_causal_lm
 
         model, codec = load_causal_lm(path)
-        return causal_scorer(model, codec, batch_size=batch_size), "causal"
+        return causal_scorer(place(model, device), codec, batch_size=batch_size, precision=precision), "causal"
     if kind == "r2d":
         from transformers import AutoModelForMaskedLM
 
         import r2d.modeling.encoder  # noqa: F401  (registers model_type "r2d")
         from r2d.tokenizer.hf import R2DTokenizer
 
-        model = AutoModelForMaskedLM.from_pretrained(str(path)).eval()
-        return r2d_pseudo_scorer(model, R2DTokenizer.from_pretrained(path), batch_size=batch_size), "pseudo"
+        model = place(AutoModelForMaskedLM.from_pretrained(str(path)).eval(), device)
+        return r2d_pseudo_scorer(model, R2DTokenizer.from_pretrained(path), batch_size=batch_size,
+                                 precision=precision), "pseudo"
     if kind == "roberta":
         from transformers import AutoModelForMaskedLM
 
         from r2d.tokenizer.baseline import roberta_tokenizer
 
-        model = AutoModelForMaskedLM.from_pretrained(str(path)).eval()
+        model = place(AutoModelForMaskedLM.from_pretrained(str(path)).eval(), device)
         has_files = any((Path(path) / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json"))
         tokenizer = roberta_tokenizer(str(path) if has_files else None)
-        return roberta_pseudo_scorer(model, tokenizer, batch_size=batch_size), "pseudo"
+        return roberta_pseudo_scorer(model, tokenizer, batch_size=batch_size, precision=precision), "pseudo"
     raise ValueError(f"{path}: cannot score a model of type {kind!r} (expected r2d_causal, r2d or roberta)")
 
 
-def causal_scorer(model, codec, *, batch_size: int = 32) -> SentenceScorer:
+def _to_host(parts: list[torch.Tensor]) -> list[float]:
+    """Per-batch (B,) float32 scores on the device -> one list of floats (the call's one read of the device)."""
+    return torch.cat(parts).cpu().double().tolist() if parts else []
+
+
+def causal_scorer(model, codec, *, batch_size: int = 32, precision: str = "auto") -> SentenceScorer:
     """Full-sentence log-probabilities under a causal model (module docstring).
 
     Args:
-        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin).
+        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin), on any device.
         codec: its :class:`~r2d.modeling.causal_data.RowCodec` (or the tokenizer, wrapped here).
+        precision: ``auto``, ``bf16`` or ``fp32`` (:func:`r2d.device.autocast`).
     """
-    from r2d.modeling.causal import row_nll
+    from r2d.evaluation.bpb import score_batch
     from r2d.modeling.causal_data import CausalCollator, RowCodec
 
     codec = codec if isinstance(codec, RowCodec) else RowCodec(codec)
@@ -99,16 +115,13 @@ def causal_scorer(model, codec, *, batch_size: int = 32) -> SentenceScorer:
 
     @torch.inference_mode()
     def score(sentences: Sequence[str]) -> list[float]:
-        out: list[float] = []
+        parts: list[torch.Tensor] = []
         rows = codec.encode(list(sentences))
-        device = next(model.parameters()).device
         for start in range(0, len(rows), batch_size):
             batch = collate([{"input_ids": ids, "flags": fl} for ids, fl in rows[start:start + batch_size]])
-            batch = {k: v.to(device) for k, v in batch.items()}
-            res = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], flags=batch.get("flags"))
-            root, flag = row_nll(res.logits, res.flag_logits, batch["labels"], batch.get("flag_labels"))  # (B, T-1)
-            out.extend((-(root + flag).double().sum(-1)).tolist())
-        return out
+            _, _, root, flag = score_batch(model, batch, precision=precision)  # (B, T-1) each, on the device
+            parts.append(-(root + flag).sum(-1))  # (B,) float32
+        return _to_host(parts)
 
     return score
 
@@ -137,8 +150,9 @@ def masked_copies(collator, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return positions, hidden, first
 
 
-def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScorer:
-    """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM` (module docstring)."""
+def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32, precision: str = "auto") -> SentenceScorer:
+    """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM` (module docstring), on the
+    model's device."""
     from r2d.modeling.collator import R2DDataCollatorForMLM
 
     collator = R2DDataCollatorForMLM(tokenizer)
@@ -153,35 +167,49 @@ def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScor
             flags = torch.as_tensor(np.asarray(flags, dtype=np.int64).reshape(len(ids), -1))
             for p, hidden, first in zip(*masked_copies(collator, ids)):
                 jobs.append((s, ids, flags, hidden, int(p), bool(first)))
-        totals = [0.0] * len(sentences)
+        device = model_device(model)
+        parts: list[torch.Tensor] = []
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start:start + batch_size]
-            t = max(len(j[1]) for j in chunk)
-            ids = torch.full((len(chunk), t), tokenizer.pad_token_id, dtype=torch.long)
-            flags = torch.zeros((len(chunk), t, tokenizer.num_flags), dtype=torch.long)
-            hidden = torch.zeros((len(chunk), t), dtype=torch.long)
+            b, t = len(chunk), max(len(j[1]) for j in chunk)
+            ids = torch.full((b, t), tokenizer.pad_token_id, dtype=torch.long)
+            flags = torch.zeros((b, t, tokenizer.num_flags), dtype=torch.long)
+            hidden = torch.zeros((b, t), dtype=torch.long)
+            target = torch.zeros(b, dtype=torch.long)  # (B,) the masked row's root id
+            target_flags = torch.zeros((b, tokenizer.num_flags), dtype=torch.long)  # (B, F) its word's flags
             for i, (_, row_ids, row_flags, row_hidden, p, _) in enumerate(chunk):
                 n = len(row_ids)
                 ids[i, :n], ids[i, p] = row_ids, mask_id
                 flags[i, :n] = row_flags.masked_fill(row_hidden.unsqueeze(-1), 0)
                 hidden[i, :n] = row_hidden.long()
-            out = model(input_ids=ids, attention_mask=ids.ne(tokenizer.pad_token_id).long(), flags=flags,
-                        hidden_flags=hidden)
-            logp = torch.log_softmax(out.logits.float(), dim=-1)  # (B, T, V)
-            probs = out.flag_probs.float().clamp(_EPS, 1 - _EPS)  # (B, T, F)
-            for i, (s, row_ids, row_flags, _, p, first) in enumerate(chunk):
-                total = float(logp[i, p, row_ids[p]])
-                if first:
-                    on = row_flags[p].bool()
-                    total += float(torch.where(on, probs[i, p].log(), (1 - probs[i, p]).log()).sum())
-                totals[s] += total
+                target[i], target_flags[i] = row_ids[p], row_flags[p]
+            position = torch.tensor([j[4] for j in chunk])  # (B,)
+            first = torch.tensor([j[5] for j in chunk])  # (B,) the word's flags are scored at this row
+            batch = {k: v.to(device, non_blocking=True) for k, v in dict(
+                ids=ids, flags=flags, hidden=hidden, target=target, target_flags=target_flags, position=position,
+                first=first).items()}
+            attention = padding_mask(batch["ids"].ne(tokenizer.pad_token_id), implementation_of(model))
+            with autocast(device, precision):
+                out = model(input_ids=batch["ids"], attention_mask=attention, flags=batch["flags"],
+                            hidden_flags=batch["hidden"])
+            rows = torch.arange(b, device=device)
+            logits = out.logits[rows, batch["position"]].float()  # (B, V) the masked rows only
+            total = torch.log_softmax(logits, dim=-1)[rows, batch["target"]]  # (B,)
+            probs = out.flag_probs[rows, batch["position"]].float().clamp(_EPS, 1 - _EPS)  # (B, F)
+            on = batch["target_flags"].bool()
+            flag_logp = torch.where(on, probs.log(), (1 - probs).log()).sum(-1)  # (B,)
+            parts.append(total + flag_logp * batch["first"])  # (B,)
+        totals = [0.0] * len(sentences)
+        for (s, *_), value in zip(jobs, _to_host(parts)):
+            totals[s] += value
         return totals
 
     return score
 
 
-def roberta_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> SentenceScorer:
-    """Pseudo-log-likelihoods under a ``RobertaForMaskedLM`` with a ``transformers`` tokenizer."""
+def roberta_pseudo_scorer(model, tokenizer, *, batch_size: int = 32, precision: str = "auto") -> SentenceScorer:
+    """Pseudo-log-likelihoods under a ``RobertaForMaskedLM`` with a ``transformers`` tokenizer, on the model's
+    device."""
     special = set(int(i) for i in tokenizer.all_special_ids)
 
     @torch.inference_mode()
@@ -189,18 +217,26 @@ def roberta_pseudo_scorer(model, tokenizer, *, batch_size: int = 32) -> Sentence
         enc = tokenizer(list(sentences))
         jobs = [(s, list(ids), p) for s, ids in enumerate(enc["input_ids"]) for p, i in enumerate(ids)
                 if i not in special]
-        totals = [0.0] * len(sentences)
+        device = model_device(model)
+        parts: list[torch.Tensor] = []
         for start in range(0, len(jobs), batch_size):
             chunk = jobs[start:start + batch_size]
-            t = max(len(j[1]) for j in chunk)
-            ids = torch.full((len(chunk), t), tokenizer.pad_token_id, dtype=torch.long)
+            b, t = len(chunk), max(len(j[1]) for j in chunk)
+            ids = torch.full((b, t), tokenizer.pad_token_id, dtype=torch.long)
             for i, (_, row_ids, p) in enumerate(chunk):
                 ids[i, :len(row_ids)] = torch.tensor(row_ids)
                 ids[i, p] = tokenizer.mask_token_id
-            out = model(input_ids=ids, attention_mask=ids.ne(tokenizer.pad_token_id).long())
-            logp = torch.log_softmax(out.logits.float(), dim=-1)  # (B, T, V)
-            for i, (s, row_ids, p) in enumerate(chunk):
-                totals[s] += float(logp[i, p, row_ids[p]])
+            position = torch.tensor([p for _, _, p in chunk]).to(device, non_blocking=True)  # (B,)
+            target = torch.tensor([row_ids[p] for _, row_ids, p in chunk]).to(device, non_blocking=True)  # (B,)
+            ids = ids.to(device, non_blocking=True)
+            attention = padding_mask(ids.ne(tokenizer.pad_token_id), implementation_of(model))
+            with autocast(device, precision):
+                out = model(input_ids=ids, attention_mask=attention)
+            rows = torch.arange(b, device=device)
+            parts.append(torch.log_softmax(out.logits[rows, position].float(), dim=-1)[rows, target])  # (B,)
+        totals = [0.0] * len(sentences)
+        for (s, *_), value in zip(jobs, _to_host(parts)):
+            totals[s] += value
         return totals
 
     return score

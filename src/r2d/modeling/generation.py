@@ -16,6 +16,13 @@ Pipeline stage: ``prompt -> rows -> model -> next row -> ... -> text``. One loop
 5. a sequence stops at ``</s>`` or after ``max_new_tokens`` rows. All draws use one ``torch.Generator``
    seeded with ``seed``: the same seed gives the same text.
 
+**Devices.** The loop runs where the model is (:mod:`r2d.device`): the prompts are built on the host and moved
+once, the generator and every draw are on the model's device, and the host never waits for the device inside the
+loop: ids, flags and stop decisions stay there, roots are drawn without ``torch.multinomial`` (whose input checks
+read the probabilities back), padded prompts get an attention mask made on the device
+(:mod:`r2d.modeling.attention`), and whether every sequence has ended reaches the host without blocking
+(:class:`EndWatch`). ``precision="auto"`` runs the forward passes under bf16 autocast on a CUDA GPU.
+
 ``subtle:`` R2D never continues the prompt's last word: its spelling depends on the word's flags and pieces
 together (``dog`` + Suffix_s then a piece ``ma`` spells ``dogmas``, not ``dogs`` + ``ma``), so text already
 shown would change. The first generated R2D row therefore starts a word (or is ``</s>``). The twin appends
@@ -30,20 +37,23 @@ This module does not train or score text (:mod:`r2d.evaluation.bpb`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from r2d.device import autocast, model_device
+from r2d.modeling.attention import causal_mask, implementation_of
 from r2d.modeling.causal import R2DGenerateOutput
 from r2d.modeling.causal_data import RowCodec, load_tokenizer_for
 
 logger = logging.getLogger(__name__)
 
 STOP_CHECK_EVERY = 8
-"""steps between checks that every sequence has ended (each check waits for the device)"""
+"""steps the host may run ahead of the device before it waits to learn whether every sequence has ended"""
 
 
 @dataclass
@@ -109,7 +119,19 @@ def draw_roots(logits: torch.Tensor, warpers, generator: torch.Generator | None,
     if warpers is None:
         return logits.argmax(-1)
     scores = warpers(input_ids, logits.float())  # (B, V), -inf = filtered out
-    return torch.multinomial(scores.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
+    return draw(scores.softmax(-1), generator)
+
+
+def draw(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One index per row of (B, V) probabilities: ``torch.multinomial(probs, 1)`` without its host reads.
+
+    The exponential race: ``argmax(p / E)`` with ``E ~ Exp(1)`` picks index i with probability ``p_i``. It is
+    ``torch.multinomial``'s own path for one sample, so a seeded generator draws the same ids; multinomial first
+    checks the probabilities on the host (two device reads per call), which this skips (the softmax above makes
+    valid ones).
+    """
+    race = torch.empty_like(probs).exponential_(1, generator=generator)  # (B, V)
+    return (probs / race).argmax(-1)  # (B,)
 
 
 def sample_roots(logits: torch.Tensor, *, temperature: float, top_k: int | None, top_p: float | None,
@@ -149,16 +171,17 @@ def _make_generator(seed: int | None, device: torch.device) -> torch.Generator:
 
 
 def _left_padded(codec: RowCodec, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``<s> rows`` of each prompt, left-padded: ids (B, T), flags (B, T, F), attention mask (B, T)."""
+    """``<s> rows`` of each prompt, left-padded, on the host: ids (B, T), flags (B, T, F), attention mask (B, T)."""
     rows = [(ids[:-1], flags[:-1]) for ids, flags in codec.encode(list(prompts))]  # <s> rows, no </s>
     b, t, f = len(rows), max(len(r[0]) for r in rows), codec.num_flags
-    ids_t = torch.full((b, t), codec.pad_token_id, dtype=torch.long)
-    flags_t = torch.zeros((b, t, f), dtype=torch.long)
-    mask = torch.zeros((b, t), dtype=torch.long)
+    host = torch.device("cpu")
+    ids_t = torch.full((b, t), codec.pad_token_id, dtype=torch.long, device=host)
+    flags_t = torch.zeros((b, t, f), dtype=torch.long, device=host)
+    mask = torch.zeros((b, t), dtype=torch.long, device=host)
     for i, (ids, flags) in enumerate(rows):
         n = len(ids)
-        ids_t[i, t - n:] = torch.tensor(ids, dtype=torch.long)
-        flags_t[i, t - n:] = torch.as_tensor(np.asarray(flags, dtype=np.int64).reshape(n, f))
+        ids_t[i, t - n:] = torch.tensor(ids, dtype=torch.long, device=host)
+        flags_t[i, t - n:] = torch.from_numpy(np.asarray(flags, dtype=np.int64).reshape(n, f))
         mask[i, t - n:] = 1
     return ids_t, flags_t, mask
 
@@ -210,10 +233,56 @@ def _check_fits(codec: RowCodec, model) -> None:
                          f"({model.config.vocab_size} ids, {model.config.num_flags} flags)")
 
 
+class EndWatch:
+    """Tells the generation loop that every sequence has ended, without making the host wait for the device.
+
+    The loop hands it the (B,) ``active`` flags after each step. On the CPU they are read at once (there is no
+    device to wait for). On CUDA each step's "all ended" is copied into pinned host memory without blocking and
+    read once the copy's event has completed; the host waits only when it runs more than ``lag`` steps ahead of
+    the device (then the device is the bottleneck and a wait costs it nothing). Elsewhere (MPS) it reads the flags
+    every ``lag`` steps. Either way at most ``lag`` steps may follow the one where the last sequence ended.
+
+    Args:
+        device: the device of the flags.
+        lag: see above (>= 1).
+        event: a function returning an object with ``record()``, ``query()`` and ``synchronize()`` (default: CUDA's
+            ``torch.cuda.Event`` on CUDA); given, the watch works as on CUDA on any device.
+    """
+
+    def __init__(self, device: torch.device, *, lag: int, event: Callable[[], object] | None = None):
+        self.lag = max(1, int(lag))
+        self.mode = ("async" if device.type == "cuda" or event is not None
+                     else "now" if device.type == "cpu" else "every")
+        self.event = event if event is not None else torch.cuda.Event if device.type == "cuda" else None
+        self.steps = 0
+        self.pending: deque = deque()  # (event, slot index), oldest first
+        if self.mode == "async":  # subtle: a slot is reused lag + 1 steps later, after its value was read
+            self.slots = torch.zeros(self.lag + 1, dtype=torch.bool, pin_memory=device.type == "cuda")
+
+    def ended(self, active: torch.Tensor) -> bool:
+        """Whether the host now knows that every sequence had ended (at this step or up to ``lag`` steps ago)."""
+        self.steps += 1
+        if self.mode == "now":
+            return not bool(active.any())
+        if self.mode == "every":
+            return self.steps % self.lag == 0 and not bool(active.any())
+        slot = self.steps % (self.lag + 1)
+        self.slots[slot].copy_(~active.any(), non_blocking=True)
+        event = self.event()
+        event.record()
+        self.pending.append((event, slot))
+        while self.pending and (len(self.pending) > self.lag or self.pending[0][0].query()):
+            event, slot = self.pending.popleft()
+            event.synchronize()  # at once after query() said done; waits only when the host ran lag steps ahead
+            if bool(self.slots[slot]):
+                return True
+        return False
+
+
 @torch.inference_mode()
 def decode_rows(model, ids: torch.Tensor, flags: torch.Tensor, mask: torch.Tensor, rules: RowRules, *,
                 max_new_tokens: int, warpers, flag_temperature: float, generator: torch.Generator | None,
-                use_cache: bool = True, check_every: int = 1
+                use_cache: bool = True, check_every: int = 1, precision: str = "auto", padded: bool | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The loop (module docstring, steps 2-5) over a left-padded batch already on the model's device.
 
@@ -221,34 +290,56 @@ def decode_rows(model, ids: torch.Tensor, flags: torch.Tensor, mask: torch.Tenso
         ids: (B, T) prompt rows. flags: (B, T, F) (F = 0 for the twin). mask: (B, T) 1 = real row.
         warpers: ``root_warpers(...)`` or ``None`` (greedy roots). flag_temperature: 0 = greedy flags.
         generator: on the model's device (``None``: its default generator).
-        check_every: steps between checks that all sequences ended (each check waits for the device).
+        check_every: at most this many steps may pass between the end of the last sequence and the loop's return
+            (the host learns it without waiting, :class:`EndWatch`).
+        precision: ``auto``, ``bf16`` or ``fp32`` (:func:`r2d.device.autocast`), per forward pass.
+        padded: whether any prompt is left-padded (``None``: read from ``mask``, the one read before the loop).
 
     Yields:
-        ``(ids (B,), flags (B, F), active (B,) bool)`` per step; ``active`` is False for sequences that had
-        already ended (their row is padding, flags 0). After the last sequence ends up to ``check_every - 1``
-        such all-padding steps may follow.
+        ``(ids (B,), flags (B, F), active (B,) bool)`` per step, on the device; ``active`` is False for sequences
+        that had already ended (their row is padding, flags 0). After the last sequence ends up to
+        ``check_every`` such all-padding steps may follow.
     """
     from transformers import DynamicCache
 
-    b, f = ids.size(0), flags.size(-1)
+    b, t, f = ids.size(0), ids.size(1), flags.size(-1)
+    device = ids.device
     cache = DynamicCache(config=model.config) if use_cache else None
-    active = torch.ones(b, dtype=torch.bool, device=ids.device)
-    pad = torch.full((b,), rules.pad_token_id, dtype=torch.long, device=ids.device)
+    if padded is None:
+        padded = not bool(mask.bool().all())  # the one read before the loop
+    # every row the loop will have: the prompt's padding hidden, each new row seen (an ended sequence's rows too:
+    # nothing reads them); positions count real rows only
+    keys = torch.cat([mask.bool(), torch.ones((b, max_new_tokens), dtype=torch.bool, device=device)], 1)  # (B, T+N)
+    first_new = mask.long().sum(-1, keepdim=True)  # (B, 1) the first new row's position
+    positions = torch.cat([(mask.long().cumsum(-1) - 1).clamp(min=0),
+                           first_new + torch.arange(max_new_tokens, device=device)], 1)  # (B, T+N)
+    implementation = implementation_of(model)
+    watch = EndWatch(device, lag=check_every)
+    active = torch.ones(b, dtype=torch.bool, device=device)
+    pad = torch.full((b,), rules.pad_token_id, dtype=torch.long, device=device)
+    no_flags = torch.zeros((b, f), dtype=torch.long, device=device)
     feed_ids, feed_flags = ids, flags
     last_flags = flags[:, -1]  # (B, F)
     for step in range(max_new_tokens):
-        out = model(input_ids=feed_ids, flags=feed_flags if f else None, attention_mask=mask, cache=cache,
-                    use_cache=use_cache, flag_logits=False, logits_to_keep=1)
+        end, q = t + step, feed_ids.size(1)  # rows so far, rows fed now
+        # subtle: without padding transformers numbers the rows itself; given positions and no mask, it would read
+        # them back to look for packed sequences
+        attention = causal_mask(keys[:, :end], q, implementation) if padded else None
+        with autocast(device, precision):
+            out = model(input_ids=feed_ids, flags=feed_flags if f else None, attention_mask=attention,
+                        position_ids=positions[:, end - q:end] if padded else None, cache=cache, use_cache=use_cache,
+                        flag_logits=False, logits_to_keep=1)
         hidden, logits = out.last_hidden_state[:, -1], out.logits[:, -1].float()  # (B, H), (B, V)
         logits = logits.masked_fill(rules.banned, float("-inf"))
         if step == 0 and f:  # subtle: R2D does not continue the prompt's last word (module docstring)
             logits = logits.masked_fill(rules.continuation, float("-inf"))
         next_ids = torch.where(active, draw_roots(logits, warpers, generator, ids), pad)  # (B,)
-        next_flags = torch.zeros((b, f), dtype=torch.long, device=ids.device)  # (B, F)
+        next_flags = no_flags  # (B, F)
         if f:
             free = rules.word_start[next_ids] & active  # (B,)
-            drawn = sample_flags(model.next_flag_logits(hidden, next_ids), temperature=flag_temperature,
-                                 generator=generator)  # (B, F)
+            with autocast(device, precision):
+                flag_logits = model.next_flag_logits(hidden, next_ids)  # (B, F)
+            drawn = sample_flags(flag_logits, temperature=flag_temperature, generator=generator)  # (B, F)
             is_cont = rules.continuation[next_ids] & active  # (B,)
             next_flags = torch.where(free[:, None], drawn, next_flags)
             next_flags = torch.where(is_cont[:, None], last_flags, next_flags)  # copied: fixed flags
@@ -256,42 +347,45 @@ def decode_rows(model, ids: torch.Tensor, flags: torch.Tensor, mask: torch.Tenso
         last_flags = next_flags
         ids = torch.cat([ids, next_ids[:, None]], dim=1)  # (B, T+1)
         flags = torch.cat([flags, next_flags[:, None]], dim=1)  # (B, T+1, F)
-        mask = torch.cat([mask, active.long()[:, None]], dim=1)  # (B, T+1)
         active = active & next_ids.ne(rules.eos_token_id)
-        if (step + 1) % check_every == 0 and not bool(active.any()):  # the loop's only wait for the device
+        if watch.ended(active):
             return
         feed_ids, feed_flags = (ids[:, -1:], flags[:, -1:]) if use_cache else (ids, flags)
 
 
 def _prompt_rows(model, codec: RowCodec, prompts: Sequence[str], *, max_new_tokens: int, temperature: float,
-                 top_k: int | None, top_p: float | None, seed: int | None, use_cache: bool, check_every: int):
+                 top_k: int | None, top_p: float | None, seed: int | None, use_cache: bool, check_every: int,
+                 precision: str):
     check_settings(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k, top_p=top_p)
     _check_fits(codec, model)
-    device = next(model.parameters()).device
-    ids, flags, mask = (x.to(device) for x in _left_padded(codec, prompts))
+    device = model_device(model)
+    host = _left_padded(codec, prompts)
+    padded = not bool(host[2].bool().all())  # known on the host: no read of the device
+    ids, flags, mask = (x.to(device, non_blocking=True) for x in host)
     warpers = None if temperature == 0 else root_warpers(temperature=temperature, top_k=top_k, top_p=top_p)
     return decode_rows(model, ids, flags, mask, RowRules.of(codec, device), max_new_tokens=max_new_tokens,
                        warpers=warpers, flag_temperature=temperature, generator=_make_generator(seed, device),
-                       use_cache=use_cache, check_every=check_every)
+                       use_cache=use_cache, check_every=check_every, precision=precision, padded=padded)
 
 
 def generate_rows(model, codec: RowCodec, prompts: Sequence[str], *, max_new_tokens: int, temperature: float = 1.0,
                   top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                  use_cache: bool = True) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+                  use_cache: bool = True, precision: str = "auto"
+                  ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """The generation loop (module docstring, steps 1-5): yields one new row per sequence and step.
 
     Args:
-        model: an :class:`~r2d.modeling.causal.R2DForCausalLM`.
+        model: an :class:`~r2d.modeling.causal.R2DForCausalLM`, on any device.
         codec: the model's :class:`RowCodec`.
         prompts: B prompt texts.
-        max_new_tokens, temperature, top_k, top_p, seed, use_cache: see the module docstring.
+        max_new_tokens, temperature, top_k, top_p, seed, use_cache, precision: see :func:`generate`.
 
     Yields:
         ``(ids (B,), flags (B, F), active (B,) bool)`` per step, on the model's device; ``active`` is False for
         sequences that had already ended (their row is padding and is to be ignored). Stops once all have ended.
     """
     return _prompt_rows(model, codec, prompts, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                        top_p=top_p, seed=seed, use_cache=use_cache, check_every=1)
+                        top_p=top_p, seed=seed, use_cache=use_cache, check_every=1, precision=precision)
 
 
 def _continuation_text(codec: RowCodec, prefix_ids, prefix_flags, printed: str, ids, flags) -> str:
@@ -304,16 +398,18 @@ def _continuation_text(codec: RowCodec, prefix_ids, prefix_flags, printed: str, 
 
 def generate(model, tokenizer, prompts: str | Sequence[str], *, max_new_tokens: int = 64, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-             use_cache: bool = True) -> list[Generation]:
+             use_cache: bool = True, precision: str = "auto") -> list[Generation]:
     """Generate a continuation of each prompt (one batch, left padding, each stops at ``</s>``).
 
     Args:
-        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (either kind).
+        model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (either kind), on any device: the loop runs there.
         tokenizer: its tokenizer or :class:`RowCodec`.
         prompts: one prompt or a list.
         max_new_tokens: at most this many new rows per prompt.
         temperature: 0 = greedy; top_k, top_p: sampling filters (``None`` = off).
         seed: seed of the run's generator (``None`` = random); use_cache: the KV cache (same output, faster).
+        precision: ``auto`` (bf16 autocast on a CUDA GPU), ``bf16`` or ``fp32`` (:mod:`r2d.device`). A seed gives
+            the same text on the same device and precision; other devices draw other random numbers.
 
     Returns:
         One :class:`Generation` per prompt, in order.
@@ -325,10 +421,13 @@ def generate(model, tokenizer, prompts: str | Sequence[str], *, max_new_tokens: 
     if not prompts:
         return []
     steps = list(_prompt_rows(model, codec, prompts, max_new_tokens=max_new_tokens, temperature=temperature,
-                              top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache, check_every=STOP_CHECK_EVERY))
-    all_ids = torch.stack([s[0] for s in steps], 1).tolist()  # (B, S): one transfer from the device
-    all_flags = torch.stack([s[1] for s in steps], 1).tolist()  # (B, S, F)
-    all_active = torch.stack([s[2] for s in steps], 1).tolist()  # (B, S)
+                              top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache, check_every=STOP_CHECK_EVERY,
+                              precision=precision))
+    rows = torch.stack([torch.cat([i[:, None], fl, on[:, None].long()], 1) for i, fl, on in steps], 1)  # (B, S, 1+F+1)
+    rows = rows.tolist()  # one transfer from the device
+    all_ids = [[r[0] for r in seq] for seq in rows]  # (B, S)
+    all_flags = [[r[1:-1] for r in seq] for seq in rows]  # (B, S, F)
+    all_active = [[r[-1] for r in seq] for seq in rows]  # (B, S)
     results = []
     for i, (prompt, (p_ids, p_flags)) in enumerate(zip(prompts, codec.encode(prompts, add_special_tokens=False))):
         ids = [x for x, on in zip(all_ids[i], all_active[i]) if on]
@@ -341,7 +440,7 @@ def generate(model, tokenizer, prompts: str | Sequence[str], *, max_new_tokens: 
 
 
 def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int, temperature: float, top_k: int | None,
-                    top_p: float | None, seed: int | None) -> Iterator[dict]:
+                    top_p: float | None, seed: int | None, precision: str = "auto") -> Iterator[dict]:
     """Generate from one prompt with the KV cache, yielding each word as soon as it is complete.
 
     A word is complete when the next word-start row or ``</s>`` arrives (or generation ends). Text already
@@ -349,19 +448,19 @@ def stream_generate(model, tokenizer, prompt: str, *, max_new_tokens: int, tempe
 
     Args:
         model, tokenizer, prompt: as in :func:`generate` (one prompt).
-        max_new_tokens, temperature, top_k, top_p, seed: as in :func:`generate`.
+        max_new_tokens, temperature, top_k, top_p, seed, precision: as in :func:`generate`.
 
     Yields:
         ``{"text": str, "rows": [{"root": str, "id": int, "flags": {flag_name: 0 or 1}}, ...]}`` per word:
         ``text`` is what the word adds to the output, ``rows`` its generated rows (the twin's ``flags`` is ``{}``).
     """
     return stream_words(model, tokenizer, prompt, max_new_tokens=max_new_tokens, temperature=temperature,
-                        top_k=top_k, top_p=top_p, seed=seed)
+                        top_k=top_k, top_p=top_p, seed=seed, precision=precision)
 
 
 def stream_words(model, tokenizer, prompt: str, *, max_new_tokens: int, temperature: float = 1.0,
                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                 use_cache: bool = True) -> Iterator[dict]:
+                 use_cache: bool = True, precision: str = "auto") -> Iterator[dict]:
     """:func:`stream_generate` with the cache optional (``use_cache=False`` recomputes every row; same words)."""
     codec = as_codec(tokenizer)
     (p_ids, p_flags), = codec.encode([prompt], add_special_tokens=False)
@@ -382,7 +481,7 @@ def stream_words(model, tokenizer, prompt: str, *, max_new_tokens: int, temperat
         return {"text": text, "rows": rows}
 
     for ids, flags, _ in generate_rows(model, codec, [prompt], max_new_tokens=max_new_tokens, temperature=temperature,
-                                       top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache):
+                                       top_k=top_k, top_p=top_p, seed=seed, use_cache=use_cache, precision=precision):
         i, *row = torch.cat([ids[:1], flags[0]]).tolist()  # streaming: each row to the host as it comes, one copy
         if word and (i == codec.eos_token_id or codec.word_start[i]):
             yield flush()
@@ -470,7 +569,7 @@ def generate_with_flags(model, inputs: torch.Tensor | None = None, generation_co
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens} (max_length={config.max_length}, "
                          f"{t} prompt rows)")
-    device = model.device
+    device = model_device(model)
     ids, flags = input_ids.to(device, torch.long), flags.to(device, torch.long)
     mask = ids.ne(codec.pad_token_id).long() if attention_mask is None else attention_mask.to(device, torch.long)
     order = mask.argsort(dim=1, stable=True)  # (B, T): padding first, real rows in order = left padding
@@ -482,7 +581,8 @@ def generate_with_flags(model, inputs: torch.Tensor | None = None, generation_co
         warpers = root_warpers(temperature=config.temperature, top_k=config.top_k, top_p=config.top_p)
     steps = list(decode_rows(model, ids, flags, mask, RowRules.of(codec, device), max_new_tokens=max_new_tokens,
                              warpers=warpers, flag_temperature=config.temperature if config.do_sample else 0,
-                             generator=None, use_cache=bool(config.use_cache), check_every=STOP_CHECK_EVERY))
+                             generator=None, use_cache=bool(config.use_cache), check_every=STOP_CHECK_EVERY,
+                             precision="fp32"))  # as Hugging Face's generate: the caller's autocast, if any
     new_ids = torch.stack([s[0] for s in steps], 1)  # (B, S)
     new_flags = torch.stack([s[1] for s in steps], 1)  # (B, S, F)
     n = int(torch.stack([s[2] for s in steps], 1).any(0).sum())  # steps with a live sequence: a prefix
@@ -491,5 +591,5 @@ def generate_with_flags(model, inputs: torch.Tensor | None = None, generation_co
 
 
 __all__ = ["Generation", "generate", "generate_rows", "stream_generate", "stream_words", "encode_prompts",
-           "generate_with_flags", "decode_rows", "RowRules", "root_warpers", "draw_roots", "sample_roots", "sample_flags",
-           "check_settings", "as_codec", "model_codec"]
+           "generate_with_flags", "decode_rows", "EndWatch", "RowRules", "root_warpers", "draw_roots",
+           "draw", "sample_roots", "sample_flags", "check_settings", "as_codec", "model_codec"]

@@ -56,11 +56,13 @@ GenerateFn = Callable[..., Iterator[dict]]
 
 @dataclass
 class LoadedModel:
-    """A causal model and the tokenizer saved beside it, ready for ``generate_fn``."""
+    """A causal model and the tokenizer saved beside it, ready for ``generate_fn``; ``device`` is where the model runs
+    (generation follows it, :mod:`r2d.device`)."""
 
     model: Any
     tokenizer: Any
     path: str = ""
+    device: str = ""
 
 
 class HTTPProblem(Exception):
@@ -250,7 +252,8 @@ def create_app(
         return json_response({
             "tokenizers": [{"name": n, "flags": [{"name": f, "label": flag_label(f)} for f in t.flag_names]}
                            for n, t in tokenizers.items()],
-            "models": [{"name": n, "flags": list(getattr(m.tokenizer, "flag_names", ()))} for n, m in models.items()],
+            "models": [{"name": n, "flags": list(getattr(m.tokenizer, "flag_names", ())), "device": m.device or None}
+                       for n, m in models.items()],
             "model_hint": None if models else MODEL_HINT,
             "limits": {"max_text_bytes": max_text_bytes, "max_new_tokens": max_new_tokens},
         })

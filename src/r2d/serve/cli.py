@@ -50,6 +50,9 @@ def build_parser() -> ArgumentParser:
                     help="largest text a request may send, in UTF-8 bytes; larger ones get 413 (default 1000000)")
     ap.add_argument("--max-new-tokens", type=int, default=512, metavar="N",
                     help="cap on the tokens one generation may ask for (default 512)")
+    ap.add_argument("--device", default="auto",
+                    help="where the --model models run: auto (a CUDA GPU, else Apple's MPS, else the CPU), cpu, cuda, "
+                         "cuda:1, mps (default auto)")
     ap.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return ap
 
@@ -75,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     models = {}
     for path in args.model:
         try:
-            models[path] = load_model(path)
+            models[path] = load_model(path, device=args.device)
         except ModelLoadError as err:
             return fail(PROG, f"--model {err}")
     # subtle: the server process is ours, so its long-lived objects (tokenizer caches, models: millions) move to

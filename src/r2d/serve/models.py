@@ -3,7 +3,8 @@
 A model folder holds what ``save_pretrained`` wrote: the model (``AutoModelForCausalLM``) and its tokenizer,
 an r2d one (``r2d_tokenizer.json``, loaded with ``R2DTokenizer.from_pretrained``) or, for the 1D twin, a
 Hugging Face tokenizer. Generation itself is :func:`r2d.modeling.generation.stream_generate`'s; this module
-only finds it, and turns every loading failure into a :class:`ModelLoadError` with one clear line.
+only finds it, and turns every loading failure into a :class:`ModelLoadError` with one clear line. The model is
+placed on ``--device`` (a GPU when there is one, :mod:`r2d.device`); generation runs there.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ class ModelLoadError(Exception):
     """A model folder that cannot be served; the message says which and why, in one line."""
 
 
-def load_model(path: str) -> LoadedModel:
-    """A causal model and the tokenizer saved beside it, in eval mode.
+def load_model(path: str, device: str = "auto") -> LoadedModel:
+    """A causal model and the tokenizer saved beside it, in eval mode, on ``device``.
 
     Args:
         path: a folder written by ``save_pretrained`` of a causal model and its tokenizer.
+        device: where the model runs (:func:`r2d.device.resolve_device`).
 
     Raises:
-        ModelLoadError: no such folder, no generation support in this r2d, or the model or tokenizer fails to load.
+        ModelLoadError: no such folder, no generation support in this r2d, the model or tokenizer fails to load, or
+            the device is not here.
     """
     folder = Path(path)
     if not folder.is_dir():
@@ -55,9 +58,14 @@ def load_model(path: str) -> LoadedModel:
     except Exception as err:
         raise ModelLoadError(f"{path}: cannot load the tokenizer saved with the model: {type(err).__name__}: "
                              f"{_first_line(err)}") from None
-    model.eval()
-    log.info("loaded %s (%s, %s)", path, type(model).__name__, type(tokenizer).__name__)
-    return LoadedModel(model=model, tokenizer=tokenizer, path=str(folder))
+    from r2d.device import model_device, place
+
+    try:
+        model = place(model.eval(), device)
+    except (ValueError, RuntimeError) as err:  # no such device here, or out of its memory
+        raise ModelLoadError(f"{path}: cannot place the model on {device}: {_first_line(err)}") from None
+    log.info("loaded %s (%s, %s) on %s", path, type(model).__name__, type(tokenizer).__name__, model_device(model))
+    return LoadedModel(model=model, tokenizer=tokenizer, path=str(folder), device=str(model_device(model)))
 
 
 def default_generate_fn(model, tokenizer, prompt: str, **kwargs):

@@ -108,8 +108,13 @@ class FinetuneArgs:
     """save the fine-tuned model and tokenizer into OUT/model"""
     progress: bool = True
     """show a progress bar"""
+    bf16: bool | None = None
+    """bf16 mixed precision (autocast); default: on for a CUDA GPU with native bf16, off elsewhere; --bf16 false
+    turns it off"""
+    compile: bool = False
+    """torch.compile the model (TrainingArguments' torch_compile, inductor backend)"""
     extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
-    """further TrainingArguments (library use only)"""
+    """further TrainingArguments (library use only; they win over the options above)"""
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -404,6 +409,7 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     import torch
     from transformers import TrainingArguments
 
+    from r2d.device import bf16_native
     from r2d.training.metrics import make_compute_metrics
     from r2d.training.tasks import get_task, load_task
     from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, read_metrics, save_run_args,
@@ -460,7 +466,8 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         dataloader_num_workers=0,
         remove_unused_columns=False,
         use_cpu=not torch.cuda.is_available(),
-        **args.extra,
+        **{"bf16": args.bf16 if args.bf16 is not None else bf16_native(torch.device("cuda")),
+           "torch_compile": args.compile, **args.extra},
     )
     callbacks = [MetricsJsonlCallback(metrics_path)] + ([RichProgressCallback()] if args.progress else [])
     callbacks += [best] if best is not None else []

@@ -24,9 +24,12 @@ API (stable; recipes import these names):
 * ``last_checkpoint(out_dir) -> str | None``: newest *complete* ``checkpoint-N`` (one killed mid-save is skipped).
 * ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
   accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
-  output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window, (3) takes a
-  ``train_sampler`` and an ``eval_outputs`` function that picks what evaluation keeps from the model output
-  *by name* (what ``compute_metrics`` then receives, in that order).
+  output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window (summed on the
+  device, read at logging steps only), (3) takes a ``train_sampler`` and an ``eval_outputs`` function that picks
+  what evaluation keeps from the model output *by name* (what ``compute_metrics`` then receives, in that order),
+  (4) on a CUDA GPU lets float32 matrix products use TF32 unless ``TrainingArguments.tf32`` says otherwise (bf16
+  autocast and ``torch.compile`` are ``TrainingArguments``' ``bf16`` and ``torch_compile``, the recipes' ``--bf16``
+  and ``--compile``).
 * ``MetricsJsonlCallback(path)``: one JSON object per ``Trainer`` log call (``{"step": 10, "loss": ...}``, eval
   metrics prefixed ``eval_``); on resume, lines after the checkpoint's step are dropped first.
 * ``RichProgressCallback()``: a rich progress bar (steps, ETA, latest loss) replacing tqdm's; log lines above it.
@@ -311,8 +314,12 @@ class R2DTrainer(Trainer):
         self.loss_parts = tuple(loss_parts)
         self.train_sampler = train_sampler
         self.eval_outputs = eval_outputs
-        self._part_sums: dict[str, float] = {}
+        self._part_sums: dict[str, torch.Tensor] = {}  # on the device: read at logging steps only
         self._part_counts: dict[str, int] = {}
+        if self.args.tf32 is None and self.args.device.type == "cuda":
+            from r2d.device import use_tf32
+
+            use_tf32()
 
     def _get_train_sampler(self, train_dataset=None):
         if self.train_sampler is not None:
@@ -326,7 +333,8 @@ class R2DTrainer(Trainer):
             for key in self.loss_parts:
                 value = outputs.get(key)
                 if value is not None:
-                    self._part_sums[key] = self._part_sums.get(key, 0.0) + float(value.detach().float())
+                    value = value.detach().float()
+                    self._part_sums[key] = self._part_sums[key] + value if key in self._part_sums else value
                     self._part_counts[key] = self._part_counts.get(key, 0) + 1
         elif not model.training and self.eval_outputs is not None:
             # subtle: prediction_step turns a dict output into a tuple of its values (minus "loss"), in order
@@ -336,7 +344,7 @@ class R2DTrainer(Trainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._part_counts:
             for key, total in self._part_sums.items():
-                logs[key] = round(total / self._part_counts[key], 6)
+                logs[key] = round(float(total) / self._part_counts[key], 6)
             self._part_sums, self._part_counts = {}, {}
         super().log(logs, start_time)
 
