@@ -15,6 +15,8 @@ PROG = "r2d eval"
 EVALUATIONS: dict[str, tuple[str, str]] = {
     "bpb": ("r2d.cli.eval:bpb_main", "bits per UTF-8 byte of text under a causal model (R2D or its BPE twin)"),
     "blimp": ("r2d.cli.eval_blimp:main", "BLiMP minimal-pair accuracy, overall, per field and per paradigm"),
+    "lm-eval": ("r2d.cli.eval:lm_eval_main", "EleutherAI's lm-evaluation-harness on local BLiMP and wikitext-2 files "
+                                             "(the 'eval' extra)"),
 }
 
 
@@ -108,4 +110,123 @@ def bpb_main(argv: list[str] | None = None) -> int:
           f"rows           {result.rows}  ({result.bits_per_row:.3f} bits per row; root {result.root_bits:.1f} + "
           f"flags {result.flag_bits:.1f} bits)\ndocuments      {result.documents}  (window {result.window}, "
           f"stride {result.stride}; {', '.join(f'{t}: {r}' for t, r in zip(args.text, rules))})")
+    return 0
+
+
+EVAL_EXTRA = 'pip install -e ".[eval]" (or pip install "lm_eval>=0.4.13")'
+
+
+def _local_task(name: str) -> bool:
+    """Whether ``r2d eval lm-eval`` serves a task name from local files (BLiMP and wikitext, or a pattern of them)."""
+    return name.startswith("blimp") or name.startswith("wikitext")
+
+
+def lm_eval_main(argv: list[str] | None = None) -> int:
+    """``r2d eval lm-eval``: lm-evaluation-harness tasks on a causal model (see :mod:`r2d.evaluation.harness`)."""
+    from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS, resolve_device
+
+    prog = f"{PROG} lm-eval"
+    ap = ArgumentParser(
+        prog=prog,
+        description="Run EleutherAI's lm-evaluation-harness on a causal model (R2D or its twin) through its r2d "
+                    "model class, offline: BLiMP from a folder of the published *.jsonl files (a task "
+                    "blimp_<file stem> per file, and the group blimp), scored as 'r2d eval blimp' scores it (each "
+                    "sentence as a whole document, its end included), and lm-eval's wikitext task (its "
+                    "detokenizer, word_perplexity, byte_perplexity, bits_per_byte) on the articles of wikitext-2's "
+                    "raw test file. Any other task name is lm-eval's own and reads its data from the Hugging Face "
+                    "Hub. Needs the 'eval' extra: " + EVAL_EXTRA + ".",
+        example="r2d eval lm-eval --model runs/clm-r2d/model --tasks blimp,wikitext --blimp-dir ../shared/data/blimp "
+                "--wikitext ../shared/data/wikitext-2-raw/wiki.test.raw --limit 100 --json",
+    )
+    ap.add_argument("--model", required=True, metavar="DIR", help="causal model folder (with its tokenizer)")
+    ap.add_argument("--tasks", required=True, metavar="TASK[,TASK...]",
+                    help="comma-separated task or group names, e.g. blimp_transitive,wikitext or blimp (all files "
+                         "of --blimp-dir); patterns such as blimp_npi* match the local tasks")
+    ap.add_argument("--blimp-dir", metavar="DIR", help="folder of BLiMP *.jsonl files (for blimp tasks)")
+    ap.add_argument("--wikitext", metavar="FILE", help="wikitext-2's raw test file, wiki.test.raw (for wikitext)")
+    ap.add_argument("--limit", type=int, default=None, metavar="N",
+                    help="score only the first N documents of each task")
+    ap.add_argument("--json", action="store_true", help="print lm-eval's results object (task -> metric -> value)")
+    ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="sequences per forward pass (default 8)")
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
+    args = ap.parse_args(argv)
+    if message := below_minimum(args, {"limit": 1, "batch_size": 1}):
+        return fail(prog, message)
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        return fail(prog, f"--device {args.device}: {e}")
+    try:
+        import lm_eval
+    except ImportError:
+        return fail(prog, f"needs lm-evaluation-harness, in r2d's 'eval' extra: {EVAL_EXTRA}")
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    if not tasks:
+        return fail(prog, f"--tasks {args.tasks!r}: no task named")
+    needs_blimp = any(t.startswith("blimp") for t in tasks)
+    needs_wikitext = any(t.startswith("wikitext") for t in tasks)
+    if needs_blimp and not args.blimp_dir:
+        return fail(prog, f"--tasks {next(t for t in tasks if t.startswith('blimp'))}: needs --blimp-dir DIR (a folder "
+                          "of BLiMP *.jsonl files)")
+    if needs_wikitext and not args.wikitext:
+        return fail(prog, f"--tasks {next(t for t in tasks if t.startswith('wikitext'))}: needs --wikitext FILE "
+                          "(wikitext-2's raw test file, wiki.test.raw)")
+    import fnmatch
+    import tempfile
+
+    from datasets.utils.logging import disable_progress_bar
+    from transformers.utils import logging as hf_logging
+
+    from r2d.evaluation.harness import R2DLM, write_tasks
+    from r2d.io import InputError
+
+    hf_logging.disable_progress_bar()
+    disable_progress_bar()
+    with tempfile.TemporaryDirectory(prefix="r2d-lm-eval-") as folder:
+        try:
+            local = write_tasks(folder, blimp_dir=args.blimp_dir) if needs_blimp else []
+        except InputError as e:
+            return fail(prog, f"--blimp-dir: {e}")
+        try:
+            local += write_tasks(folder, wikitext=args.wikitext) if needs_wikitext else []
+        except InputError as e:
+            return fail(prog, str(e))
+        names: list[str] = []
+        for t in tasks:
+            if not _local_task(t):
+                names.append(t)
+                continue
+            matched = fnmatch.filter(local, t)
+            if not matched:
+                family = "blimp" if t.startswith("blimp") else "wikitext"
+                where = f"--blimp-dir {args.blimp_dir}" if family == "blimp" else f"--wikitext {args.wikitext}"
+                given = ", ".join(n for n in local if n.startswith(family))
+                return fail(prog, f"--tasks {t}: no such task in {where} (it gives: {given})")
+            names += [m for m in matched if m not in names]
+        others = [t for t in names if not _local_task(t)]
+        try:
+            lm = R2DLM(args.model, batch_size=args.batch_size, device=args.device, precision=args.precision)
+        except (FileNotFoundError, ValueError, OSError) as e:
+            return fail(prog, f"--model {args.model}: {e}" if str(args.model) not in str(e) else str(e))
+        from lm_eval.tasks import TaskManager
+
+        manager = TaskManager(include_path=folder, include_defaults=bool(others))  # lm-eval's own only when named
+        unknown = [t for t in others if t not in manager.all_tasks]
+        if unknown:
+            return fail(prog, f"--tasks {unknown[0]}: no such task (local: {', '.join(local) or 'none'}; "
+                              "lm-eval's own: lm-eval ls tasks)")
+        try:
+            results = lm_eval.simple_evaluate(model=lm, tasks=names, limit=args.limit, task_manager=manager,
+                                              log_samples=False)
+        except OSError as e:  # lm-eval's own tasks read the Hub: offline, or no such data set
+            return fail(prog, f"--tasks {','.join(others) or ','.join(names)}: cannot read the task's data ({e})")
+    if args.json:
+        print(json.dumps(results["results"], indent=2, default=str))
+        return 0
+    from lm_eval.utils import make_table
+
+    print(make_table(results))
+    if results.get("groups"):
+        print(make_table(results, "groups"))
     return 0
