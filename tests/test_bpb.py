@@ -217,3 +217,17 @@ def test_bits_per_byte_on_cuda_matches_the_cpu_and_waits_once_per_call(codec):
             torch.cuda.set_sync_debug_mode("default")
         waits.append(sum("synchroniz" in str(w.message) for w in caught))
     assert waits[0] == waits[1] <= 2, waits  # the same waits for 5 batches as for 1: none per batch
+
+
+def test_cli_eval_bpb_device_and_precision(tmp_path, model_dir, capsys):
+    """--device/--precision as the other model commands take them: the figure on cpu/fp32 is the default's here."""
+    text = tmp_path / "t.txt"
+    text.write_text("\n".join(DOCS), encoding="utf-8")
+    base = ["eval", "bpb", "--model", str(model_dir), "--text", str(text), "--json"]
+    assert main(base) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main(base + ["--device", "cpu", "--precision", "fp32"]) == 0
+    assert json.loads(capsys.readouterr().out)["bits_per_byte"] == pytest.approx(default["bits_per_byte"], rel=1e-6)
+    assert main(base + ["--device", "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert "--device nonsense" in err and "Traceback" not in err

@@ -95,3 +95,22 @@ def load_tokenizer(name: str):
         raise
     except (OSError, ValueError) as err:
         raise InputError(f"--tokenizer {name}", str(err)) from None
+
+
+def add_device_options(ap: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--precision``, as every command that runs a model takes them (:mod:`r2d.device`)."""
+    from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
+
+    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
+    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
+
+
+def device_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--device`` (no such device here, a malformed name), or None; the device is not kept."""
+    from r2d.device import resolve_device
+
+    try:
+        resolve_device(args.device)
+    except ValueError as e:
+        return f"--device {args.device}: {e}"
+    return None

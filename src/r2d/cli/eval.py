@@ -6,7 +6,7 @@ import importlib
 import json
 import sys
 
-from r2d.cli.common import ArgumentParser, below_minimum, fail
+from r2d.cli.common import ArgumentParser, add_device_options, below_minimum, device_problem, fail
 from r2d.text.corpus import DOCUMENT_RULES
 
 PROG = "r2d eval"
@@ -72,13 +72,17 @@ def bpb_main(argv: list[str] | None = None) -> int:
                          "lines neither predicted nor counted)")
     ap.add_argument("--max-docs", type=int, default=None, metavar="N", help="score only the first N documents")
     ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="windows per forward pass (default 8)")
+    add_device_options(ap)
     args = ap.parse_args(argv)
     if message := below_minimum(args, {"window": 2, "stride": 1, "max_docs": 1, "batch_size": 1}):
+        return fail(prog, message)
+    if message := device_problem(args):
         return fail(prog, message)
     if args.window and args.stride and args.stride >= args.window:
         return fail(prog, f"--stride must be smaller than --window ({args.window}), got {args.stride}")
     from transformers.utils import logging as hf_logging
 
+    from r2d.device import place
     from r2d.evaluation.bpb import bits_per_byte
     from r2d.modeling.causal_data import load_causal_lm
     from r2d.text.corpus import scored_documents
@@ -98,7 +102,8 @@ def bpb_main(argv: list[str] | None = None) -> int:
     if args.window and args.window > (limit := model.config.max_position_embeddings):
         return fail(prog, f"--window {args.window}: longer than the model can read (max_position_embeddings {limit})")
     try:
-        result = bits_per_byte(model, codec, docs, window=args.window, stride=args.stride, batch_size=args.batch_size)
+        result = bits_per_byte(place(model, args.device), codec, docs, window=args.window, stride=args.stride,
+                               batch_size=args.batch_size, precision=args.precision)
     except ValueError as e:
         return fail(prog, str(e))
     report = {**result.to_dict(), "model": args.model, "kind": "r2d" if codec.num_flags else "bpe",
@@ -123,8 +128,6 @@ def _local_task(name: str) -> bool:
 
 def lm_eval_main(argv: list[str] | None = None) -> int:
     """``r2d eval lm-eval``: lm-evaluation-harness tasks on a causal model (see :mod:`r2d.evaluation.harness`)."""
-    from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS, resolve_device
-
     prog = f"{PROG} lm-eval"
     ap = ArgumentParser(
         prog=prog,
@@ -148,15 +151,12 @@ def lm_eval_main(argv: list[str] | None = None) -> int:
                     help="score only the first N documents of each task")
     ap.add_argument("--json", action="store_true", help="print lm-eval's results object (task -> metric -> value)")
     ap.add_argument("--batch-size", type=int, default=8, metavar="N", help="sequences per forward pass (default 8)")
-    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
-    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
+    add_device_options(ap)
     args = ap.parse_args(argv)
     if message := below_minimum(args, {"limit": 1, "batch_size": 1}):
         return fail(prog, message)
-    try:
-        resolve_device(args.device)
-    except ValueError as e:
-        return fail(prog, f"--device {args.device}: {e}")
+    if message := device_problem(args):
+        return fail(prog, message)
     try:
         import lm_eval
     except ImportError:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 
-from r2d.cli.common import ArgumentParser, below_minimum, fail
-from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
+from r2d.cli.common import ArgumentParser, add_device_options, below_minimum, device_problem, fail
 from r2d.io import InputError
 
 PROG = "r2d eval blimp"
@@ -32,8 +31,7 @@ def _parser() -> ArgumentParser:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     ap.add_argument("--limit", type=int, default=None, metavar="N", help="score only the first N pairs of each paradigm")
     ap.add_argument("--batch-size", type=int, default=32, metavar="N", help="sequences per forward pass (default 32)")
-    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
-    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
+    add_device_options(ap)
     return ap
 
 
@@ -41,14 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if message := below_minimum(args, {"limit": 1, "batch_size": 1}):
         return fail(PROG, message)
-    from r2d.device import resolve_device
     from r2d.evaluation.blimp import REFERENCE, evaluate, read_pairs
     from r2d.evaluation.scoring import load_scorer
 
-    try:
-        resolve_device(args.device)
-    except ValueError as e:
-        return fail(PROG, f"--device {args.device}: {e}")
+    if message := device_problem(args):
+        return fail(PROG, message)
 
     try:
         pairs = read_pairs(args.data_dir, limit_per_paradigm=args.limit)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from r2d.cli.common import ArgumentParser, fail
-from r2d.device import DEVICE_HELP, PRECISION_HELP, PRECISIONS
+from r2d.cli.common import ArgumentParser, add_device_options, fail
 
 PROG = "r2d generate"
 
@@ -30,8 +29,7 @@ def build_parser() -> ArgumentParser:
     ap.add_argument("--seed", type=int, default=None, metavar="S", help="random seed (same seed = same text)")
     ap.add_argument("--no-cache", dest="use_cache", action="store_false",
                     help="recompute all rows at every step instead of using the KV cache (same text, slower)")
-    ap.add_argument("--device", default="auto", help=DEVICE_HELP + " (default auto)")
-    ap.add_argument("--precision", default="auto", choices=PRECISIONS, help=PRECISION_HELP + " (default auto)")
+    add_device_options(ap)
     return ap
 
 
