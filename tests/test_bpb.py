@@ -10,7 +10,7 @@ from r2d.cli import main
 from r2d.evaluation.bpb import bits_per_byte, windows
 from r2d.modeling.causal_data import CausalCollator, RowCodec
 from host_reads import count_host_reads
-from test_causal import tiny_bpe_twin, tiny_causal_lm
+from test_causal import saved_tiny_causal_lm, tiny_bpe_twin, tiny_causal_lm
 
 DOCS = ["I enjoyed riding in Australia's parks.", "Zorping dogs; McDonald riding.\tHéllo wörld 🙂",
         "The dogs were riding. " * 12]
@@ -88,10 +88,7 @@ def test_bad_window_settings_raise(codec):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, codec):
-    d = tmp_path_factory.mktemp("model")
-    tiny_causal_lm(codec).save_pretrained(d)
-    codec.tokenizer.save_pretrained(str(d))
-    return d
+    return saved_tiny_causal_lm(tmp_path_factory.mktemp("model"), codec)
 
 
 def test_cli_eval_bpb_json_matches_the_library(tmp_path, model_dir, codec, capsys):

@@ -22,6 +22,13 @@ def tiny_causal_lm(codec: RowCodec, *, seed: int = 0, **overrides) -> R2DForCaus
     return R2DForCausalLM(config).eval()
 
 
+def saved_tiny_causal_lm(folder, codec: RowCodec):
+    """``folder`` holding :func:`tiny_causal_lm` and its tokenizer, as ``r2d pretrain`` leaves ``OUT/model``."""
+    tiny_causal_lm(codec).save_pretrained(folder)
+    codec.tokenizer.save_pretrained(str(folder))
+    return folder
+
+
 def tiny_bpe_twin(vocab_size: int = 300):
     """A byte-level BPE (RoBERTa layout) trained on the same tiny texts as the tiny R2D tokenizer."""
     from r2d.tokenizer.baseline import train_byte_level_bpe

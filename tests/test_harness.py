@@ -23,7 +23,7 @@ from r2d.evaluation.scoring import causal_scorer  # noqa: E402
 from r2d.io import read_text  # noqa: E402
 from r2d.modeling.causal_data import RowCodec  # noqa: E402
 from test_bpb import DOCS  # noqa: E402
-from test_causal import tiny_bpe_twin, tiny_causal_lm  # noqa: E402
+from test_causal import saved_tiny_causal_lm, tiny_bpe_twin, tiny_causal_lm  # noqa: E402
 
 LN2 = math.log(2)
 WIKI = (" = Alpha = \r\n The dogs were riding in 1 @,@ 000 parks . \r\n = = History = = \r\n"
@@ -37,10 +37,7 @@ def codec(request, tiny_tok):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, codec):
-    d = tmp_path_factory.mktemp("model")
-    tiny_causal_lm(codec).save_pretrained(d)
-    codec.tokenizer.save_pretrained(str(d))
-    return d
+    return saved_tiny_causal_lm(tmp_path_factory.mktemp("model"), codec)
 
 
 @pytest.fixture(scope="module")
