@@ -51,7 +51,7 @@ class ExperimentPreset:
     vocab_size: int
     """vocabulary size of both tokenizers (R2D and byte-level BPE, trained on the same text)"""
     model_preset: str
-    """model size of r2d.training.trainer.PRESETS for every model (tiny / mini / small / base)"""
+    """model size of r2d.training.trainer.PRESETS for every model (tiny / micro / mini / small / base)"""
     causal_steps: int
     """optimizer steps of each causal pretraining run (the same rows for both models: packed blocks)"""
     causal_seeds: tuple[int, ...]

@@ -69,8 +69,8 @@ class PretrainArgs:
     objective: Literal["mlm", "clm"] = "mlm"
     """training objective: mlm (masked language modelling, the article's) or clm (causal: next row = root, then its
     flags; documents packed with separators when --pack)"""
-    preset: Literal["tiny", "mini", "small", "base"] = "tiny"
-    """model size: tiny (tests), mini (r2d experiment --preset cpu), small (a CPU), base (RoBERTa-base)"""
+    preset: Literal["tiny", "micro", "mini", "small", "base"] = "tiny"
+    """model size: tiny (tests), micro (the scaling study, a quarter of mini), mini (r2d experiment --preset cpu), small (a CPU), base (RoBERTa-base)"""
     tokenizer: str | None = None
     """r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline
     RoBERTa BPE: 50,261 ids, r2d-en has 50,265)"""

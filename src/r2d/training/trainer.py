@@ -8,7 +8,8 @@ Pipeline stage: ``model -> losses -> metrics``. This module holds what every rec
 
 API (stable; recipes import these names):
 
-* ``PRESETS[name] -> dict`` model-size kwargs for ``RobertaConfig``/``R2DConfig`` (``tiny``, ``small``, ``base``);
+* ``PRESETS[name] -> dict`` model-size kwargs for ``RobertaConfig``/``R2DConfig`` (``tiny``, ``micro``, ``mini``,
+  ``small``, ``base``);
   ``TRAIN_DEFAULTS[name] -> dict`` matching training defaults (``max_length``, ``batch_size``,
   ``learning_rate``, ``warmup_steps``, ``logging_steps``, ``eval_steps``, ``save_steps``).
 * ``model_config(kind, preset, *, vocab_size, max_length=None, **overrides)`` -> ``R2DConfig`` (``kind="r2d"``)
@@ -66,6 +67,8 @@ logger = logging.getLogger(__name__)
 PRESETS: dict[str, dict[str, Any]] = {
     # tests: seconds on a CPU
     "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64),
+    # the scaling study's size below mini: ~0.26M parameters outside the embeddings (a quarter of mini's)
+    "micro": dict(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, intermediate_size=256),
     # the experiment's cpu preset: ~1M parameters outside the embeddings, a few minutes per run on 2 cores
     "mini": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512),
     # this 2-core CPU: minutes per model
@@ -77,6 +80,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "tiny": dict(max_length=64, batch_size=8, learning_rate=1e-3, warmup_steps=0, weight_decay=0.01,
                  logging_steps=1, eval_steps=50, save_steps=50),
+    "micro": dict(max_length=128, batch_size=16, learning_rate=1e-3, warmup_steps=20, weight_decay=0.01,
+                  logging_steps=10, eval_steps=50, save_steps=100),
     "mini": dict(max_length=128, batch_size=16, learning_rate=1e-3, warmup_steps=20, weight_decay=0.01,
                  logging_steps=10, eval_steps=50, save_steps=100),
     "small": dict(max_length=128, batch_size=16, learning_rate=5e-4, warmup_steps=50, weight_decay=0.01,
