@@ -205,6 +205,57 @@ def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp
                                                           flag_sets=["case"])), out, data_dir=SHARED, progress=False)
 
 
+@needs_data
+def test_scaling_study_adds_its_points_to_a_finished_experiment(smoke_run, tmp_path):
+    import shutil
+
+    from r2d.cli import main
+    from r2d.training.trainer import PRESETS
+
+    src, _ = smoke_run
+    out = tmp_path / "smoke"
+    shutil.copytree(src, out)
+    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json") if p.name != "report.json"}
+    assert main(_argv(out, "--scaling")) == 0
+    for name, text in before.items():
+        assert (out / "stages" / name).read_text() == text  # the pair's stages are the study's middle point
+    # smoke: the pair is tiny x 8 steps x seeds 0, 1; the study adds micro (seed 0) and 4 steps (seeds 0, 1)
+    for run, seeds in (("micro", (0,)), ("4steps", (0, 1))):
+        for kind in ("r2d", "bpe"):
+            for s in seeds:
+                st = _stage(out, f"pretrain/clm-{kind}@{run}/seed{s}")["summary"]
+                assert (st["preset"], st["steps"]) == (("micro", 8) if run == "micro" else ("tiny", 4))
+    stages = {p.stem.replace("__", "/") for p in (out / "stages").glob("*.json")}
+    # a shorter schedule starts from its pair's untrained model: no untrained row of its own
+    assert "eval/bpb/clm-r2d@4steps/seed0/step-4" in stages and "eval/bpb/clm-r2d@4steps/seed0/step-0" not in stages
+    assert "eval/blimp/clm-r2d@micro-untrained/seed0" in stages and not any("4steps-untrained" in s for s in stages)
+    summary = json.loads((out / "summary.json").read_text())
+    assert "clm-r2d@4steps-untrained" not in summary["bpb"] and "clm-r2d@micro-untrained" in summary["bpb"]
+    points = {p["point"]: p for p in summary["scaling"]}
+    assert list(points) == ["(the pair)", "4steps", "micro"]
+    assert points["(the pair)"]["axes"] == ["size", "rows"]
+    assert points["micro"]["axes"] == ["size"] and points["4steps"]["axes"] == ["rows"]
+    micro = points["micro"]
+    st = _stage(out, "pretrain/clm-r2d@micro/seed0")["summary"]
+    assert micro["non_embedding"] == st["num_parameters"] - st["vocab_size"] * PRESETS["micro"]["hidden_size"]
+    assert points["4steps"]["rows_seen"] * 2 == points["(the pair)"]["rows_seen"] == 8 * 4 * 64
+    comp = next(c for c in summary["comparisons"] if (c["what"], c["a"], c["b"]) ==
+                ("bits per byte, wikitext2", "clm-r2d@micro", "clm-bpe@micro"))
+    gap = micro["gap"]["bits per byte, wikitext2"]
+    assert gap["difference"] == comp["difference"] == pytest.approx(
+        summary["bpb"]["clm-r2d@micro"]["wikitext2"] - summary["bpb"]["clm-bpe@micro"]["wikitext2"])
+    assert gap["relative"]["difference"] == pytest.approx(comp["difference"] / summary["bpb"]["clm-bpe@micro"]["wikitext2"])
+    assert "BLiMP overall accuracy" in micro["gap"]
+    trend = summary["scaling_trend"]["size"]["bits per byte, wikitext2"]
+    rel = [points[k]["gap"]["bits per byte, wikitext2"]["relative"]["difference"] for k in ("(the pair)", "micro")]
+    x = [points[k]["non_embedding"] for k in ("(the pair)", "micro")]
+    assert trend["points"] == 2 and trend["per_4x"] == pytest.approx((rel[1] - rel[0]) / np.log(x[1] / x[0]) * np.log(4))
+    assert (out / "charts" / "scaling.png").read_bytes().startswith(b"\x89PNG")
+    assert 'id="scaling"' in (out / "report.html").read_text()
+    assert "## The gain against scale" in (out / "summary.md").read_text()
+    assert any(v.startswith("Scaling trend, bits per byte, wikitext2 against parameters") for v in summary["verdict"])
+
+
 @pytest.mark.parametrize("argv,msg", [
     (["--preset", "smoke", "--out", "x", "--data-dir", "/nonexistent/d"], "--data-dir /nonexistent/d: not a folder"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--flag-sets", "tiny"], "unknown flag set(s) tiny"),
@@ -212,6 +263,7 @@ def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--tasks", "rte", "glue"], "unknown task(s) glue"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--causal-steps", "0"], "--causal-steps 0: must be >= 1"),
     (["--preset", "smoke", "--out", "x", "--data-dir", ".", "--threads", "0"], "--threads 0: must be >= 1"),
+    (["--preset", "gpu", "--out", "x", "--data-dir", ".", "--scaling"], "this preset has no scaling study"),
     (["--preset", "smoke", "--out", "x", "--corpus", "missing.txt"], "--corpus missing.txt: no such file"),
     (["--preset", "huge", "--out", "x", "--data-dir", "."], "invalid choice: 'huge'"),
 ])

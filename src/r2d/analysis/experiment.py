@@ -18,7 +18,10 @@ Units, each a stage that runs once:
    models (and of the causal pair on ``causal_tasks``) with early stopping on a dev set carved from the training
    data, and LoRA against full fine-tuning (every LoRA seed, on the first task of the MLM pair, or of the causal
    pair where the preset has no MLM pair);
-6. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
+6. with ``--scaling``, the scaling study: the causal pair again at the preset's other model sizes and shorter
+   schedules (:func:`r2d.analysis.presets.scaling_points`; runs ``clm-r2d@micro``, ``clm-bpe@1250steps``...), each
+   pretrained and scored like the pair, after everything above;
+7. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
    ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
 
 Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` (its result and the settings it depends on) and is never
@@ -49,7 +52,7 @@ import numpy as np
 from r2d.io import InputError, check_file
 from r2d.analysis.presets import (  # noqa: F401  (re-exported: the recipe's public names)
     FLAG_ARMS, PAIRS, PRESETS, UNTRAINED, ExperimentArgs, ExperimentPreset, presets_table, resolve, snapshot_steps,
-    wikipedia_shards)
+    scaling_points, wikipedia_shards)
 from r2d.training.metrics import precision_recall_f1
 
 if TYPE_CHECKING:
@@ -414,9 +417,10 @@ def eval_flags(model_dir: str, docs: list[str], *, max_length: int, seed: int = 
 # the experiment
 
 
-def _run_name(objective: str, kind: str, untrained: bool = False) -> str:
-    """``clm-r2d``, ``mlm-roberta-untrained``, ...: the model kind and objective (summary.json's RUN)."""
-    return f"{objective}-{kind}" + (f"-{UNTRAINED}" if untrained else "")
+def _run_name(objective: str, kind: str, untrained: bool = False, suffix: str = "") -> str:
+    """``clm-r2d``, ``mlm-roberta-untrained``, ``clm-bpe@micro-untrained``: the model kind and objective, the scaling
+    study's point (:func:`scaling_points`) and the untrained row (summary.json's RUN)."""
+    return f"{objective}-{kind}" + (f"@{suffix}" if suffix else "") + (f"-{UNTRAINED}" if untrained else "")
 
 
 def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str | Path | None = None,
@@ -476,7 +480,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     # the data every stage rests on: in full in the corpus stage's marker (a resume on other files stops there and
     # names them), as a digest in every other stage's
     source = data_fingerprint(corpus_sources(data_dir, corpus))
-    inputs = functools.partial(stage_inputs, preset, corpus=hashlib.sha256(json.dumps(source).encode()).hexdigest()[:16])
+    digest = hashlib.sha256(json.dumps(source).encode()).hexdigest()[:16]
+    inputs = functools.partial(stage_inputs, preset, corpus=digest)
     corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset),
                              stage_inputs(preset, source=source))
     toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset),
@@ -493,36 +498,44 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
                          inputs(vocab_size=preset.vocab_size, **_arm_inputs(f"r2d-{arm}")))
         toks[f"r2d-{arm}"] = res["path"]
 
+    def pretrain_unit(objective: str, kind: str, seed: int, p: ExperimentPreset, suffix: str = "",
+                      untrained: bool = True) -> dict:
+        """Pretrain one model (preset ``p``), then for a causal one bits per byte at every snapshot and BLiMP at
+        step 0 (unless not ``untrained``: a shorter schedule's step 0 is its pair's) and the end."""
+        run = _run_name(objective, kind, suffix=suffix)
+        p_inputs = functools.partial(stage_inputs, p, corpus=digest)
+        run_dir = out / "pretrain" / run / f"seed{seed}"
+        stages.run(f"pretrain/{run}/seed{seed}", lambda: run_pretrain(objective, kind, run_dir, toks[kind],
+                                                                      corpus_info, p, seed=seed, progress=progress),
+                   p_inputs(objective, **_arm_inputs(kind)))
+        snaps = snapshots(run_dir)
+        unit = {"dir": run_dir, "snapshots": snaps, "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
+        if objective != "clm":
+            return unit
+        last = snaps[-1]["step"]
+        for snap in snaps[0 if untrained else 1:]:
+            whole = snap["step"] in (0, last)
+            stages.run(f"eval/bpb/{run}/seed{seed}/step-{snap['step']}",
+                       lambda snap=snap, whole=whole: {**eval_bpb(
+                           snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
+                           limit=None if whole else p.curve_docs), "snapshot": {k: v for k, v in snap.items()
+                                                                               if k != "path"}},
+                       p_inputs(objective, curve_docs=p.curve_docs, **_arm_inputs(kind)))
+        if pairs:
+            for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model")))[
+                    0 if untrained else 1:]:
+                stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained', suffix)}/seed{seed}",
+                           lambda path=path: eval_blimp(path, pairs),
+                           p_inputs(objective, blimp_limit=p.blimp_limit, blimp=blimp_source, **_arm_inputs(kind)))
+        return unit
+
     # 1. causal pair: pretraining (seeds), then bits per byte at every snapshot and BLiMP at step 0 and the end
     units: list[tuple[str, str, int]] = [("clm", k, s) for s in preset.causal_seeds for k in CAUSAL + arms]
     if preset.mlm_steps:
         units += [("mlm", k, s) for s in preset.mlm_seeds for k in MODELS]
     runs: dict[tuple[str, str, int], dict] = {}
     for objective, kind, seed in units:
-        run_dir = out / "pretrain" / _run_name(objective, kind) / f"seed{seed}"
-        stages.run(f"pretrain/{_run_name(objective, kind)}/seed{seed}", lambda o=objective, k=kind, s=seed, d=run_dir:
-                   run_pretrain(o, k, d, toks[k], corpus_info, preset, seed=s, progress=progress),
-                   inputs(objective, **_arm_inputs(kind)))
-        snaps = snapshots(run_dir)
-        runs[objective, kind, seed] = {"dir": run_dir, "snapshots": snaps,
-                                       "final": str(run_dir / "model"), "untrained": snaps[0]["path"]}
-        if objective != "clm":
-            continue
-        last = snaps[-1]["step"]
-        for snap in snaps:
-            whole = snap["step"] in (0, last)
-            stages.run(f"eval/bpb/{_run_name(objective, kind)}/seed{seed}/step-{snap['step']}",
-                       lambda snap=snap, whole=whole: {**eval_bpb(
-                           snap["path"], sets if whole else {"wikipedia_heldout": sets["wikipedia_heldout"]},
-                           limit=None if whole else preset.curve_docs), "snapshot": {k: v for k, v in snap.items()
-                                                                                     if k != "path"}},
-                       inputs(objective, curve_docs=preset.curve_docs, **_arm_inputs(kind)))
-        if pairs:
-            for label, path in (("untrained", snaps[0]["path"]), ("final", str(run_dir / "model"))):
-                stages.run(f"eval/blimp/{_run_name(objective, kind, label == 'untrained')}/seed{seed}",
-                           lambda path=path: eval_blimp(path, pairs),
-                           inputs(objective, blimp_limit=preset.blimp_limit, blimp=blimp_source,
-                                  **_arm_inputs(kind)))
+        runs[objective, kind, seed] = pretrain_unit(objective, kind, seed, preset)
 
     # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
     if preset.mlm_steps:
@@ -566,6 +579,12 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         recipe = {f"finetune_{k}": v for k, v in asdict(args).items()
                   if k not in ("model", "out", "data_dir", "progress", "extra", "bf16", "compile")}
         stages.run(f"finetune/{task}/{name}/seed{s}", job, inputs(objective, **recipe, task_data=task_data[task]))
+
+    # 4. the scaling study: the causal pair at other model sizes and shorter schedules (cheapest first)
+    for suffix, p, seeds in scaling_points(preset):
+        for seed in seeds:
+            for kind in CAUSAL:
+                pretrain_unit("clm", kind, seed, p, suffix, untrained=p.model_preset != preset.model_preset)
 
     def report() -> dict:
         settings = {

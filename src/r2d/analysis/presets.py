@@ -110,6 +110,12 @@ class ExperimentPreset:
     flag_arms: tuple[str, ...] = ()
     """flag sets of the ablation (:data:`FLAG_ARMS`), each one more causal R2D model per causal seed, scored like the
     pair (bits per byte, BLiMP; not fine-tuned)"""
+    scaling_sizes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """the scaling study (``--scaling``): the causal pair at these other model sizes of r2d.training.trainer.PRESETS,
+    each with its pretraining seeds; everything else as the pair (corpus, vocabulary, rows, steps, schedule shape)"""
+    scaling_steps: tuple[int, ...] = ()
+    """the scaling study's data axis: the causal pair at the preset's size trained for these step counts, each to the
+    end of its own schedule (warm-up and decay scaled with it), every causal seed"""
     left_out: str = ""
     """what this preset leaves out and why (written into the report)"""
 
@@ -123,6 +129,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         tasks=("stsb",), seeds=(0, 1), finetune_epochs=1.0, finetune_eval_steps=3, patience=2, dev_size=8,
         finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), causal_tasks=("stsb",),
+        scaling_sizes=(("micro", (0,)),), scaling_steps=(4,),
         left_out="everything but the plumbing: toy sizes"),
     # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 100 minutes of stages on 2 quiet
     # cores, under the issue's 2 hours
@@ -134,6 +141,9 @@ PRESETS: dict[str, ExperimentPreset] = {
         finetune_eval_steps=50, patience=4, dev_size=1000, finetune_batch_size=32, finetune_lr=1e-3,
         finetune_max_length=128, max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
         lora_seeds=(0, 1, 2), causal_tasks=("stsb",),
+        # the scaling study: micro (0.28M parameters outside the root embedding), mini (1.10M), small (4.40M); a
+        # small run takes about 3x a mini one, so it has one seed; 1,250 / 2,500 / 5,000 steps at mini
+        scaling_sizes=(("micro", (0, 1, 2)), ("small", (0,))), scaling_steps=(1250, 2500),
         left_out="the MLM pair (R2D MLM vs RoBERTa: BLiMP, per-flag F1, fine-tuning): at 10,000 steps its "
                  "pretraining took 36 minutes, its BLiMP scoring 6 and its fine-tuning 42, and it still did not beat "
                  "its untrained rows on STS-B (the cpu run at commit a096034), while the causal pair did after 10,000 "
@@ -154,6 +164,32 @@ PRESETS: dict[str, ExperimentPreset] = {
         left_out="nothing of the issue's list; the causal pair fine-tuned on more than STS-B; models larger than "
                  "`small`"),
 }
+
+
+def scaling_points(preset: ExperimentPreset) -> list[tuple[str, ExperimentPreset, tuple[int, ...]]]:
+    """The scaling study's extra points of the causal pair, in the order they run (cheapest first, the largest size
+    last): ``(suffix, the preset that point trains with, its seeds)``. Runs are named ``clm-r2d@<suffix>`` and
+    ``clm-bpe@<suffix>``; a point keeps only its untrained and final snapshots (``curve_points=1``).
+
+    >>> for suffix, p, seeds in scaling_points(PRESETS["cpu"]):
+    ...     print(suffix, p.model_preset, p.causal_steps, seeds)
+    micro micro 5000 (0, 1, 2)
+    1250steps mini 1250 (0, 1, 2)
+    2500steps mini 2500 (0, 1, 2)
+    small small 5000 (0,)
+    """
+    from r2d.training.trainer import PRESETS as SIZES
+
+    def width(size: str) -> int:
+        return SIZES[size]["hidden_size"]
+
+    main = width(preset.model_preset)
+    sizes = [(n, replace(preset, model_preset=n, curve_points=1), seeds)
+             for n, seeds in sorted(preset.scaling_sizes, key=lambda s: width(s[0]))]
+    steps = [(f"{n}steps", replace(preset, causal_steps=n, curve_points=1), preset.causal_seeds)
+             for n in sorted(preset.scaling_steps)]
+    return ([s for s in sizes if width(s[1].model_preset) < main] + steps
+            + [s for s in sizes if width(s[1].model_preset) >= main])
 
 
 def snapshot_steps(steps: int, points: int) -> list[int]:
@@ -197,6 +233,10 @@ class ExperimentArgs:
     mlm_steps: int | None = None
     """override the preset's MLM pretraining steps; on a preset without the MLM pair (cpu) this brings the pair
     back, fine-tuned only on the tasks of --tasks (cpu has none of its own)"""
+    scaling: bool = False
+    """the scaling study: also train the causal pair at the preset's other model sizes (cpu: micro, a quarter of
+    mini's parameters outside the embedding, and small, 4x) and shorter schedules (cpu: 1,250 and 2,500 steps), each
+    to the end of its own schedule; the report adds the gap against parameters and rows seen"""
     flag_sets: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "SET"})
     """the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case only;
     affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute"""
@@ -243,6 +283,12 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
         if bad:
             raise InputError("--flag-sets", f"unknown flag set(s) {', '.join(bad)}; known: {', '.join(FLAG_ARMS)}")
         preset = replace(preset, flag_arms=tuple(dict.fromkeys(args.flag_sets)))
+    if not args.scaling:
+        preset = replace(preset, scaling_sizes=(), scaling_steps=())
+    elif not (preset.scaling_sizes or preset.scaling_steps):
+        raise InputError(f"--preset {args.preset} --scaling", "this preset has no scaling study; presets that have "
+                                                               "one: " + ", ".join(n for n, p in PRESETS.items()
+                                                                                   if p.scaling_sizes))
     if args.data_dir is None and not args.corpus:
         raise InputError("--data-dir, --corpus", "give one: --data-dir DIR (local data) or --corpus FILE... (and "
                                                  "tasks from the Hub)")

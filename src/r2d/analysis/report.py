@@ -28,6 +28,8 @@ import numpy as np
 from r2d.analysis import plots
 from r2d.analysis.ablation import ablation_chart, ablation_rows, ablation_table, arm_runs
 from r2d.analysis.presets import PAIRS
+from r2d.analysis.scaling import (point_suffixes, scaling_chart, scaling_rows, scaling_table, trend,
+                                  trend_lines)
 from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
 from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
 from r2d.training.metrics import compute_task_metrics, eval_key
@@ -87,7 +89,7 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
                            "bits_per_byte": sum(d["bits"][:n]) / max(1, sum(d["bytes"][:n]))})
         summary["curves"].setdefault(run, {})[str(seed)] = points
         for label, (step, res) in (("-untrained", evals[0]), ("", evals[-1])):
-            if label == "" and step == 0:
+            if (label == "") == (step == 0):  # no step 0: a shorter schedule's untrained row is its pair's
                 continue
             for ds, d in res.items():
                 if isinstance(d, dict) and "bits" in d:
@@ -166,6 +168,11 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
             bpb_pair(run, "clm-bpe", ds, False)
             bpb_pair(run, "clm-r2d", ds, False)
 
+    points = point_suffixes(list(bpb_items))  # the scaling study's, if any: clm-r2d@micro against clm-bpe@micro
+    for ds in sorted({d for r in bpb_items.values() for d in r}):
+        for s in points:
+            bpb_pair(f"clm-r2d@{s}", f"clm-bpe@{s}", ds, False)
+
     def blimp_pair(a: str, b: str) -> None:
         ra, rb = blimp_right.get(a), blimp_right.get(b)
         if not ra or not rb:
@@ -181,6 +188,8 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
         blimp_pair(run, f"{run}-untrained")
         blimp_pair(run, "clm-bpe")
         blimp_pair(run, "clm-r2d")
+    for s in points:
+        blimp_pair(f"clm-r2d@{s}", f"clm-bpe@{s}")
 
     def ft_pair(task: str, a: str, b: str) -> None:
         pa, pb = preds.get((task, a)), preds.get((task, b))
@@ -208,8 +217,12 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
                 ft_pair(task, run, run.split("-lora")[0])
 
     summary["ablation"] = ablation_rows(st, summary)
+    summary["scaling"] = scaling_rows(st, summary)
+    summary["scaling_trend"] = {axis: {c["what"]: tr for c in comps if c["a"] == "clm-r2d" and c["b"] == "clm-bpe"
+                                       and "bits" in c["what"] and (tr := trend(summary["scaling"], axis, c["what"]))}
+                                for axis in ("size", "rows")} if summary["scaling"] else {}
     summary["signal"] = signal(summary)
-    summary["verdict"] = verdict(comps) + signal_lines(summary["signal"])
+    summary["verdict"] = verdict(comps) + signal_lines(summary["signal"]) + trend_lines(summary["scaling_trend"])
     return summary
 
 
@@ -221,7 +234,7 @@ def make_charts(summary: Mapping, out_dir: str | Path) -> list[tuple[str, Path]]
     """Draw every chart of the report into ``out_dir``; returns (caption, PNG path) pairs."""
     out_dir = Path(out_dir)
     charts = []
-    curves = summary.get("curves", {})
+    curves = {run: c for run, c in summary.get("curves", {}).items() if "@" not in run}  # the pair's and arms'
     if curves:
         by_rows = {run: [[(p["rows_seen"], p["bits_per_byte"]) for p in pts] for pts in seeds.values()]
                    for run, seeds in curves.items()}
@@ -234,10 +247,14 @@ def make_charts(summary: Mapping, out_dir: str | Path) -> list[tuple[str, Path]]
         charts.append(("The same bits per byte against training seconds on this machine",
                        plots.plot_curves(by_time, out_dir / "curve_bpb_seconds.png", title="Learning curves: wall time",
                                          xlabel="training seconds", ylabel="bits per byte (held-out Wikipedia)")))
+    if summary.get("scaling") and (path := scaling_chart(summary["scaling"], out_dir / "scaling.png")):
+        charts.append(("The scaling study: R2D minus its 1D twin against parameters outside the root embedding (the "
+                       "pair's steps) and against rows seen (the pair's size, each point trained to the end of its "
+                       "own schedule), 95% paired bootstrap intervals over held-out documents and BLiMP pairs", path))
     if summary.get("ablation") and (path := ablation_chart(summary["ablation"], out_dir / "ablation.png")):
         charts.append(("The flag-set ablation: each R2D flag set minus the 1D twin at equal compute, with 95% paired "
                        "bootstrap intervals (items: held-out documents, BLiMP pairs)", path))
-    bpb = summary.get("bpb_seeds", {})
+    bpb = {run: r for run, r in summary.get("bpb_seeds", {}).items() if "@" not in run}  # scaling: its own chart
     if bpb:
         sets = sorted({d for r in bpb.values() for d in r})
         charts.append(("Bits per byte of the final models and their untrained rows (error bar: std over seeds; "
@@ -245,7 +262,7 @@ def make_charts(summary: Mapping, out_dir: str | Path) -> list[tuple[str, Path]]
                            sets, {run: [(r[d]["mean"], r[d]["std"]) if d in r else (np.nan, 0) for d in sets]
                                   for run, r in bpb.items() if "untrained" not in run},
                            out_dir / "bpb.png", title="Bits per byte (pretrained)", ylabel="bits per byte")))
-    blimp = summary.get("blimp_seeds", {})
+    blimp = {run: r for run, r in summary.get("blimp_seeds", {}).items() if "@" not in run}
     if blimp:
         fields = ["overall"] + sorted({k for r in blimp.values() for k in r} - {"overall"})
         charts.append(("BLiMP accuracy by field (error bar: std over seeds); dashed: published overall accuracy "
@@ -279,7 +296,8 @@ def _ms(s: Mapping | None, digits: int = 4) -> str:
 
 def tables(summary: Mapping) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as (header, rows) of strings: bpb, blimp, finetune, flags, comparisons."""
-    out = {"ablation": ablation_table(summary["ablation"]) if summary.get("ablation") else ([], [])}
+    out = {"ablation": ablation_table(summary["ablation"]) if summary.get("ablation") else ([], []),
+           "scaling": scaling_table(summary["scaling"]) if summary.get("scaling") else ([], [])}
     bpb = summary.get("bpb_seeds", {})
     sets = sorted({d for r in bpb.values() for d in r})
     out["bpb"] = (["run", *sets], [[run, *(_ms(r.get(d)) for d in sets)] for run, r in sorted(bpb.items())])
@@ -315,7 +333,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-TITLES = {"ablation": "Which flags carry the gain: flag sets at equal compute", "comparisons": "Paired comparisons", "bpb": "Bits per byte (mean ± std over seeds)",
+TITLES = {"ablation": "Which flags carry the gain: flag sets at equal compute",
+          "scaling": "The gain against scale: model size and text seen", "comparisons": "Paired comparisons",
+          "bpb": "Bits per byte (mean ± std over seeds)",
           "blimp": "BLiMP accuracy by field", "finetune": "Fine-tuning (untrained rows included)",
           "flags": "Per-flag F1 against always on"}
 

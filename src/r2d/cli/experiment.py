@@ -15,7 +15,9 @@ from r2d.cli.common import guard
 PROG = "r2d experiment"
 EXAMPLE = ("r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu\n"
            "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --flag-sets case affixes"
-           "   # then the flag-set ablation")
+           "   # then the flag-set ablation\n"
+           "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --scaling"
+           "   # then the scaling study")
 
 
 def build_parser():
