@@ -55,7 +55,7 @@ def tiny_sizes(a) -> None:
 
 def gpu_sizes(a) -> None:
     """The gpu preset's model (``small``) and batch; 128 new rows after 9 prompt rows."""
-    from r2d.analysis.presets import PRESETS
+    from r2d.experiment.presets import PRESETS
     from r2d.training.trainer import PRESETS as MODEL_SIZES
 
     p = PRESETS["gpu"]
@@ -100,8 +100,8 @@ def write(a, step: str, data: dict) -> None:
 
 def cmd_prepare(a) -> None:
     """Copy and cut what the check reads into --data (no GPU needed)."""
-    from r2d.analysis.experiment import prepare_corpus, prepare_tokenizers
-    from r2d.analysis.presets import PRESETS
+    from r2d.experiment.data import prepare_corpus, prepare_tokenizers
+    from r2d.experiment.presets import PRESETS
 
     shared, data = Path(a.shared), Path(a.data)
     data.mkdir(parents=True, exist_ok=True)
@@ -323,8 +323,8 @@ def _steady_seconds_per_step(metrics: Path, skip: int) -> float | None:
 def cmd_preset(a) -> None:
     import torch
 
-    from r2d.analysis.experiment import finetune_jobs
-    from r2d.analysis.presets import PRESETS, snapshot_steps
+    from r2d.experiment.units import finetune_jobs
+    from r2d.experiment.presets import PRESETS, snapshot_steps
     from r2d.device import bf16_native
     from r2d.training.pretrain import PretrainArgs, pretrain
 

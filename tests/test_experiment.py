@@ -76,7 +76,7 @@ def test_interrupted_run_continues_without_redoing_stages(smoke_run):
 
 @needs_data
 def test_pairs_see_the_same_rows_and_snapshots(smoke_run):
-    from r2d.analysis.experiment import PRESETS, snapshot_steps
+    from r2d.experiment.presets import PRESETS, snapshot_steps
     from r2d.training.pretrain import snapshots
 
     out, _ = smoke_run
@@ -98,7 +98,7 @@ def test_pairs_see_the_same_rows_and_snapshots(smoke_run):
 
 @needs_data
 def test_summary_numbers_come_from_the_stage_files(smoke_run):
-    from r2d.analysis.experiment import PRESETS
+    from r2d.experiment.presets import PRESETS
     from r2d.training.metrics import compute_task_metrics
     from r2d.training.tasks import TASKS
 
@@ -164,7 +164,8 @@ def test_rerun_of_finished_experiment_skips_everything(smoke_run, capsys):
 def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp_path, monkeypatch):
     import shutil
 
-    import r2d.analysis.experiment as exp
+    import r2d.experiment.presets as exp
+    from r2d.experiment.run import run_experiment
     from r2d import R2DTokenizer
     from r2d.cli import main
     from r2d.io import InputError
@@ -201,7 +202,7 @@ def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp
     # a flag set redefined under the same name is another experiment: resuming stops and names it
     monkeypatch.setitem(exp.FLAG_ARMS, "case", "NoSpace,FirstCap")
     with pytest.raises(InputError, match="flag_arm"):
-        exp.run_experiment(exp.resolve(exp.ExperimentArgs(preset="smoke", out=str(out), data_dir=str(SHARED),
+        run_experiment(exp.resolve(exp.ExperimentArgs(preset="smoke", out=str(out), data_dir=str(SHARED),
                                                           flag_sets=["case"])), out, data_dir=SHARED, progress=False)
 
 
@@ -285,7 +286,7 @@ def test_cli_bad_input(argv, msg, capsys, tmp_path, monkeypatch):
 def test_cli_presets_match_the_library():
     import typing
 
-    from r2d.analysis.experiment import PRESETS, ExperimentArgs
+    from r2d.experiment.presets import PRESETS, ExperimentArgs
 
     assert typing.get_args(typing.get_type_hints(ExperimentArgs)["preset"]) == tuple(PRESETS) == ("smoke", "cpu", "gpu")
 
@@ -293,7 +294,7 @@ def test_cli_presets_match_the_library():
 def test_presets_keep_the_protocol():
     """Every preset: >= 3 causal, fine-tuning and LoRA seeds outside smoke, full training sets, early stopping on a
     dev set."""
-    from r2d.analysis.experiment import PRESETS
+    from r2d.experiment.presets import PRESETS
     from r2d.training.tasks import TASKS
 
     for name, p in PRESETS.items():
@@ -308,7 +309,8 @@ def test_presets_keep_the_protocol():
 def test_finetune_jobs_keep_one_lora_comparison_with_or_without_the_mlm_pair():
     from dataclasses import replace
 
-    from r2d.analysis.experiment import PRESETS, finetune_jobs
+    from r2d.experiment.presets import PRESETS
+    from r2d.experiment.units import finetune_jobs
 
     smoke = PRESETS["smoke"]
     jobs = finetune_jobs(smoke)
@@ -325,8 +327,8 @@ def test_finetune_jobs_keep_one_lora_comparison_with_or_without_the_mlm_pair():
 def test_tasks_override_both_pairs_where_the_preset_fine_tunes_the_causal_pair(tmp_path: Path):
     from dataclasses import replace
 
-    import r2d.analysis.presets as presets
-    from r2d.analysis.presets import ExperimentArgs, resolve
+    import r2d.experiment.presets as presets
+    from r2d.experiment.presets import ExperimentArgs, resolve
 
     (tmp_path / "wikipedia_en").mkdir()
     for i in range(2):
@@ -352,7 +354,7 @@ def test_missing_corpus_shards_exit_2(tmp_path: Path, capsys):
 
 
 def test_stage_markers(tmp_path: Path):
-    from r2d.analysis.experiment import Stages
+    from r2d.experiment.stages import Stages
     from r2d.io import InputError
 
     st = Stages(tmp_path)
@@ -377,7 +379,7 @@ def test_stage_markers(tmp_path: Path):
 
 
 def test_data_fingerprint_names_files_by_relative_path_and_size(tmp_path: Path):
-    from r2d.analysis.experiment import data_fingerprint
+    from r2d.experiment.stages import data_fingerprint
 
     (tmp_path / "d" / "sub").mkdir(parents=True)
     (tmp_path / "d" / "b.txt").write_text("bb")
@@ -394,7 +396,7 @@ def test_data_fingerprint_names_files_by_relative_path_and_size(tmp_path: Path):
 def test_resuming_with_a_changed_fine_tuning_protocol_stops_before_mixing_results(smoke_run, capsys, monkeypatch):
     from dataclasses import replace
 
-    import r2d.analysis.presets as presets
+    import r2d.experiment.presets as presets
     from r2d.cli import main
 
     out, _ = smoke_run
@@ -443,7 +445,7 @@ def test_a_stage_run_again_redraws_the_report(smoke_run):
 
 
 def test_wikitext_articles_split_at_titles(tmp_path: Path):
-    from r2d.analysis.experiment import wikitext_articles
+    from r2d.experiment.data import wikitext_articles
 
     f = tmp_path / "wiki.test.raw"
     raw = " \r\n = A = \r\n \r\n text a \r\n = = Sub = = \r\n more a \n \n = B = \r\n \r\n text b \r\n"
@@ -481,7 +483,8 @@ def test_threads_setting_does_not_leak(tmp_path: Path):
     """--threads is process-wide in torch: the experiment restores the caller's setting, also on failure."""
     import torch
 
-    from r2d.analysis.experiment import PRESETS, run_experiment
+    from r2d.experiment.presets import PRESETS
+    from r2d.experiment.run import run_experiment
     from r2d.io import InputError
 
     before = torch.get_num_threads()

@@ -2,7 +2,7 @@
 a verdict that follows the numbers, self-contained HTML, and a real headless-browser load.
 
 The run folders are written by the code ``r2d experiment`` writes them with (stage markers by
-:class:`r2d.analysis.experiment.Stages`, BLiMP results by :func:`r2d.evaluation.blimp.aggregate`), so a change of
+:class:`r2d.experiment.stages.Stages`, BLiMP results by :func:`r2d.evaluation.blimp.aggregate`), so a change of
 either format breaks these tests unless the report follows it. The browser test needs Debian's chromium
 (``apt-get install -y chromium``); it is skipped, with that reason, where no chromium binary is on PATH.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r2d.analysis.experiment import Stages
+from r2d.experiment.stages import Stages
 from r2d.analysis.report import build_report, summary_markdown
 from r2d.evaluation.blimp import Pair, aggregate
 from r2d.training.finetune import PREDICTIONS_FILE

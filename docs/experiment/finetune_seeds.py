@@ -16,7 +16,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from r2d.analysis.experiment import PRESETS, finetune_args
+from r2d.experiment.presets import PRESETS
+from r2d.experiment.units import finetune_args
 from r2d.training.finetune import finetune
 
 

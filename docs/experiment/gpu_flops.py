@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from r2d.analysis.presets import PRESETS
+from r2d.experiment.presets import PRESETS
 
 H100_BF16_DENSE = 989e12
 """NVIDIA's H100 SXM figure for dense bf16 tensor-core throughput (FLOP/s), without sparsity."""

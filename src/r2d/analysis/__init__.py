@@ -1,6 +1,7 @@
-"""Numbers and charts about tokenizers and runs: corpus statistics, plots, the experiment and its report.
+"""Numbers and charts about tokenizers and runs: corpus statistics, plots, the experiment's report, its ablation and
+scaling tables.
 
 Modules: :mod:`~r2d.analysis.stats`, :mod:`~r2d.analysis.plots`, :mod:`~r2d.analysis.report`,
-:mod:`~r2d.analysis.presets` (the experiment's presets and arguments), :mod:`~r2d.analysis.experiment` (the
-whole comparison, resumable). Reads models and metrics; never trains itself except through :mod:`r2d.training`.
+:mod:`~r2d.analysis.protocol`, :mod:`~r2d.analysis.ablation`, :mod:`~r2d.analysis.scaling`. Reads numbers that
+runs wrote; trains nothing (the experiment that trains is :mod:`r2d.experiment`).
 """

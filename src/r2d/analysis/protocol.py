@@ -1,7 +1,7 @@
 """The comparison's protocol, its signal test and its verdict: rules as text, conclusions computed from numbers.
 
 Pipeline stage: the report (:mod:`r2d.analysis.report`) calls these on the summary it built. :func:`protocol_lines`
-states the rules the experiment (:mod:`r2d.analysis.experiment`) follows, with the run's own sizes;
+states the rules the experiment (:mod:`r2d.experiment`) follows, with the run's own sizes;
 :func:`signal` checks what the ``cpu`` preset must show (every pretrained model above its untrained row, seed
 intervals mean +- std apart); :func:`verdict` turns each paired comparison into one sentence (who is ahead on
 what, and whether the bootstrap interval of the difference excludes zero). Nothing here is hand-written about
@@ -14,6 +14,11 @@ from collections.abc import Mapping
 
 from r2d.evaluation.bootstrap import intervals_overlap
 
+PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")))
+"""the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``"""
+UNTRAINED = "untrained"
+"""the suffix of an untrained row's run name (``clm-bpe-untrained``)"""
+
 BLIMP_REFERENCE = {"5-gram": 0.612, "LSTM": 0.698, "Transformer-XL": 0.696, "GPT-2": 0.830, "humans": 0.886}
 """Published BLiMP accuracies over all 67 paradigms (Warstadt et al. 2020)."""
 
@@ -25,7 +30,7 @@ def protocol_lines(settings: Mapping) -> list[str]:
     z = settings.get("sizes", {})
     vocab = settings.get("tokenizers", {}).get("vocab_size", {})
     mlm = bool(z.get("mlm_steps"))
-    lora = settings.get("lora_objective")  # the pair LoRA ran on (r2d.analysis.experiment.lora_objective), or None
+    lora = settings.get("lora_objective")  # the pair LoRA ran on (r2d.experiment.units.lora_objective), or None
     return [
         "Pairs: causal R2D vs its 1D twin (the same decoder without flags, on a byte-level BPE)"
         + ("; MLM R2D vs RoBERTa" if mlm else " (the MLM pair is not run: see what this run leaves out)")

@@ -27,10 +27,9 @@ import numpy as np
 
 from r2d.analysis import plots
 from r2d.analysis.ablation import ablation_chart, ablation_rows, ablation_table, arm_runs
-from r2d.analysis.presets import PAIRS
 from r2d.analysis.scaling import (point_suffixes, scaling_chart, scaling_rows, scaling_table, trend,
                                   trend_lines)
-from r2d.analysis.protocol import BLIMP_REFERENCE, protocol_lines, signal, signal_lines, verdict
+from r2d.analysis.protocol import BLIMP_REFERENCE, PAIRS, protocol_lines, signal, signal_lines, verdict
 from r2d.evaluation.bootstrap import mean_stat, metric_stat, paired_bootstrap, ratio_stat, seed_summary
 from r2d.training.metrics import compute_task_metrics, eval_key
 from r2d.training.tasks import get_task

@@ -1,6 +1,6 @@
-"""``r2d experiment``: the command line of the whole R2D-vs-RoBERTa experiment (:mod:`r2d.analysis.experiment`).
+"""``r2d experiment``: the command line of the whole R2D-vs-RoBERTa experiment (:mod:`r2d.experiment`).
 
-Pipeline stage: the front door of the experiment. Options are :class:`r2d.analysis.presets.ExperimentArgs`,
+Pipeline stage: the front door of the experiment. Options are :class:`r2d.experiment.presets.ExperimentArgs`,
 parsed by :class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before
 anything is written; a finished run prints the summary table and where the report is.
 """
@@ -21,8 +21,8 @@ EXAMPLE = ("r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu
 
 
 def build_parser():
-    """The ``r2d experiment`` parser over :class:`r2d.analysis.presets.ExperimentArgs`."""
-    from r2d.analysis.presets import ExperimentArgs, presets_table
+    """The ``r2d experiment`` parser over :class:`r2d.experiment.presets.ExperimentArgs`."""
+    from r2d.experiment.presets import ExperimentArgs, presets_table
     from r2d.cli.args import DataclassArgumentParser
 
     return DataclassArgumentParser(
@@ -39,8 +39,8 @@ def build_parser():
 @guard(PROG)
 def main(argv: list[str] | None = None) -> int:
     """Run or continue the experiment; print the summary table."""
-    from r2d.analysis.experiment import run_experiment
-    from r2d.analysis.presets import resolve
+    from r2d.experiment.run import run_experiment
+    from r2d.experiment.presets import resolve
     from r2d.analysis.report import summary_markdown
 
     args = build_parser().parse(argv)

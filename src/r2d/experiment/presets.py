@@ -1,6 +1,6 @@
 """Presets of the comparison (``smoke``, ``cpu``, ``gpu``) and its command-line arguments.
 
-Pipeline stage: configuration of :mod:`r2d.analysis.experiment`, which runs the units. A preset fixes every size,
+Pipeline stage: configuration of :mod:`r2d.experiment.run`, which runs the units. A preset fixes every size,
 step count, seed and task of a run; :class:`ExperimentArgs` is what ``r2d experiment`` parses and :func:`resolve`
 turns it into a preset (bad input raises :class:`r2d.io.InputError` before anything is written). Nothing here
 trains or reads data.
@@ -15,11 +15,9 @@ from typing import Literal
 
 import numpy as np
 
+from r2d.analysis.protocol import PAIRS, UNTRAINED  # noqa: F401  (the experiment's names for them)
 from r2d.io import InputError, check_file
 
-UNTRAINED = "untrained"
-PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")))
-"""the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``"""
 
 
 FLAG_ARMS: dict[str, str] = {
