@@ -18,7 +18,8 @@ import pytest
 
 from r2d.lists.deconstruct import DeconstructionList, Entry, check_file, read_entries
 from r2d.game.state import GameState, WordQueue, best_hour, rate_per_hour, step
-from r2d.game.ui import main, read_scores
+from r2d.cli.game import main
+from r2d.game.ui import read_scores
 from r2d.game.words import SourceError, load_words
 from r2d.io import InputError
 

@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train-tokenizer": ("r2d.cli.train_tokenizer:main", "train an r2d tokenizer from a corpus or word counts"),
     "stats": ("r2d.cli.stats:main", "flag rates, list coverage and rows/1000 bytes of r2d vs RoBERTa"),
     "build-list": ("r2d.cli.build_list:main", "make the default English deconstruction list (wordfreq + lemminflect)"),
-    "game": ("r2d.game.ui:main", "the deconstruction game: decide word splits in frequency order"),
+    "game": ("r2d.cli.game:main", "the deconstruction game: decide word splits in frequency order"),
     "list": ("r2d.cli.lists:main", "check, measure or merge deconstruction lists"),
     "suggest": ("r2d.cli.lists:suggest_main", "suggest list entries automatically (plurals)"),
     "prepare-corpus": ("r2d.cli.prepare_corpus:main", "tokenize a corpus once into memory-mapped shards for pretrain"),
@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experiment": ("r2d.cli.experiment:main", "the R2D-vs-1D comparison at equal compute, with its report"),
     "generate": ("r2d.cli.generate:main", "continue a prompt with a causal model, printing words as they come"),
     "eval": ("r2d.cli.eval:main", "evaluate a model: 'r2d eval bpb' (bits per byte), 'r2d eval blimp' (BLiMP)"),
-    "serve": ("r2d.serve.cli:main", "a local web playground: 2D tokens beside RoBERTa's, and generation"),
+    "serve": ("r2d.cli.serve:main", "a local web playground: 2D tokens beside RoBERTa's, and generation"),
 }
 
 

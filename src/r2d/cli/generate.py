@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from r2d.cli.common import ArgumentParser, add_device_options, fail
+from r2d.modeling.sampling_settings import sampling_problem
 
 PROG = "r2d generate"
 
@@ -37,12 +38,10 @@ def check_args(args) -> str | None:
     """The first bad option as a message naming it, or ``None``."""
     if args.max_new_tokens < 1:
         return f"--max-new-tokens must be >= 1, got {args.max_new_tokens}"
-    if not args.temperature >= 0:
-        return f"--temperature must be >= 0 (0 = greedy), got {args.temperature}"
-    if args.top_k is not None and args.top_k < 1:
-        return f"--top-k must be >= 1, got {args.top_k}"
-    if args.top_p is not None and not 0 < args.top_p <= 1:
-        return f"--top-p must be in (0, 1], got {args.top_p}"
+    bad = sampling_problem(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    if bad:
+        name, rule, value = bad
+        return f"--{name.replace('_', '-')} {rule}, got {value}"
     return None
 
 

@@ -60,6 +60,8 @@ def paired_bootstrap(stat_a: Stat, stat_b: Stat, n_items: int, *, n_boot: int = 
     """
     if n_items < 1:
         raise ValueError("paired_bootstrap needs at least one item")
+    # subtle: scipy.stats.bootstrap (percentile, over item indices) draws these resamples and gives this interval
+    # (tested), but one NaN resample makes its whole interval NaN and it refuses a single item
     rng = np.random.default_rng(seed)
     everything = np.arange(n_items)
     diff = stat_a(everything) - stat_b(everything)

@@ -1,4 +1,4 @@
-"""``r2d game``: the thin terminal loop around :func:`r2d.game.state.step`.
+"""The game's terminal session: the thin loop around :func:`r2d.game.state.step` that ``r2d game`` runs.
 
 Read a line, ``step``, write the list and the score file atomically after every answer (a ``kill -9`` never
 loses an answer nor leaves a broken file), print. The screen looks like the article author's::
@@ -14,7 +14,6 @@ sources in :mod:`r2d.game.words`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -25,13 +24,10 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from r2d.game.state import HELP, LETTERS, GameState, WordQueue, best_hour, rate_per_hour, step
+from r2d.game.state import LETTERS, GameState, WordQueue, best_hour, rate_per_hour, step
 from r2d.game.words import load_words
-from r2d.io import InputError, atomic_write_json, iter_lines
+from r2d.io import atomic_write_json, iter_lines
 from r2d.lists.deconstruct import Entry, check_file as check_list, read_entries, write_entries
-
-PROG = "r2d game"
-
 
 def scores_path(list_path: str | os.PathLike) -> Path:
     """Where the game keeps its scores: beside the list, ``FILE.game.json``."""
@@ -185,62 +181,20 @@ def _status(state: GameState, now: float, best: int) -> str:
     return " · ".join(parts)
 
 
-def _build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description="The deconstruction game: words in frequency order, each with guessed splits; answer "
-                    "with a guess letter, your own split in tilde format, or Enter to keep the word whole. "
-                    "Every answer is saved at once; run again to resume.",
-        epilog="example:\n  r2d game --words wordfreq:en --list my_list.tsv --minutes 20\n"
-               "  r2d game --words corpus.txt.gz --list my_list.tsv\n\n" + HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--words", required=True, metavar="SOURCE",
-                   help="word list (word[TAB count] per line), text corpus (.txt/.gz), or wordfreq:LANG")
-    p.add_argument("--list", required=True, metavar="FILE", dest="list_path",
-                   help="the deconstruction list to extend (created if missing)")
-    p.add_argument("--minutes", type=float, default=None, metavar="N", help="stop after N minutes")
-    return p
-
-
-class _Refused(Exception):
+class Refused(Exception):
     """A reason not to start the game, said in full (the message after ``r2d game: error:``)."""
 
 
-def _fail(message: str) -> int:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
-    return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``r2d game --words SOURCE --list FILE [--minutes N]``."""
-    args = _build_parser().parse_args(argv)
-    if args.minutes is not None and args.minutes <= 0:
-        return _fail(f"--minutes must be positive, got {args.minutes}")
-    list_path = Path(args.list_path)
-    with CtrlC() as ctrl_c:
-        try:
-            with ctrl_c.interruptible():    # nothing is written before the first word: stop at once
-                state, header = _load(args.words, list_path)
-                screen = Screen(ctrl_c)
-        except (InputError, _Refused) as err:
-            return _fail(str(err))
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted before the first word; nothing written", file=sys.stderr)
-            return 130
-        return _play(state, header, list_path, args.minutes, screen, ctrl_c)
-
-
-def _load(source: str, list_path: Path) -> tuple[GameState, str]:
-    """The game ready at its first word, and the list's header; :class:`InputError` or :class:`_Refused` if
+def load(source: str, list_path: Path) -> tuple[GameState, str]:
+    """The game ready at its first word, and the list's header; :class:`InputError` or :class:`Refused` if
     the input is bad."""
     if list_path.exists():
         problems = check_list(list_path)
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise _Refused(f"{problems[0]}{more}; fix the list first (r2d list check {list_path})")
+            raise Refused(f"{problems[0]}{more}; fix the list first (r2d list check {list_path})")
     elif not list_path.parent.is_dir():
-        raise _Refused(f"--list {list_path}: folder {list_path.parent} does not exist")
+        raise Refused(f"--list {list_path}: folder {list_path.parent} does not exist")
     words, lang = load_words(source, progress=sys.stderr.isatty())
     entries, header = _read_list(list_path)
     for stale in list_path.parent.glob(list_path.name + ".*.tmp"):
@@ -254,7 +208,7 @@ def _load(source: str, list_path: Path) -> tuple[GameState, str]:
     return GameState(WordQueue(words), entries, guesser, started=0.0), header
 
 
-def _play(state: GameState, header: str, list_path: Path, minutes: float | None, screen: Screen,
+def play(state: GameState, header: str, list_path: Path, minutes: float | None, screen: Screen,
           ctrl_c: CtrlC) -> int:
     """The session: prompt, ``step``, save, until done, out of time, ``q``, Ctrl-D or Ctrl-C; then the summary."""
     entries = state.entries
@@ -313,7 +267,3 @@ def _summary(screen: Screen, state: GameState, list_path: Path, end: float, best
                f"{len(state.entries)} words in {list_path}")
     if state.word is None:
         screen.say("no more words in the source")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -6,7 +6,7 @@ from ``transformers``' Llama blocks (pre-norm RMSNorm, rotary positions, SwiGLU,
 ``LlamaModel``. Only the two ends are 2D:
 
 * **Input.** Row t = embedding of its root id (B, T, H) combined with its flag row (B, T, F) by the MLM model's
-  :class:`~r2d.modeling.encoder.R2DFlagInput` (``config.flag_combine``: ``concat_project``, ``truncate_concat``
+  :class:`~r2d.modeling.flag_modules.R2DFlagInput` (``config.flag_combine``: ``concat_project``, ``truncate_concat``
   or ``linear_sum``; the same module, not a copy).
 * **Output.** From the hidden state at row t: root logits for row t+1 (tied to the root embedding), then flag
   logits for row t+1 **given its root**: ``flag_head([h_t ; E[root_{t+1}]])`` (teacher forcing in training; in
@@ -24,10 +24,9 @@ sum of the free flags' binary cross entropies) / predicted rows``. No ``pos_weig
 The 1D twin is this class with ``num_flags=0`` (no flag input, no flag head): same code path, same sizes.
 Registered with ``AutoModelForCausalLM`` (the config, :class:`~r2d.modeling.configuration.R2DCausalConfig`, with
 ``AutoConfig``: ``model_type = "r2d_causal"``); saves as safetensors. ``generate`` is Hugging Face's
-(``GenerationMixin``); for a 2D model it draws the flags too (:mod:`r2d.modeling.generation`).
+(``GenerationMixin``); for a 2D model it draws the flags too (:mod:`r2d.modeling.model_generate`).
 
-This module imports only torch and transformers (and its config and the flag input from :mod:`r2d.modeling`). It
-does not tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.generation`) or train.
+It does not tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.sampling`) or train.
 
 >>> import torch
 >>> config = R2DCausalConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -56,7 +55,10 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from transformers.utils import ModelOutput
 
 from r2d.modeling.configuration import R2DCausalConfig
-from r2d.modeling.encoder import R2DFlagInput, _register_tokenizer, sequence_classification_loss
+from r2d.modeling.encoder import _register_tokenizer
+from r2d.modeling.flag_modules import R2DFlagInput
+from r2d.modeling.losses import sequence_classification_loss
+from r2d.modeling.model_generate import R2DGenerateOutput, generate_with_flags
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +88,7 @@ class R2DCausalFlagHead(nn.Module):
 class R2DCausalPreTrainedModel(LlamaPreTrainedModel):
     """Base class: the causal config, Llama's init plus the flag input's (identity on the embedding columns), and
     the decoder every head sits on: a ``LlamaModel`` (``self.model``) fed by the 2D input (``self.flag_input``, an
-    :class:`~r2d.modeling.encoder.R2DFlagInput`, ``None`` for the twin). Subclasses add their heads, then call
+    :class:`~r2d.modeling.flag_modules.R2DFlagInput`, ``None`` for the twin). Subclasses add their heads, then call
     ``post_init``."""
 
     config_class = R2DCausalConfig
@@ -163,19 +165,6 @@ class R2DCausalLMOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-@dataclass
-class R2DGenerateOutput(ModelOutput):
-    """What ``R2DForCausalLM.generate`` returns for a 2D model (``tok.batch_decode(out.sequences, out.flags)``).
-
-    Attributes:
-        sequences: (B, T + N) the prompt rows (left-padded) then the generated ones, ``<pad>`` after ``</s>``.
-        flags: (B, T + N, F) their flags (0 on padding).
-    """
-
-    sequences: torch.LongTensor | None = None
-    flags: torch.LongTensor | None = None
-
-
 def causal_targets(input_ids: torch.Tensor, flags: torch.Tensor | None, attention_mask: torch.Tensor | None,
                    word_start: torch.Tensor, *, bos_token_id: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Unshifted targets: which rows are predicted, and which rows' flags are free.
@@ -230,7 +219,7 @@ class R2DForCausalLM(R2DCausalPreTrainedModel, GenerationMixin):
     """The causal 2D decoder (``num_flags > 0``) or its 1D twin (``num_flags == 0``).
 
     ``generate`` is Hugging Face's: the twin's is ``GenerationMixin.generate`` itself; a 2D model's draws each
-    row's root, then its flags (:func:`r2d.modeling.generation.generate_with_flags`), and returns an
+    row's root, then its flags (:func:`r2d.modeling.model_generate.generate_with_flags`), and returns an
     :class:`R2DGenerateOutput`.
     """
 
@@ -317,7 +306,7 @@ class R2DForCausalLM(R2DCausalPreTrainedModel, GenerationMixin):
         """Hugging Face's ``generate``: greedy unless ``do_sample``, the KV cache, left-padded batches.
 
         The twin (``num_flags == 0``) runs ``GenerationMixin.generate`` and returns what it returns. A 2D model
-        runs :func:`r2d.modeling.generation.generate_with_flags` (``flags`` (B, T, F) beside ``input_ids``; the
+        runs :func:`r2d.modeling.model_generate.generate_with_flags` (``flags`` (B, T, F) beside ``input_ids``; the
         tokenizer, default the one saved beside the model, says which roots start a word) and returns an
         :class:`R2DGenerateOutput`.
 
@@ -330,8 +319,6 @@ class R2DForCausalLM(R2DCausalPreTrainedModel, GenerationMixin):
             if tokenizer is not None:
                 kwargs["tokenizer"] = tokenizer
             return super().generate(inputs, generation_config, **kwargs)
-        from r2d.modeling.generation import generate_with_flags
-
         return generate_with_flags(self, inputs, generation_config, flags=flags, tokenizer=tokenizer, **kwargs)
 
     def num_non_embedding_parameters(self) -> int:
@@ -345,7 +332,7 @@ class R2DCausalForSequenceClassification(R2DCausalPreTrainedModel):
 
     Loads the decoder and flag input of an :class:`R2DForCausalLM` checkpoint (same parameter names); the root and
     flag heads are dropped and ``score`` is new. ``config.problem_type`` works as in
-    :func:`r2d.modeling.encoder.sequence_classification_loss`.
+    :func:`r2d.modeling.losses.sequence_classification_loss`.
     """
 
     # the pretraining heads of a causal LM checkpoint are dropped on purpose: no UNEXPECTED rows in the load report

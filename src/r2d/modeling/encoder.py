@@ -1,34 +1,20 @@
-"""R2D models: RoBERTa with 2D inputs (a root token plus a row of binary flags per row).
+"""R2D's MLM and classification models: RoBERTa with 2D inputs (a root token plus a row of binary flags per row).
 
 Pipeline stage: ``ids + flag matrix -> model -> losses``. Only the two ends of RoBERTa change:
 
-* **Input.** The word embedding of each root id (B, T, H) is combined with its flag row (B, T, F) into
-  ``inputs_embeds`` (B, T, H) by one of three methods (``config.flag_combine``, the article's (a), (b), (c)):
-
-  - ``"concat_project"`` (default): ``[embedding ; flags] -> Linear(H + F, H)``; initialised so that the
-    embedding part is the identity, i.e. at step 0 the input is RoBERTa's plus a small flag term;
-  - ``"truncate_concat"``: the first ``H - F`` embedding columns followed by the ``F`` flag values
-    (no new parameters; the tied output head still sees all ``H`` columns);
-  - ``"linear_sum"``: ``embedding + Linear(F, H, no bias)(flags)``.
-
-  Flags enter as 0/1 (``flag_values="binary"``) or -0.5/+0.5 (``"centered"``). Rows whose flags the MLM
-  collator hid (``hidden_flags`` (B, T) = 1) carry no flag values and get a learned "flags hidden" vector added
-  instead, so a hidden row is never mistaken for a real all-off flag row. The result goes into a stock
-  ``transformers`` ``RobertaModel`` together with explicit RoBERTa position ids computed from ``input_ids``
-  (``padding_idx + 1`` onward, padding rows keep ``padding_idx``), so SDPA attention, gradient
-  checkpointing and bf16 are RoBERTa's own.
+* **Input.** :class:`~r2d.modeling.flag_modules.R2DFlagInput` combines each root's word embedding with its flag
+  row into ``inputs_embeds``, which go into a stock ``transformers`` ``RobertaModel`` together with explicit
+  RoBERTa position ids computed from ``input_ids`` (``padding_idx + 1`` onward, padding rows keep
+  ``padding_idx``), so SDPA attention, gradient checkpointing and bf16 are RoBERTa's own.
 * **Output (MLM).** RoBERTa's LM head (tied to the word embeddings) predicts the root id; a second head of the
   same shape predicts the F flags. ``loss = mlm_loss + flag_loss_weight * flag_loss`` where ``flag_loss`` is
   ``BCEWithLogitsLoss`` with a clamped per-flag ``pos_weight`` w, on rows whose ``flag_labels`` are not -100.
   Because of w, a flag logit of 0 means "above the base rate"; the output's ``flag_probs`` are the calibrated
-  probabilities ``sigmoid(flag_logit - log w)`` (:func:`calibrated_flag_probs`): threshold those at 0.5.
+  probabilities ``sigmoid(flag_logit - log w)`` (:func:`~r2d.modeling.losses.calibrated_flag_probs`): threshold
+  those at 0.5.
 
 The classes register themselves with ``AutoConfig``/``AutoModel``/``AutoModelForMaskedLM``/
 ``AutoModelForSequenceClassification`` on import (``model_type = "r2d"``); weights save as safetensors.
-
-The configuration is :class:`r2d.modeling.configuration.R2DConfig`. This module imports only torch and
-transformers. It does not tokenize (see :mod:`r2d.tokenizer.hf`), mask
-(see :mod:`r2d.modeling.collator`) or train (see :mod:`r2d.training.pretrain`).
 
 >>> import torch
 >>> config = R2DConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -46,7 +32,6 @@ import logging
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from transformers import (
     AutoModel,
@@ -56,7 +41,6 @@ from transformers import (
     RobertaModel,
 )
 from transformers import initialization as init
-from transformers.activations import gelu
 from transformers.modeling_outputs import BaseModelOutputWithPoolingAndCrossAttentions, SequenceClassifierOutput
 from transformers.modeling_outputs import MaskedLMOutput
 from transformers.models.roberta.modeling_roberta import (
@@ -67,14 +51,22 @@ from transformers.models.roberta.modeling_roberta import (
 )
 from transformers.utils import ModelOutput
 
-logger = logging.getLogger(__name__)
-
 from r2d.modeling.configuration import (  # noqa: F401  (re-exported: the model file's public names)
     ARTICLE_FLAG_NAMES,
     FLAG_COMBINE_METHODS,
     FLAG_VALUE_MODES,
     R2DConfig,
 )
+from r2d.modeling.flag_modules import R2DFlagHead, R2DFlagInput
+from r2d.modeling.losses import (  # noqa: F401  (re-exported: importable from here as before)
+    calibrated_flag_probs,
+    flag_bce_loss,
+    labelled_rows_lm_loss,
+    masked_lm_loss,
+    sequence_classification_loss,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def roberta_position_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Tensor:
@@ -89,77 +81,6 @@ def roberta_position_ids(input_ids: torch.Tensor, padding_idx: int) -> torch.Ten
     """
     mask = input_ids.ne(padding_idx).long()  # (B, T)
     return torch.cumsum(mask, dim=1) * mask + padding_idx  # (B, T)
-
-
-class R2DFlagInput(nn.Module):
-    """Combines word embeddings (B, T, H) with flag rows (B, T, F) into ``inputs_embeds`` (B, T, H).
-
-    Parameters: ``weight`` (H, H + F) and ``bias`` (H) for ``concat_project``; ``weight`` (H, F) for
-    ``linear_sum``; none for ``truncate_concat``; and, with ``hideable=True`` (the MLM encoder),
-    ``hidden_embedding`` (H), added on rows whose flags are hidden. They are initialised by
-    ``R2DPreTrainedModel._init_weights``.
-    """
-
-    def __init__(self, config: R2DConfig, *, hideable: bool = False):
-        super().__init__()
-        self.method = config.flag_combine
-        self.centered = config.flag_values == "centered"
-        self.hidden_size, self.num_flags = config.hidden_size, config.num_flags
-        h, f = self.hidden_size, self.num_flags
-        if self.method == "concat_project":
-            self.weight = nn.Parameter(torch.empty(h, h + f))
-            self.bias = nn.Parameter(torch.zeros(h))
-        elif self.method == "linear_sum":
-            self.weight = nn.Parameter(torch.empty(h, f))
-        self.hidden_embedding = nn.Parameter(torch.zeros(h)) if hideable else None
-
-    def flag_values(self, flags: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Flags (B, T, F) of 0/1 -> the numbers the model sees: 0/1 or -0.5/+0.5, in ``dtype``."""
-        values = flags.to(dtype)
-        return values - 0.5 if self.centered else values
-
-    def forward(self, word_embeds: torch.Tensor, flags: torch.Tensor,
-                hidden_flags: torch.Tensor | None = None) -> torch.Tensor:
-        """
-        Args:
-            word_embeds: (B, T, H) embeddings of the root ids.
-            flags: (B, T, F) 0/1 flags (any numeric dtype).
-            hidden_flags: (B, T) 1 on rows whose flags are hidden (MLM), else 0; ``None`` = none hidden.
-
-        Returns:
-            (B, T, H) input embeddings for the RoBERTa backbone.
-        """
-        values = self.flag_values(flags, word_embeds.dtype)  # (B, T, F)
-        hidden = None
-        if hidden_flags is not None:
-            if self.hidden_embedding is None:
-                raise ValueError("this flag input cannot hide flags (built with hideable=False); drop hidden_flags")
-            hidden = hidden_flags.to(word_embeds.dtype).unsqueeze(-1)  # (B, T, 1)
-            values = values * (1 - hidden)  # subtle: no values at all, not "all off" (-0.5 when centered)
-        if self.method == "concat_project":
-            embeds = F.linear(torch.cat([word_embeds, values], dim=-1), self.weight, self.bias)  # (B, T, H)
-        elif self.method == "truncate_concat":
-            keep = self.hidden_size - self.num_flags
-            embeds = torch.cat([word_embeds[..., :keep], values], dim=-1)  # (B, T, H)
-        else:
-            embeds = word_embeds + F.linear(values, self.weight)  # (B, T, H)
-        if hidden is not None:
-            embeds = embeds + hidden * self.hidden_embedding  # (B, T, H)
-        return embeds
-
-
-class R2DFlagHead(nn.Module):
-    """The flag head: like ``RobertaLMHead`` (dense, gelu, layer norm, decoder) with F outputs, one logit per flag."""
-
-    def __init__(self, config: R2DConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.num_flags)
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) hidden states -> (B, T, F) flag logits."""
-        return self.decoder(self.layer_norm(gelu(self.dense(features))))
 
 
 class R2DPreTrainedModel(RobertaPreTrainedModel):
@@ -278,73 +199,6 @@ class R2DMaskedLMOutput(ModelOutput):
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
 
-def masked_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross entropy over rows with ``labels != -100``; 0 (with grad) when there are none.
-
-    Args:
-        logits: (B, T, V). labels: (B, T) ids or -100.
-    """
-    flat = logits.reshape(-1, logits.size(-1))  # (B*T, V)
-    total = F.cross_entropy(flat.float(), labels.reshape(-1), ignore_index=-100, reduction="sum")
-    return total / labels.ne(-100).sum().clamp(min=1)
-
-
-def labelled_rows_lm_loss(lm_head: nn.Module, hidden: torch.Tensor,
-                          labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The LM head applied only to rows with ``labels != -100``, and their mean cross entropy.
-
-    Equal to ``masked_lm_loss(lm_head(hidden), labels)`` (value and gradients) at a fraction of the cost: the
-    (H x V) projection runs on the N labelled rows instead of all B*T (about 15% of them in MLM).
-
-    Args:
-        lm_head: maps (..., H) to (..., V). hidden: (B, T, H). labels: (B, T) ids or -100.
-
-    Returns:
-        (logits (N, V) of the labelled rows in row-major order, scalar loss; 0 with grad when N is 0).
-    """
-    sel = labels.ne(-100)  # (B, T)
-    logits = lm_head(hidden[sel])  # (N, V)
-    total = F.cross_entropy(logits.float(), labels[sel], reduction="sum")
-    return logits, total / sel.sum().clamp(min=1)
-
-
-def flag_bce_loss(flag_logits: torch.Tensor, flag_labels: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
-    """``BCEWithLogitsLoss(pos_weight)`` averaged over the flag entries whose label is not -100.
-
-    Args:
-        flag_logits: (B, T, F).
-        flag_labels: (B, T, F) 0/1, or -100 on rows that are not scored (whole rows in practice).
-        pos_weight: (F,) weight of the positive class of each flag.
-
-    Returns:
-        Scalar loss; 0 (with grad) when nothing is scored.
-    """
-    valid = flag_labels.ne(-100)  # (B, T, F)
-    target = flag_labels.clamp(min=0).to(torch.float32)
-    per_entry = F.binary_cross_entropy_with_logits(
-        flag_logits.float(), target, pos_weight=pos_weight.to(torch.float32), reduction="none"
-    )  # (B, T, F)
-    return (per_entry * valid).sum() / valid.sum().clamp(min=1)
-
-
-def calibrated_flag_probs(flag_logits: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
-    """``sigmoid(flag_logits - log w)``: flag probabilities from a head trained with ``pos_weight`` w.
-
-    ``BCEWithLogitsLoss(pos_weight=w)`` is smallest at ``logit = log(w * p / (1 - p))`` for a flag on with
-    probability p, so subtracting ``log w`` gives back p.
-
-    Args:
-        flag_logits: (..., F). pos_weight: (F,) the weights the loss used (after clamping).
-
-    Returns:
-        (..., F) float32 probabilities.
-
-    >>> calibrated_flag_probs(torch.log(torch.tensor([4.0, 12.0])), torch.tensor([4.0, 4.0])).round(decimals=4).tolist()
-    [0.5, 0.75]
-    """
-    return torch.sigmoid(flag_logits.float() - torch.log(pos_weight.to(flag_logits.device, torch.float32)))
-
-
 class R2DForMaskedLM(R2DPreTrainedModel):
     """R2D with the MLM heads: root-token head (tied to the word embeddings) and flag head.
 
@@ -451,36 +305,6 @@ class RobertaForMaskedLMLabelledRows(RobertaForMaskedLM):
                               **kwargs).last_hidden_state  # (B, T, H)
         logits, loss = labelled_rows_lm_loss(self.lm_head, hidden, labels.to(hidden.device))  # (N, V), scalar
         return MaskedLMOutput(loss=loss, logits=logits)
-
-
-def sequence_classification_loss(config, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """The loss of a sequence classification head, by ``config.problem_type`` as in ``transformers``.
-
-    Args:
-        config: the model config; ``problem_type`` is set here when it is ``None`` (``"regression"`` when
-            ``num_labels == 1``, ``"single_label_classification"`` for integer labels, else multi-label).
-        logits: (B, num_labels) scores.
-        labels: (B,) class ids, (B,) or (B, 1) floats for regression, (B, num_labels) floats for multi-label.
-
-    Returns:
-        the scalar loss: MSE, cross entropy or binary cross entropy (in float32).
-    """
-    labels = labels.to(logits.device)
-    n = config.num_labels
-    if config.problem_type is None:
-        if n == 1:
-            config.problem_type = "regression"
-        elif labels.dtype in (torch.long, torch.int):
-            config.problem_type = "single_label_classification"
-        else:
-            config.problem_type = "multi_label_classification"
-    if config.problem_type == "regression":
-        if n == 1:
-            return F.mse_loss(logits.squeeze(-1).float(), labels.reshape(-1).float())
-        return F.mse_loss(logits.float(), labels.float())
-    if config.problem_type == "single_label_classification":
-        return F.cross_entropy(logits.reshape(-1, n).float(), labels.reshape(-1))
-    return F.binary_cross_entropy_with_logits(logits.float(), labels.float())
 
 
 class R2DForSequenceClassification(R2DPreTrainedModel):

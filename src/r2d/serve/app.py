@@ -8,18 +8,16 @@ Safety is decided here: requests name tokenizers and models only from the server
 opens a file named by a request), bodies are read up to a limit (413 beyond it), malformed JSON or fields get
 a 4xx that says what was wrong, and generation is bounded (a cap on new tokens and on seconds, one run per
 client address at a time, cancelled when the client goes away). What a text looks like is
-:mod:`r2d.serve.views`; loading models from folders and the command line are :mod:`r2d.serve.cli`'s; the
-generator itself (``stream_generate``) is injected, so this module never imports torch.
+:mod:`r2d.serve.views`; loading models from folders is :mod:`r2d.serve.models`', the command line
+:mod:`r2d.cli.serve`'s; the generator itself (``stream_generate``) is injected, so this module never imports torch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -33,6 +31,8 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from r2d.modeling.sampling_settings import sampling_problem
+from r2d.serve.models import LoadedModel, default_generate_fn
 from r2d.serve.views import decode_view, flag_label, tokenize_view
 from r2d.tokenizer.arrays import invalid_decode_input
 
@@ -52,17 +52,6 @@ SECURITY_HEADERS = {
 }
 
 GenerateFn = Callable[..., Iterator[dict]]
-
-
-@dataclass
-class LoadedModel:
-    """A causal model and the tokenizer saved beside it, ready for ``generate_fn``; ``device`` is where the model runs
-    (generation follows it, :mod:`r2d.device`)."""
-
-    model: Any
-    tokenizer: Any
-    path: str = ""
-    device: str = ""
 
 
 class HTTPProblem(Exception):
@@ -223,6 +212,7 @@ def create_app(
     if not tokenizers:
         raise ValueError("create_app needs at least one tokenizer")
     models = dict(models or {})
+    generate_fn = generate_fn or default_generate_fn
     locks: dict[str, anyio.Lock] = {}  # one job per tokenizer at a time: its caches are not thread-safe
     body_limit = 6 * max_text_bytes + 65_536  # subtle: JSON may escape one byte of text as six (\u00e9)
     running: set[str] = set()  # client addresses with a generation in progress
@@ -292,7 +282,6 @@ def create_app(
         return await run_locked(request, name, decode_view, tok, ids, flags, skip_special_tokens=skip)
 
     async def generate(request: Request) -> Response:
-        nonlocal generate_fn
         doc = await read_json(request, body_limit)
         if not models:
             raise HTTPProblem(404, MODEL_HINT)
@@ -304,19 +293,13 @@ def create_app(
         if not 1 <= n_new <= max_new_tokens:
             raise HTTPProblem(422, f"field 'max_new_tokens' must be between 1 and {max_new_tokens}, got {n_new}")
         temperature = float(field(doc, "temperature", (int, float), "a number", default=1.0))
-        if not (math.isfinite(temperature) and temperature >= 0):
-            raise HTTPProblem(422, "field 'temperature' must be >= 0 (0 = greedy)")
         top_k = field(doc, "top_k", int, "an integer or null", default=None, nullable=True)
-        if top_k is not None and top_k < 1:
-            raise HTTPProblem(422, "field 'top_k' must be >= 1 or null")
         top_p = field(doc, "top_p", (int, float), "a number or null", default=None, nullable=True)
-        if top_p is not None and not 0 < top_p <= 1:
-            raise HTTPProblem(422, "field 'top_p' must be in (0, 1] or null")
+        bad = sampling_problem(temperature=temperature, top_k=top_k, top_p=top_p)
+        if bad:
+            name, rule, _ = bad
+            raise HTTPProblem(422, f"field '{name}' {rule}" + ("" if name == "temperature" else " or null"))
         seed = field(doc, "seed", int, "an integer or null", default=None, nullable=True)
-        if generate_fn is None:
-            from r2d.serve.models import default_generate_fn
-
-            generate_fn = default_generate_fn
         client = request.client.host if request.client else "unknown"
         with running_lock:
             if client in running:

@@ -10,11 +10,22 @@ placed on ``--device`` (a GPU when there is one, :mod:`r2d.device`); generation 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-
-from r2d.serve.app import LoadedModel
+from typing import Any
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class LoadedModel:
+    """A causal model and the tokenizer saved beside it, ready for ``generate_fn``; ``device`` is where the model runs
+    (generation follows it, :mod:`r2d.device`)."""
+
+    model: Any
+    tokenizer: Any
+    path: str = ""
+    device: str = ""
 
 
 class ModelLoadError(Exception):

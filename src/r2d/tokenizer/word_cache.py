@@ -19,6 +19,7 @@ from r2d.tokenizer.arrays import Column
 logger = logging.getLogger(__name__)
 
 UNK_TEXT = "<unk>"  # how an id outside the vocabulary is written when special rows are kept
+NO_TEXTS: dict[int, str] = {}  # (never written) what a flag code without texts finds
 _MAX_CODE_ROWS = 64  # flag codes with a row in the (code, id) table (each row: 4 bytes per id); others: by dict
 _MAX_PENDING = 1 << 12  # texts waiting for the table, in groups; more: the table is built again
 
