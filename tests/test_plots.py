@@ -134,3 +134,22 @@ def test_comparison_charts_draw_the_numbers_they_are_given(tmp_path: Path, monke
     # same colour for one kind: the objective and LoRA by hatch, both on a causal LoRA run
     assert [h or "" for h in drawn["f"]["hatches"]] == ["//", "", "..", "//.."]
     assert drawn["b"]["lines"]["GPT-2"][1] == [0.83, 0.83]
+
+
+def test_interval_chart_keeps_each_label_on_its_own_row_across_panels(tmp_path: Path, monkeypatch):
+    """plot_intervals: a panel that lacks some labels (STS-B ran on the pair alone) must not shift the rows of the
+    shared y axis, so each point sits at its own label's height in every panel."""
+    from matplotlib.figure import Figure
+
+    from r2d.analysis import plots
+
+    saved = {}
+    monkeypatch.setattr(Figure, "savefig", lambda fig, out, **kw: saved.setdefault("fig", fig))
+    plots.plot_intervals({"BLiMP": [("a", 0.03, 0.02, 0.04), ("b", 0.02, 0.01, 0.03), ("c", 0.01, 0.0, 0.02)],
+                          "stsb": [("a", -0.01, -0.03, 0.02)]}, tmp_path / "i.png", title="t")
+    blimp, stsb = saved["fig"].axes
+    ticks = dict(zip([t.get_text() for t in blimp.get_yticklabels()], blimp.get_yticks()))
+    assert list(ticks) == ["a", "b", "c"]
+    heights = lambda ax: [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_marker() == "o"]  # noqa: E731
+    assert heights(blimp) == [ticks["a"], ticks["b"], ticks["c"]]
+    assert heights(stsb) == [ticks["a"]]  # was drawn at the bottom row, "c"'s, before

@@ -276,19 +276,22 @@ def plot_intervals(panels: Mapping[str, Sequence[tuple[str, float, float, float]
     """
     from matplotlib.figure import Figure
 
-    n = max((len(rows) for rows in panels.values()), default=1)
-    fig = Figure(figsize=(3.6 * max(1, len(panels)) + 1.2, 0.55 * n + 1.6))
+    # subtle: one row per label across all panels (the y axis is shared): a panel without a label leaves its row
+    # empty instead of shifting the others under the wrong name
+    labels = list(dict.fromkeys(r[0] for rows in panels.values() for r in rows))
+    row = {label: len(labels) - 1 - i for i, label in enumerate(labels)}  # the first label on top
+    fig = Figure(figsize=(3.6 * max(1, len(panels)) + 1.2, 0.55 * max(1, len(labels)) + 1.6))
     axes = fig.subplots(1, max(1, len(panels)), sharey=True, squeeze=False)[0]
     for ax, (name, rows) in zip(axes, panels.items()):
-        y = np.arange(len(rows))[::-1]
-        for yi, (label, d, lo, hi) in zip(y, rows):
-            c = _kind_color(label, int(yi))
-            ax.errorbar([d], [yi], xerr=[[d - lo], [hi - d]], fmt="o", color=c, capsize=3)
+        for label, d, lo, hi in rows:
+            ax.errorbar([d], [row[label]], xerr=[[d - lo], [hi - d]], fmt="o", capsize=3,
+                        color=_kind_color(label, labels.index(label)))
         ax.axvline(0, color="#555", linewidth=1)
         ax.set_title(name, fontsize=9)
         ax.grid(True, axis="x", alpha=0.3)
-        ax.set_yticks(y)
-        ax.set_yticklabels([r[0] for r in rows], fontsize=8)
+    axes[0].set_yticks([row[label] for label in labels])
+    axes[0].set_yticklabels(labels, fontsize=8)
+    axes[0].set_ylim(-0.5, len(labels) - 0.5)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out = Path(out)
