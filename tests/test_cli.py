@@ -17,8 +17,8 @@ def test_help_lists_subcommands(capsys):
 
 
 def test_a_command_imports_its_own_module_only():
-    # the table used to look every command up with find_spec, which imported r2d.serve (starlette, numpy, the
-    # tokenizer) before any command ran: slow start-up, and a Ctrl-C window before the game could catch it
+    # looking commands up must import none of them (r2d.serve pulls in starlette, numpy and the tokenizer): a slow
+    # start-up, and a Ctrl-C window before the game could catch it
     import subprocess
     import sys
 

@@ -207,7 +207,7 @@ def test_cli_irregular_verbs_option(tmp_path):
 
 
 # ----------------------------------------------------------------------------------------------------------
-# More affixes (issue 19): ~ly ~er ~est un~ re~ ~ness, composed with the inflections
+# More affixes: ~ly ~er ~est un~ re~ ~ness, composed with the inflections
 
 from r2d.lists.derivations import _suffix_rule_roots  # noqa: E402
 from r2d.lists.english import (  # noqa: E402

@@ -276,7 +276,7 @@ def test_terminal_ctrl_c_quits_with_summary_and_colour(tmp_path):
     assert [e.word for e in read_entries(tmp_path / "l.tsv")] == ["communities"]
 
 
-# A Ctrl-C quits with the summary whenever it comes (issue 19). Each test below makes one moment last long
+# A Ctrl-C quits with the summary whenever it comes. Each test below makes one moment last long
 # enough to hit it every time; without that, the moments are microseconds wide and a loaded machine hits
 # them now and then (the flaky failure: no summary, the game still waiting for a key 30 s later).
 

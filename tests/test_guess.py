@@ -92,7 +92,7 @@ def test_sample_is_a_valid_list_of_200_plus_words():
 def test_accuracy_on_hand_checked_sample():
     acc = evaluate(DeconstructionList.read(SAMPLE))
     assert acc.split_words + acc.whole_words == 300
-    # the aims: right split is guess a for 80%+, among the guesses for 95%+
+    # the aims: right split is guess a for 80%+, among the guesses for 95%+
     assert acc.first_rate >= 0.80, acc.misses
     assert acc.among_rate >= 0.95, acc.misses
 

@@ -320,7 +320,7 @@ def test_tiny_model_learns_the_flags_end_to_end():
 
 @pytest.mark.parametrize("kind", ["r2d", "roberta"])
 def test_labelled_rows_only_gives_the_same_loss_and_gradients(kind):
-    """The training forward that projects only labelled rows (issue 10) equals the full projection."""
+    """The training forward that projects only labelled rows equals the full projection."""
     from transformers import RobertaConfig
 
     from r2d.modeling.encoder import RobertaForMaskedLMLabelledRows

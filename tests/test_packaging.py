@@ -1,4 +1,4 @@
-"""The declared requirements match the code (issue 8, defect 5: transformers-5-only APIs under ``>=4.46``).
+"""The declared requirements match the code.
 
 Every third-party module that src/, tests/ and benchmarks/ import is declared in pyproject.toml (src: in the
 dependencies or an extra such as ``lora``, imported only when asked for; tests: also the ``test`` extra;

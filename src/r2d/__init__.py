@@ -1,15 +1,9 @@
 """r2d: 2D tokenization for language models.
 
-Every word becomes a root token plus a row of binary flags (spacing, capitalisation, plural, -ed, -ing,
-'s, ...), losslessly. The pipeline, one module per stage::
-
-    flags -> text (pretokenize, transform) -> lists (deconstruct) -> tokenizer -> modeling -> training
-    around them: analysis (stats, report, experiment), game (the list game), cli (the ``r2d`` command)
-
-Heavy modules (torch, transformers) are imported only when their names are first used. ``import r2d`` alone
-registers every r2d config, model and tokenizer class with transformers' Auto classes (``AutoConfig``,
-``AutoTokenizer``, ``AutoModelForMaskedLM``, ``AutoModelForCausalLM``, ``AutoModelForSequenceClassification``,
-...) as transformers loads them, so it imports neither itself (:func:`r2d.modeling.register_with_auto_classes`).
+Every word becomes a root token plus a row of binary flags (spacing, case, plural, -ed, -ing, 's, ...), losslessly.
+``import r2d`` stays light: the names below load torch and transformers only when first used, and r2d's configs,
+models and tokenizer register with transformers' Auto classes (``AutoConfig``, ``AutoTokenizer``,
+``AutoModelForCausalLM``, ...) as transformers loads them (:func:`r2d.modeling.register_with_auto_classes`).
 """
 
 from __future__ import annotations

@@ -1,14 +1,9 @@
 """The flag schema: the ordered flag names that are the columns of every flag matrix.
 
-Stage 0 of the pipeline (``text -> pieces -> roots + flags -> ids + flag matrix``). A schema is plain data
-(a tuple of names) that is saved with the tokenizer. Four flags are *inferred* from the string itself
-(``NoSpace``, ``FirstCap``, ``AllCaps``, ``Contraction_s``); every other flag is an *affix* flag named
-``Suffix_<affix>`` or ``Prefix_<affix>`` and comes from the deconstruction list (``riding -> ride ~ing``).
-A schema may leave flags out (``case``: spacing and case only) or add affixes; the flag set is a choice the
-experiment measures (docs/experiment).
-
-This module does not know how flags are computed (see :mod:`r2d.text.transform`) or spelled back
-(see :mod:`r2d.lists.deconstruct`).
+Four flags are inferred from the string (``NoSpace``, ``FirstCap``, ``AllCaps``, ``Contraction_s``); the others are
+affix flags, ``Suffix_<affix>`` or ``Prefix_<affix>``, set from the deconstruction list (``riding -> ride ~ing``).
+A schema is plain data saved with the tokenizer; it may leave flags out (``case``: spacing and case only) or add
+affixes.
 
 >>> schema = FlagSchema.default()
 >>> schema.names[:3]

@@ -1,13 +1,8 @@
-"""Files every stage shares: text (``.gz`` too) read strictly as UTF-8, JSON lines, atomic writes, bad input.
+"""Files every package shares: strict UTF-8 text (``.gz`` too), JSON lines, atomic writes, and bad input.
 
-Below the pipeline: every package may import this module, and it imports nothing from r2d. What a bad file
-is gets said here, once: :class:`InputError` names the file, and the line and field where known, in one line
-that a command prints before it exits with status 2. Writes go through a temp file and a rename, so that a
-crash or ``kill -9`` leaves the old file or the new one, never half of one, and the process umask is never
-touched.
-
-It does not know what the files mean: corpora are read by :mod:`r2d.text.corpus`, lists by
-:mod:`r2d.lists.deconstruct`, tasks by :mod:`r2d.training.tasks`, metrics by :mod:`r2d.analysis.plots`.
+:class:`InputError` says what is wrong with a file in one line (the file, and the line and field where known), which
+a command prints before it exits with status 2. Writes go through a temp file and a rename, so a crash leaves the old
+file or the new one, never half of one. Imports nothing from r2d.
 
 >>> import tempfile, pathlib
 >>> p = pathlib.Path(tempfile.mkdtemp()) / "m.jsonl"

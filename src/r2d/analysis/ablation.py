@@ -1,10 +1,4 @@
-"""The flag-set ablation: which flags carry R2D's gain over its 1D twin, one row per flag set, from a run's stages.
-
-The rows are the pair's R2D model (``clm-r2d``, the default flags), each flag set of ``r2d experiment --flag-sets``
-(``clm-r2d-case``, ``clm-r2d-affixes``) and the twin (``clm-bpe``): flags, rows per 1,000 held-out bytes, bits per byte,
-BLiMP, the paired difference from the twin (computed by :mod:`r2d.analysis.report`) and the time a training step
-took against the twin's. Reads numbers, writes none of its own. No torch.
-"""
+"""The flag-set ablation: which flags carry R2D's gain over its 1D twin, one row per flag set, from a run's stages."""
 
 from __future__ import annotations
 
@@ -35,7 +29,9 @@ def _rows_per_second(stages: Mapping[str, dict], run: str) -> float | None:
 
 
 def ablation_rows(stages: Mapping[str, dict], summary: Mapping) -> list[dict]:
-    """One row per flag set (module docstring); empty when the run has no flag set besides the pair's."""
+    """One row per causal R2D model (``clm-r2d``, each ``clm-r2d-<set>`` of ``--flag-sets``) and the twin: flags, rows
+    per 1,000 held-out bytes, bits per byte, BLiMP, the paired difference from the twin and the time of a step against
+    the twin's. Empty when the run has no flag set besides the pair's."""
     arms = arm_runs(list(summary.get("bpb_seeds", {})) + list(summary.get("blimp_seeds", {})))
     if not arms:
         return []

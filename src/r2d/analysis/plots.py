@@ -1,17 +1,7 @@
-"""Charts of training runs: ``metrics.jsonl`` files in, matplotlib PNG files out. Never imports torch.
+"""Charts of training runs and of the report: ``metrics.jsonl`` rows and summary numbers in, PNG files out.
 
-Pipeline stage: after the recipes, before :mod:`r2d.analysis.report`. Reads the JSON-lines metrics that
-``r2d pretrain`` and ``r2d finetune`` write (one object per logging or evaluation step, always with a
-``step`` key) and draws:
-
-- :func:`plot_pretrain_loss`: MLM pretraining loss curves of several runs (R2D's root-token and flag
-  losses as separate lines);
-- :func:`plot_flag_f1`: the per-flag F1 curves of an R2D run (which flags are learned first);
-- :func:`plot_task`: one fine-tuning task, R2D vs RoBERTa, mean over seeds with the min-max spread shaded.
-
-It does not run models and does not decide which metric matters (callers pass keys; helpers find them).
-Figures are drawn with matplotlib's object API (``Figure``, rendered by Agg when saved), never through
-``pyplot``: no display is needed, and the caller's backend and open figures are left alone.
+Figures use matplotlib's object API (``Figure``, rendered by Agg when saved), never ``pyplot``: no display is
+needed, and the caller's backend and open figures are left alone. Never imports torch.
 """
 
 from __future__ import annotations

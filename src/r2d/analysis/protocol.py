@@ -1,11 +1,5 @@
-"""The comparison's protocol, its signal test and its verdict: rules as text, conclusions computed from numbers.
-
-Pipeline stage: the report (:mod:`r2d.analysis.report`) calls these on the summary it built. :func:`protocol_lines`
-states the rules the experiment (:mod:`r2d.experiment`) follows, with the run's own sizes;
-:func:`signal` checks what the ``cpu`` preset must show (every pretrained model above its untrained row, seed
-intervals mean +- std apart); :func:`verdict` turns each paired comparison into one sentence (who is ahead on
-what, and whether the bootstrap interval of the difference excludes zero). Nothing here is hand-written about
-a particular run: every figure comes from the summary. No torch.
+"""The comparison's rules as text (:func:`protocol_lines`), the ``cpu`` preset's signal test (:func:`signal`) and the
+verdict on each paired comparison (:func:`verdict`), all computed from the report's summary. No torch.
 """
 
 from __future__ import annotations

@@ -1,16 +1,5 @@
-"""The experiment report: stage results in, ``summary.json`` + PNG charts + one self-contained ``report.html`` out.
-
-The last step of ``r2d experiment``. :func:`summarize` reads the finished units of a run folder
-(``OUT/stages/*.json`` and the fine-tuning predictions) and reduces them to the numbers of the comparison: bits per
-byte per run and dataset (``"bpb": {RUN: {DATASET: x}}``), BLiMP (``"blimp": {RUN: {"overall": x, FIELD: x}}``),
-learning curves, fine-tuning and per-flag F1, each with mean +- std over seeds, and the paired bootstrap intervals
-of the differences (:mod:`r2d.evaluation.bootstrap`); RUN names the objective and model kind (``clm-r2d``,
-``clm-bpe``, ``mlm-roberta``) and ends in ``-untrained`` for the untrained rows. :func:`make_charts` draws the
-charts with :mod:`r2d.analysis.plots`; :func:`write_report` writes ``summary.json``, ``summary.md`` and
-``report.html`` (charts embedded as base64: opens anywhere, no network, no JavaScript). The protocol, the signal
-check and the verdict are computed by :mod:`r2d.analysis.protocol`.
-
-It trains and evaluates nothing and never invents a number: every figure comes from a stage file.
+"""The experiment report: a run folder's stage results in, ``summary.json``, ``summary.md``, PNG charts and one
+self-contained ``report.html`` out (:func:`build_report`). Every figure comes from a stage file.
 """
 
 from __future__ import annotations
@@ -61,7 +50,12 @@ def _base(run: str) -> str:
 
 
 def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int = N_BOOT) -> dict:
-    """The numbers of the comparison from the finished stages of ``out`` (module docstring)."""
+    """The numbers of the comparison from the finished stages of ``out``, with mean +- std over seeds and paired
+    bootstrap intervals of the differences.
+
+    Keys are per RUN (``clm-r2d``, ``clm-bpe``, ``mlm-roberta``; ``-untrained`` for the untrained rows), e.g.
+    ``"bpb": {RUN: {DATASET: x}}`` and ``"blimp": {RUN: {"overall": x, FIELD: x}}``.
+    """
     out = Path(out)
     st = _stages(out)
     settings = dict(settings or {})

@@ -1,11 +1,4 @@
-"""The scaling study: the causal pair's gap against model size and against text seen, from a run's stages.
-
-A point is one pair of causal runs trained alike: the experiment's own pair (``clm-r2d``, ``clm-bpe``) and each
-point of ``r2d experiment --scaling`` (``clm-r2d@micro``, ``clm-bpe@2500steps``, ...). Per point: parameters outside
-the root embedding, rows seen, bits per byte and BLiMP of both models, and their paired difference (computed by
-:mod:`r2d.analysis.report`), absolute and relative to the twin; per axis, the relative gap's least-squares line
-against log10 of the axis. Reads numbers, writes none of its own. No torch.
-"""
+"""The scaling study: the causal pair's gap against model size and against text seen, read from a run's stages."""
 
 from __future__ import annotations
 
@@ -40,7 +33,9 @@ def _pretrain_info(stages: Mapping[str, dict], run: str) -> dict | None:
 
 
 def scaling_rows(stages: Mapping[str, dict], summary: Mapping) -> list[dict]:
-    """One dict per point with both runs finished (module docstring); empty when the run has no scaling point."""
+    """One dict per point with both runs finished (the pair itself, then each ``--scaling`` point such as
+    ``clm-r2d@micro``): size, rows seen, bits per byte and BLiMP of both models and their paired gap, absolute and
+    relative to the twin. Empty when the run has no scaling point."""
     suffixes = point_suffixes(list(summary.get("bpb_seeds", {})))
     if not suffixes:
         return []

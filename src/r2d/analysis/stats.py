@@ -1,8 +1,5 @@
-"""Corpus statistics of a 2D tokenizer: flag rates, list coverage, top-N word coverage, rows per 1,000 bytes.
-
-A reader of the pipeline's output (:mod:`r2d.tokenizer.hf`), used by ``r2d stats`` and the benchmarks; flag
-rates are counted by :mod:`r2d.tokenizer.rates` (re-exported here as :func:`flag_rates`). It compares with the
-RoBERTa baseline (:mod:`r2d.tokenizer.baseline`) on the same input; it trains nothing.
+"""Corpus statistics of a 2D tokenizer against RoBERTa's: flag rates, list coverage, top-N word coverage, rows per
+1,000 bytes (``r2d stats``). Flag rates are :mod:`r2d.tokenizer.rates`' (re-exported as :func:`flag_rates`).
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""The one console script ``r2d``: a table of subcommand -> function, and nothing else.
-
-Each subcommand is a ``main(argv) -> int`` in its own module, imported only when called, so that
-``r2d tokenize`` never pays for importing torch. Run ``r2d SUBCOMMAND --help`` for its options and an example.
+"""The one console script ``r2d``: a table of subcommand -> module, each a ``main(argv) -> int`` imported only when
+called (so ``r2d tokenize`` never pays for importing torch).
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Command-line arguments declared once, as dataclasses, and parsed by ``transformers.HfArgumentParser``.
 
-Pipeline stage: the front door of the recipes (``r2d pretrain``, ``r2d finetune``, ``r2d experiment``). A recipe's
-argument dataclass is its only declaration of options: field names become ``--dashed-names``, types and
-``Literal`` choices are ``HfArgumentParser``'s, each attribute docstring (or ``metadata["help"]``) becomes the
-option's ``--help`` line, booleans get ``--x/--no-x``, and fields with ``metadata={"cli": False}`` are for
-library use only. It does not validate values (the recipes do) or run anything.
+Field names become ``--dashed-names``, each attribute docstring (or ``metadata["help"]``) the option's ``--help``
+line, booleans get ``--x/--no-x``, and fields with ``metadata={"cli": False}`` are for library use only.
 
 >>> from dataclasses import dataclass
 >>> @dataclass

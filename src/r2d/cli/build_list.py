@@ -1,8 +1,5 @@
-"""``r2d build-list``: make an English deconstruction list (wordfreq + lemminflect + exceptions).
-
-A thin command over :func:`r2d.lists.english.build_english_list`: it shows progress, writes the list atomically
-with a header naming the command and the data versions, and checks the written file. The output is
-deterministic: the same command and package versions give a byte-identical file (no dates in the header).
+"""``r2d build-list``: make an English deconstruction list (:func:`r2d.lists.english.build_english_list`), written
+atomically and checked. The same command and package versions give a byte-identical file (no dates in the header).
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """What every ``r2d`` subcommand shares: the argument parser with an example, and bad input as one line.
 
-Bad input (a missing file, a folder, text that is not UTF-8, binary data, an empty or malformed file) ends a
-command with one line on stderr, ``r2d CMD: error: FILE:LINE: what is wrong``, and exit status 2: never a
-traceback, never a partial output file (outputs are written atomically, after the input is read). The
-library says what is wrong (:class:`r2d.io.InputError`); :func:`guard` prints it.
+Bad input ends a command with one line on stderr, ``r2d CMD: error: FILE:LINE: what is wrong``, and exit status 2:
+never a traceback, never a partial output file. The library says what is wrong (:class:`r2d.io.InputError`);
+:func:`guard` prints it.
 """
 
 from __future__ import annotations

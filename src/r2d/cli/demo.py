@@ -1,7 +1,5 @@
-"""``r2d demo``: the main job on an embedded default, with no downloads.
-
-The article's sentence and a few paragraphs go through the bundled ``r2d-en``: the 2D table, RoBERTa's tokens
-for the same text, the exact round trip, and rows and flag rates next to RoBERTa's.
+"""``r2d demo``: the article's sentence and a few paragraphs through the bundled ``r2d-en``, beside RoBERTa, with no
+downloads: the 2D table, the exact round trip, rows and flag rates.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""``r2d eval blimp``: BLiMP accuracy of a trained model, overall, per field and per paradigm.
-
-Reads every ``*.jsonl`` file of a folder in the published BLiMP format (:mod:`r2d.evaluation.blimp`) and
-scores each minimal pair with the model's own rule (:mod:`r2d.evaluation.scoring`: full-sentence
-log-probability for causal models, pseudo-log-likelihood for masked ones). Prints a table next to the
-published reference rows, or JSON.
+"""``r2d eval blimp``: BLiMP accuracy of a trained model, overall, per field and per paradigm, beside the published
+reference rows (or as JSON).
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""``r2d experiment``: the command line of the whole R2D-vs-RoBERTa experiment (:mod:`r2d.experiment`).
-
-Pipeline stage: the front door of the experiment. Options are :class:`r2d.experiment.presets.ExperimentArgs`,
-parsed by :class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before
-anything is written; a finished run prints the summary table and where the report is.
+"""``r2d experiment``: the command line of the R2D-vs-1D comparison (:mod:`r2d.experiment`); its options are
+:class:`r2d.experiment.presets.ExperimentArgs`.
 """
 
 from __future__ import annotations

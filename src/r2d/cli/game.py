@@ -1,6 +1,5 @@
-"""``r2d game``: the options of the deconstruction game, and its start: load the words, then play until done.
-
-The session itself (Ctrl-C handling, the screen, saving after every answer) is :mod:`r2d.game.ui`'s.
+"""``r2d game``: the options of the deconstruction game, and its start: load the words, then play until done
+(:mod:`r2d.game.ui`).
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """``r2d list check|stats|merge`` and ``r2d suggest plurals``: tools around the deconstruction list.
 
-Stage 2a tooling (the list that :mod:`r2d.lists.deconstruct` reads). ``check`` reports every problem of list files
-with file, line and reason; ``stats`` says how many words each affix splits, which affixes are common enough
-to become flags and how much of a corpus the list covers; ``merge`` unions two lists and refuses to resolve
-conflicts silently; ``suggest plurals`` runs the article's proposed automation (:func:`r2d.lists.guess.plural_suggestion`).
-
 Exit status: 0 fine; 1 problems found (``check``) or conflicts (``merge``); 2 bad input (a file that cannot be
-read, an invalid list given to ``stats``/``merge``, bad options). This module does not build the default
-English list (see :mod:`r2d.lists.english`) nor play the game (see :mod:`r2d.game`).
+read, an invalid list given to ``stats``/``merge``, bad options).
 """
 
 from __future__ import annotations

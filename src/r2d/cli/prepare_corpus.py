@@ -1,9 +1,6 @@
-"""``r2d prepare-corpus``: tokenize a corpus once into memory-mapped shards, for ``r2d pretrain --corpus DIR``.
-
-The front door of :func:`r2d.training.shards.prepare_shards`: documents stream from the files (or a Hub dataset)
-through ``--workers`` tokenizer processes into ``--out``, which appears only once complete. Shards already there
-for the same files and tokenizer are kept; shards of other files or another tokenizer are replaced only with
-``--overwrite``. Bad input ends in one line and exit status 2, with nothing written.
+"""``r2d prepare-corpus``: tokenize a corpus once into memory-mapped shards, for ``r2d pretrain --corpus DIR``
+(:func:`r2d.training.shards.prepare_shards`). ``--out`` appears only once complete; shards of other files or
+another tokenizer are replaced only with ``--overwrite``.
 """
 
 from __future__ import annotations

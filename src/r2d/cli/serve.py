@@ -1,8 +1,5 @@
-"""``r2d serve``: start the playground, a local web page for 2D tokens (and generation), on uvicorn.
-
-Loads the tokenizers and models named on the command line (a bad one stops the command with one error line
-before anything is served), builds the app with :func:`r2d.serve.app.create_app` and runs it. Binds
-127.0.0.1 unless ``--host`` says otherwise. The page, the API and their limits are :mod:`r2d.serve.app`'s.
+"""``r2d serve``: start the playground on uvicorn (:func:`r2d.serve.app.create_app`), bound to 127.0.0.1 unless
+``--host`` says otherwise. A tokenizer or model that fails to load stops the command before anything is served.
 """
 
 from __future__ import annotations

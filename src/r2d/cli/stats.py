@@ -1,7 +1,5 @@
-"""``r2d stats``: flag rates, list coverage, top-N word coverage and rows per 1,000 bytes, r2d vs RoBERTa.
-
-The front end of :mod:`r2d.analysis.stats`: it reads the corpus (:func:`r2d.text.corpus.iter_corpus_lines`),
-measures, and prints a table or JSON.
+"""``r2d stats``: flag rates, list coverage, top-N word coverage and rows per 1,000 bytes, r2d vs RoBERTa
+(:mod:`r2d.analysis.stats`), as a table or JSON.
 """
 
 from __future__ import annotations

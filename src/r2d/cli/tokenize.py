@@ -1,9 +1,7 @@
 """``r2d tokenize`` and ``r2d decode``: the 2D table of a text, as a terminal table or JSON, and back.
 
-The front end of :class:`r2d.tokenizer.hf.R2DTokenizer` for people: it prints, it does not tokenize itself.
-``decode`` checks the JSON it is given field by field and says which one is wrong, and where: unlike the
-library's ``decode`` (total on model output) it refuses ids outside the vocabulary and flags that are not 0/1
-or probabilities. The JSON names its tokenizer so that it decodes from any working folder.
+Unlike the library's ``decode`` (total on model output), ``r2d decode`` checks its JSON field by field and refuses
+ids outside the vocabulary and flags that are not 0/1 or probabilities, saying which field and where.
 """
 
 from __future__ import annotations

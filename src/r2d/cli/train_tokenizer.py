@@ -1,7 +1,6 @@
-"""``r2d train-tokenizer``: train an r2d tokenizer (root BPE + flag schema + list) and save it to a folder.
-
-The front end of :meth:`r2d.tokenizer.hf.R2DTokenizer.train`: it checks every input before the long count (the
-numbers before any file is opened), and moves the saved files into ``--out`` only once all of them are written.
+"""``r2d train-tokenizer``: train an r2d tokenizer (root BPE + flag schema + list) and save it to a folder
+(:meth:`r2d.tokenizer.hf.R2DTokenizer.train`). Every input is checked before the long count, and the files move into
+``--out`` only once all are written.
 """
 
 from __future__ import annotations

@@ -1,17 +1,8 @@
-"""BLiMP: accuracy of a language model on minimal pairs (grammatical vs ungrammatical sentence).
+"""BLiMP: a language model's accuracy on minimal pairs, read from the published ``*.jsonl`` files as they are.
 
-Evaluation stage (``model -> numbers``). Reads the published BLiMP files as they are (one ``*.jsonl`` file
-per paradigm, 1,000 pairs each, fields ``sentence_good``, ``sentence_bad``, ``field``, ``UID``; all 67 at
-once or any subset) and scores each pair with a *sentence scorer*: a function from a list of sentences to
-their total log-probabilities (natural log). A pair is right when the good sentence scores higher (a tie
-counts as wrong, as in the published ``simple_LM_method``).
-
-Accuracy is reported overall (mean over all pairs; with the published 1,000 pairs per paradigm this is also
-the mean over paradigms), per field (``morphology``, ``syntax``, ``semantics``, ``syntax_semantics``; the published
-``syntax/semantics`` is read as ``syntax_semantics``) and per paradigm (``UID``).
-
-This module does not know about models: :mod:`r2d.evaluation.scoring` turns causal and masked models into
-sentence scorers.
+A pair is right when the good sentence gets the higher total log-probability from a *sentence scorer*
+(:mod:`r2d.evaluation.scoring`); a tie counts as wrong, as in the published ``simple_LM_method``. Accuracy is
+reported overall, per field and per paradigm.
 
 >>> pairs = [Pair("a good one.", "a bad one.", "syntax", "p1", "p1.jsonl", 1)]
 >>> evaluate(lambda sents: [-1.0 if "good" in s else -2.0 for s in sents], pairs).overall

@@ -1,12 +1,5 @@
 """Paired bootstrap intervals and seed statistics: how sure a difference between two models is.
 
-Pipeline stage: after evaluation (reads per-item numbers, writes intervals). Two models are scored on the same
-items (documents for bits per byte, minimal pairs for BLiMP, examples for fine-tuning); the paired bootstrap
-resamples those items with replacement, the same resample for both models and for every seed, and recomputes
-the statistic of each side (e.g. the mean over seeds of each seed's bits per byte). The interval of the
-difference is the central ``level`` share of the resampled differences (percentile method). It does not
-evaluate models (:mod:`r2d.evaluation.bpb`, :mod:`r2d.evaluation.blimp`, :mod:`r2d.training.finetune`).
-
 >>> a = np.array([[1.0, 1.0, 1.0, 1.0]]); b = np.array([[0.0, 0.0, 0.0, 0.0]])
 >>> r = paired_bootstrap(mean_stat(a), mean_stat(b), 4, n_boot=50)
 >>> r["difference"], r["low"], r["high"], r["excludes_zero"]
@@ -52,7 +45,9 @@ def metric_stat(metric: Callable[[np.ndarray, np.ndarray], float], predictions: 
 
 def paired_bootstrap(stat_a: Stat, stat_b: Stat, n_items: int, *, n_boot: int = 1000, seed: int = 0,
                      level: float = 0.95) -> dict:
-    """Interval of ``stat_a - stat_b`` over resamples of the ``n_items`` shared items.
+    """Interval of ``stat_a - stat_b`` over resamples of the ``n_items`` shared items (documents, minimal pairs,
+    examples): the same resample for both models and every seed, the central ``level`` share of the resampled
+    differences (percentile method).
 
     Returns:
         ``{"difference", "low", "high", "level", "n_items", "n_boot", "excludes_zero"}`` (difference on all

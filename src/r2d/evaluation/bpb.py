@@ -1,30 +1,4 @@
-"""Bits per byte: the one fair comparison between tokenizations (R2D rows vs the twin's BPE tokens).
-
-Evaluation stage (``model + texts -> numbers``). For every document, the causal model scores everything it
-predicts: each row's root, the free flags of word-start rows, and the end of the document (``</s>``). Fixed
-flags (continuation pieces, special rows) and the document's start (``<s>``: given) cost nothing. The total
-negative log-likelihood, in bits, divided by the documents' UTF-8 bytes is the figure::
-
-    bits_per_byte = sum(root bits + free flag bits) / sum(len(document.encode("utf-8")))
-
-**Context rule** (the same for both kinds, counted in rows because rows are what each model was trained on):
-a document ``<s> x1 ... xn </s>`` of at most ``window`` rows is scored in one pass, every row seeing all rows
-before it. A longer one is scored in windows of ``window`` rows whose ends advance by ``stride`` rows; each
-window scores only the rows no earlier window scored, so every row is scored exactly once and every row past
-the first window sees at least ``window - stride`` rows of context. Defaults: ``window`` = the model's
-``max_position_embeddings`` (its training length, also the longest window it takes), ``stride`` = ``window // 2``.
-
-**Devices.** The model runs where it is (:mod:`r2d.device`), each forward pass under the ``precision`` asked for
-(``auto``: bf16 autocast on a CUDA GPU; the scores are upcast to float32 before the log-softmax). Batches are
-built on the host and moved once; each window's bits stay on the device until the end, so the host reads the
-device once per call, not once per batch.
-
-R2D's figure scores the canonical encoding only (the tokenizer's one way of writing a text); the model also
-gives some probability to other rows that spell the same text, so its figure is an **upper bound** on its
-true bits per byte. The twin's byte-level BPE is in the same position (non-canonical token sequences).
-
-This module reads models and texts and writes numbers; it does not read files (``r2d eval bpb`` does, with
-:func:`r2d.text.corpus.iter_documents`) or train.
+"""Bits per byte of a causal model: the one fair comparison between R2D's rows and its twin's BPE tokens.
 
 >>> # model, codec = load_causal_lm("runs/clm-r2d/model"); bits_per_byte(model, codec, ["Some text."]).bits_per_byte
 """
@@ -154,7 +128,13 @@ def score_windows(model, collate: CausalCollator, features: list[dict], *, preci
 @torch.inference_mode()
 def bits_per_byte(model, tokenizer, texts: Iterable[str], *, window: int | None = None, stride: int | None = None,
                   batch_size: int = 8, precision: str = "auto", per_document: bool = False) -> BpbResult:
-    """Bits per UTF-8 byte of ``texts`` (one document each) under a causal model (module docstring).
+    """Bits per UTF-8 byte of ``texts`` (one document each) under a causal model.
+
+    ``bits_per_byte = sum(root bits + free flag bits) / sum(UTF-8 bytes)`` over every predicted row: each row's
+    root, the free flags of word-start rows and each document's ``</s>``; fixed flags and ``<s>`` cost nothing. A
+    document longer than ``window`` rows is scored in windows whose ends advance by ``stride`` rows, every row once
+    and with at least ``window - stride`` rows of context (:func:`windows`). Only the canonical encoding is scored,
+    so the figure is an upper bound on the model's true bits per byte (the twin's as well).
 
     Args:
         model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin).

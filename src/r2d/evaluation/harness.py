@@ -1,31 +1,5 @@
-"""r2d's causal models in EleutherAI's lm-evaluation-harness: a model class registered as ``r2d``, and offline tasks.
-
-Evaluation stage (``model -> numbers``, through lm-eval). Needs the ``eval`` extra (``pip install -e ".[eval]"``);
-``import r2d`` never imports this module.
-
-* :class:`R2DLM` answers lm-eval's three requests on rows, for R2D and its 1D twin alike, with the scoring code of
-  ``r2d eval bpb`` (:func:`r2d.evaluation.bpb.score_windows` over :func:`r2d.evaluation.bpb.windows`): every
-  predicted root and free flag counts, fixed flags cost nothing.
-
-  - ``loglikelihood(context, continuation)``: the continuation's rows given ``<s>`` and the context's rows. The
-    text is encoded whole and cut where the context's rows end, so a continuation's leading space sets its first
-    word's NoSpace flag; where the cut falls inside a word (``"dog"`` + ``"s"`` is one row, ``dog`` + Suffix_s),
-    the continuation is encoded on its own, as a new word. Trailing spaces of the context move to the
-    continuation (lm-eval's rule). ``is_greedy``: every root is the arg-max (special ids other than ``</s>``
-    excluded, as in generation) and every free flag its own greedy choice (logit > 0).
-  - ``loglikelihood_rolling(text)``: the whole document ``<s> text </s>``, its end included: the numerator of
-    bits per byte, so one document's value is ``-bits_per_byte(model, tok, [text]).bits * ln 2``.
-  - ``generate_until``: ``model.generate`` (greedy unless ``do_sample``), at most ``max_gen_toks`` rows (tokens
-    for the twin), the text cut at the first ``until`` string.
-
-  Sequences longer than the model reads (``max_length``, default ``max_position_embeddings``) are scored in
-  windows that advance by ``stride`` rows (default half), each row once: bits per byte's context rule.
-
-* :func:`write_tasks` writes lm-eval task configurations that read local files: ``blimp_<file stem>`` per BLiMP
-  ``*.jsonl`` file and their group ``blimp``, and ``wikitext`` from wikitext-2's raw test file. BLiMP scores each
-  sentence as a whole document (``<s> sentence </s>``, two rolling requests per pair; right when the good one is
-  strictly more probable): ``r2d eval blimp``'s rule, so the accuracies are the same. lm-eval's own ``blimp_*``
-  tasks score ``" sentence"`` after the prefix token, without its end.
+"""r2d's causal models in EleutherAI's lm-evaluation-harness: the model class ``r2d`` (:class:`R2DLM`) and tasks that
+read local files (:func:`write_tasks`). Needs the ``eval`` extra; ``import r2d`` never imports this module.
 
 >>> # import lm_eval; from r2d.evaluation.harness import R2DLM, task_manager
 >>> # lm_eval.simple_evaluate(model=R2DLM("runs/clm-r2d/model"), tasks=["blimp", "wikitext"],
@@ -74,7 +48,9 @@ def _positive_int(name: str, value: Any) -> int:
 
 @register_model("r2d")
 class R2DLM(LM):
-    """lm-eval's view of an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin; module docstring).
+    """lm-eval's view of an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin), scored with the code of
+    ``r2d eval bpb``: every predicted root and free flag counts, fixed flags cost nothing. Sequences longer than
+    ``max_length`` rows are scored in windows advancing by ``stride`` rows, each row once.
 
     Args:
         pretrained: a causal model folder (``OUT/model`` of ``r2d pretrain --objective clm``) or Hub name, or a
@@ -142,7 +118,8 @@ class R2DLM(LM):
     # ------------------------------------------------------------------------------------------ lm-eval's API
 
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        """``(log p(continuation | context), is_greedy)`` per request (module docstring)."""
+        """``(log p(continuation | context), is_greedy)`` per request; ``is_greedy``: every root is the arg-max
+        (special ids other than ``</s>`` excluded) and every free flag its own greedy choice (logit > 0)."""
         pairs = []
         for context, continuation in (r.args[:2] for r in requests):
             n_spaces = len(context) - len(context.rstrip())
@@ -193,7 +170,12 @@ class R2DLM(LM):
     # ------------------------------------------------------------------------------------------ rows
 
     def _pair_rows(self, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], np.ndarray, int]]:
-        """``(ids, flags, first continuation row)`` of ``<s> context continuation`` per pair (module docstring)."""
+        """``(ids, flags, first continuation row)`` of ``<s> context continuation`` per pair.
+
+        The text is encoded whole and cut where the context's rows end, so a continuation's leading space sets its
+        first word's NoSpace flag; where the cut falls inside a word (``"dog"`` + ``"s"`` is one row), the
+        continuation is encoded on its own, as a new word.
+        """
         codec, zero = self.codec, np.zeros((1, self.codec.num_flags), dtype=np.int8)
         contexts = codec.encode([c for c, _ in pairs], add_special_tokens=False)
         wholes = codec.encode([c + x for c, x in pairs], add_special_tokens=False)
@@ -351,7 +333,9 @@ def write_tasks(folder: str | os.PathLike, *, blimp_dir: str | os.PathLike | Non
     Args:
         folder: where the YAML files and the data they read go (created if missing).
         blimp_dir: a folder of BLiMP ``*.jsonl`` files as published: one task ``blimp_<file stem>`` per file
-            (``acc``), and the group ``blimp`` over all of them (``acc``: mean over all pairs).
+            (``acc``), and the group ``blimp`` over all of them (``acc``: mean over all pairs). Each sentence is
+            scored as a whole document, ``<s> sentence </s>``, as ``r2d eval blimp`` does (lm-eval's own
+            ``blimp_*`` tasks score ``" sentence"`` without its end).
         wikitext: wikitext-2's raw test file (``wiki.test.raw``): the task ``wikitext``, lm-eval's own
             (its detokenizer and its ``word_perplexity``, ``byte_perplexity``, ``bits_per_byte``), on the file's
             articles (:func:`wikitext_pages`).

@@ -1,20 +1,8 @@
-"""Sentence scorers: a trained model folder -> a function from sentences to their total log-probabilities.
+"""Sentence scorers for BLiMP: a trained model folder -> a function from sentences to their total log-probabilities.
 
-Evaluation stage (``model -> numbers``), used by BLiMP (:mod:`r2d.evaluation.blimp`). Two rules, one per kind
-of model, each the established one for its kind:
-
-* **Causal models** (R2D and its BPE twin, :mod:`r2d.modeling.causal`): the full-sentence log-probability, i.e.
-  minus the negative log-likelihood of everything the model predicts for ``<s> sentence </s>``: every row's
-  root, the free flags of word-start rows, and the end ``</s>`` (the same total as bits per byte).
-* **Masked models** (R2D's MLM and the RoBERTa baseline): the pseudo-log-likelihood (Salazar et al., 2020):
-  each row is masked in turn and scored from the rest. For R2D, masking a row hides its word's flags on all the
-  word's rows (as in pretraining); the root is scored at every row, and the word's flags once, at its first row,
-  with the calibrated ``flag_probs``.
-
-Every scorer runs where its model is (:mod:`r2d.device`; :func:`load_scorer` places it, a GPU by default), each
-forward pass under the ``precision`` asked for; a call reads the device once, for all its sentences' scores.
-
-This module loads models and scores text; it does not read BLiMP files or aggregate accuracies.
+Causal models (R2D and its twin) give the full-sentence log-probability of ``<s> sentence </s>`` (every predicted
+root and free flag, as in bits per byte); masked models (R2D's MLM, RoBERTa) the pseudo-log-likelihood (Salazar et
+al., 2020), each row masked in turn.
 """
 
 from __future__ import annotations
@@ -100,7 +88,8 @@ def _to_host(parts: list[torch.Tensor]) -> list[float]:
 
 
 def causal_scorer(model, codec, *, batch_size: int = 32, precision: str = "auto") -> SentenceScorer:
-    """Full-sentence log-probabilities under a causal model (module docstring).
+    """Full-sentence log-probabilities ``log p(<s> sentence </s>)`` under a causal model: every row's root, the free
+    flags of word-start rows and the end, the same total as bits per byte.
 
     Args:
         model: an :class:`~r2d.modeling.causal.R2DForCausalLM` (R2D or the twin), on any device.
@@ -151,8 +140,11 @@ def masked_copies(collator, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
 
 
 def r2d_pseudo_scorer(model, tokenizer, *, batch_size: int = 32, precision: str = "auto") -> SentenceScorer:
-    """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM` (module docstring), on the
-    model's device."""
+    """Pseudo-log-likelihoods under an :class:`~r2d.modeling.encoder.R2DForMaskedLM`, on the model's device.
+
+    Each row is masked in turn with its whole word's flags hidden (as in pretraining); the root is scored at every
+    row, the word's flags once, at its first row, with the calibrated ``flag_probs``.
+    """
     from r2d.modeling.collator import R2DDataCollatorForMLM
 
     collator = R2DDataCollatorForMLM(tokenizer)

@@ -1,9 +1,5 @@
-"""``r2d experiment``: the comparison of 2D and 1D tokenization at equal compute, resumable (the orchestrator).
-
-:mod:`~r2d.experiment.presets` (sizes and arguments), :mod:`~r2d.experiment.data` (corpus and tokenizers),
-:mod:`~r2d.experiment.units` (one pretraining, evaluation or fine-tuning run), :mod:`~r2d.experiment.stages`
-(markers that make it resumable) and :mod:`~r2d.experiment.run` (the order of the units). The numbers, charts and
-report are :mod:`r2d.analysis`'s.
+"""``r2d experiment``: the comparison of 2D and 1D tokenization at equal compute, resumable: presets, data, units,
+stage markers and the order they run in. The numbers, charts and report are :mod:`r2d.analysis`'s.
 """
 
 from __future__ import annotations

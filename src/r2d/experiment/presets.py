@@ -1,9 +1,5 @@
-"""Presets of the comparison (``smoke``, ``cpu``, ``gpu``) and its command-line arguments.
-
-Pipeline stage: configuration of :mod:`r2d.experiment.run`, which runs the units. A preset fixes every size,
-step count, seed and task of a run; :class:`ExperimentArgs` is what ``r2d experiment`` parses and :func:`resolve`
-turns it into a preset (bad input raises :class:`r2d.io.InputError` before anything is written). Nothing here
-trains or reads data.
+"""The comparison's presets (``smoke``, ``cpu``, ``gpu``: every size, step count, seed and task of a run) and the
+arguments of ``r2d experiment``, which :func:`resolve` checks and turns into a preset.
 """
 
 from __future__ import annotations
@@ -119,7 +115,7 @@ class ExperimentPreset:
 
 
 PRESETS: dict[str, ExperimentPreset] = {
-    # CI: a minute or two; every stage runs once at toy size
+    # CI: every stage runs once at toy size
     "smoke": ExperimentPreset(
         corpus_bytes=200_000, heldout_docs=24, curve_docs=8, wikitext_bytes=8_000, vocab_size=400,
         model_preset="tiny", causal_steps=8, causal_seeds=(0, 1), curve_points=2, mlm_steps=6, mlm_seeds=(0,),
@@ -129,8 +125,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), causal_tasks=("stsb",),
         scaling_sizes=(("micro", (0,)),), scaling_steps=(4,),
         left_out="everything but the plumbing: toy sizes"),
-    # this CPU: the causal pair alone (see left_out and docs/experiment/README.md); 100 minutes of stages on 2 quiet
-    # cores, under the issue's 2 hours
+    # sized for 2 hours on a 2-core CPU: the causal pair alone (left_out says why)
     "cpu": ExperimentPreset(
         corpus_bytes=40_000_000, heldout_docs=400, curve_docs=100, wikitext_bytes=200_000, vocab_size=4096,
         model_preset="mini", causal_steps=5000, causal_seeds=(0, 1, 2), curve_points=5, mlm_steps=0,
@@ -139,8 +134,8 @@ PRESETS: dict[str, ExperimentPreset] = {
         finetune_eval_steps=50, patience=4, dev_size=1000, finetune_batch_size=32, finetune_lr=1e-3,
         finetune_max_length=128, max_train_samples=None, max_eval_samples=None, lora_r=8, lora_lr=1e-3,
         lora_seeds=(0, 1, 2), causal_tasks=("stsb",),
-        # the scaling study: micro (0.28M parameters outside the root embedding), mini (1.10M), small (4.40M); a
-        # small run takes about 3x a mini one, so it has one seed; 1,250 / 2,500 / 5,000 steps at mini
+        # the scaling study: micro, mini and small (a quarter and 4x mini's parameters outside the root embedding;
+        # small, the costliest, has one seed); 1,250 / 2,500 / 5,000 steps at mini
         scaling_sizes=(("micro", (0, 1, 2)), ("small", (0,))), scaling_steps=(1250, 2500),
         left_out="the MLM pair (R2D MLM vs RoBERTa: BLiMP, per-flag F1, fine-tuning): at 10,000 steps its "
                  "pretraining took 36 minutes, its BLiMP scoring 6 and its fine-tuning 42, and it still did not beat "
@@ -148,9 +143,7 @@ PRESETS: dict[str, ExperimentPreset] = {
                  "steps (a one-seed pilot; docs/experiment/README.md), so this preset spends its 2 hours on the causal "
                  "pair; the gpu and smoke presets run both pairs. Fine-tuning tasks other than STS-B (12 runs each); "
                  "models larger than mini (1.05M and 1.10M parameters outside the root embedding)"),
-    # one H100 in bf16, about 10 minutes by estimate, not measured (no GPU lent so far): 24,000 pretraining steps and
-    # at most 31,842 fine-tuning steps (full training sets in batches of 128: SST-2's 66,349 examples after the dev
-    # set are 519 steps an epoch), so 10 minutes needs under 11 ms a step (docs/experiment/README.md)
+    # one H100 in bf16, aimed at about 10 minutes (an estimate, not yet run: docs/experiment/README.md)
     "gpu": ExperimentPreset(
         corpus_bytes=60_000_000, heldout_docs=2000, curve_docs=300, wikitext_bytes=1_300_000, vocab_size=8192,
         model_preset="small", causal_steps=3000, causal_seeds=(0, 1, 2), curve_points=8, mlm_steps=3000,
@@ -239,10 +232,9 @@ class ExperimentArgs:
     """the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case only;
     affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute"""
     compile: bool | None = None
-    """torch.compile every pretraining run (default: the preset's, off; slower than eager over 600 steps of the cpu
-    preset's MLM here, see BENCHMARKS.md)"""
+    """torch.compile every pretraining run (default: the preset's, off; BENCHMARKS.md compares it with eager)"""
     threads: int | None = None
-    """torch threads (default: torch's own choice; on a shared, busy machine 1 thread is often faster than 2)"""
+    """torch threads (default: torch's own choice)"""
     progress: bool = True
     """show progress bars"""
 

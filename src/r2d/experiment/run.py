@@ -1,37 +1,10 @@
 """The comparison of 2D and 1D tokenization at equal compute, in one resumable command (``r2d experiment``).
 
-Units, each a stage that runs once:
-
-1. ``corpus``: Wikipedia text for tokenizers and pretraining (all shards but the last), held-out documents of the
-   last shard (paragraphs never trained on) and whole articles of wikitext-2-raw's test split;
-2. ``tokenizers``: an R2D tokenizer and a byte-level BPE **of the same size, trained on the same text**;
-3. ``pretrain/<run>/seed<k>``: the causal pair (``clm-r2d``, ``clm-bpe``: :class:`r2d.modeling.causal.R2DForCausalLM`
-   with and without flags) for every causal seed, and the MLM pair (``mlm-r2d``, ``mlm-roberta``) where the preset
-   has one (``mlm_steps`` > 0), through
-   :func:`r2d.training.pretrain.pretrain` in-process: the same size preset, rows per step (packed, no padding),
-   steps, learning rate and seeds within a pair; snapshots at log-spaced steps, step 0 being the untrained model;
-4. ``eval/bpb/...`` (every snapshot of the causal runs: learning curves; the untrained and final models on every
-   dataset), ``eval/blimp/...`` (untrained and final; the MLM pair too where the preset asks) and
-   ``eval/flags/...`` (per-flag F1 of the R2D MLM against always on), each keeping its per-item numbers
-   (documents, minimal pairs, masked rows) for the paired bootstrap;
-5. ``finetune/<task>/<run>/seed<k>``: :func:`r2d.training.finetune.finetune` of the pretrained and the untrained MLM
-   models (and of the causal pair on ``causal_tasks``) with early stopping on a dev set carved from the training
-   data, and LoRA against full fine-tuning (every LoRA seed, on the first task of the MLM pair, or of the causal
-   pair where the preset has no MLM pair);
-6. with ``--scaling``, the scaling study: the causal pair again at the preset's other model sizes and shorter
-   schedules (:func:`r2d.experiment.presets.scaling_points`; runs ``clm-r2d@micro``, ``clm-bpe@1250steps``...), each
-   pretrained and scored like the pair, after everything above;
-7. ``report``: :func:`r2d.analysis.report.build_report` -> ``OUT/report.html``, ``OUT/summary.json``,
-   ``OUT/summary.md`` and ``OUT/charts`` (numbers, intervals, protocol and verdict computed from the stages).
-
-Resumable: a finished unit leaves ``OUT/stages/<unit>.json`` (its result and the settings it depends on) and is never
-rerun; a killed run started again with the same command continues (pretraining from its last checkpoint, an
-unfinished fine-tuning run from its start). Resumed with other settings, a finished unit stops the run and names them
-(its marker deleted, it runs again); the report is redrawn whenever a unit ran. Presets:
-``smoke`` (CI, a minute), ``cpu`` (the causal pair alone, 100 minutes on 2 quiet cores) and ``gpu`` (about 10
-minutes on one H100 by estimate, not run here). Its arguments are
-:class:`r2d.experiment.presets.ExperimentArgs` (the command line, :mod:`r2d.cli.experiment`, parses them); bad input raises
-:class:`r2d.io.InputError` before anything is written.
+:func:`run_experiment` runs the units in order: corpus, tokenizers (R2D and a byte-level BPE of the same size,
+trained on the same text), pretraining of the causal pair and of any ``--flag-sets`` (and of the MLM pair where the
+preset has one), bits per byte, BLiMP and flag F1, fine-tuning against the untrained rows (and LoRA against full),
+the ``--scaling`` points, then the report. Each unit is a stage (:mod:`r2d.experiment.stages`), so the same command
+continues a killed run.
 """
 
 from __future__ import annotations
@@ -67,7 +40,7 @@ def _run_name(objective: str, kind: str, untrained: bool = False, suffix: str = 
 def run_experiment(preset: ExperimentPreset, out: str | Path, *, data_dir: str | Path | None = None,
                    corpus: Sequence[str] | None = None, preset_name: str = "custom", threads: int | None = None,
                    progress: bool = True) -> tuple[Path, dict]:
-    """Run (or continue) the whole experiment (module docstring); every unit is a stage, skipped once done.
+    """Run (or continue) the whole experiment; every unit is a stage, skipped once done.
 
     Args:
         preset: the sizes.

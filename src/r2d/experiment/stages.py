@@ -1,8 +1,5 @@
-"""Stage markers of ``r2d experiment``: a unit that wrote ``OUT/stages/<name>.json`` is done and is never rerun.
-
-:class:`Stages` runs a unit once and records its result, its duration and the settings it depends on
-(:func:`stage_inputs`, :func:`data_fingerprint`), so that a run resumed with other settings or on other data stops
-instead of mixing results.
+"""Stage markers of ``r2d experiment``: a unit that wrote ``OUT/stages/<name>.json`` is done and is never rerun; one
+resumed with other settings or on other data stops instead of mixing results.
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""The units of ``r2d experiment``: one pretraining run, one evaluation of a model folder, one fine-tuning run.
-
-Each takes the preset and paths and returns the JSON-able result its stage marker records (per-item numbers for
-the paired bootstrap: documents, minimal pairs, masked rows). The order and the resuming are :mod:`r2d.experiment.run`'s.
+"""The units of ``r2d experiment``: one pretraining run, one evaluation of a model folder, one fine-tuning run, each
+returning the JSON-able result its stage marker records (per-item numbers for the paired bootstrap).
 """
 
 from __future__ import annotations

@@ -1,12 +1,5 @@
-"""The deconstruction game as plain state plus one pure transition: ``step(state, answer, now) -> Outcome``.
-
-Stage 2a tooling: the game makes the tilde-format list that :mod:`r2d.lists.deconstruct` reads. Answers: a guess
-letter; a typed deconstruction (``un~beat ~able``), checked at once (it must spell the word back); nothing =
-keep the word whole; ``u`` undo; ``s`` skip for now; ``?`` help; ``q`` quit.
-
-Here there is no input, output, file or clock (the caller passes ``now``), so every rule is tested without a
-terminal. Words come from :mod:`r2d.game.words`, guesses from any ``guesser`` (the game plugs in
-:func:`r2d.lists.guess.guesses`), and :mod:`r2d.game.ui` reads answers, saves and prints.
+"""The deconstruction game as plain state plus one pure transition, ``step(state, answer, now) -> Outcome``: no input,
+output, file or clock here, so every rule is tested without a terminal.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """The game's terminal session: the thin loop around :func:`r2d.game.state.step` that ``r2d game`` runs.
 
-Read a line, ``step``, write the list and the score file atomically after every answer (a ``kill -9`` never
-loses an answer nor leaves a broken file), print. The screen looks like the article author's::
+After every answer the list and the score file (``FILE.game.json``) are written atomically, so a ``kill -9`` never
+loses an answer; words already in the list are skipped, so a second run resumes. The list's leading comment block is
+kept, other comment lines are not. The prompt looks like the article author's::
 
     [communities] (a: community ~s) (b: communite ~s)>? a
-
-Words already in the list are skipped, so a second run resumes. Scores (words decided per hour, best hour) are
-kept in ``FILE.game.json``. The list is rewritten whole after each answer; its leading comment block is kept,
-other comment lines are not. Ctrl-C quits at any moment with the summary (see :class:`CtrlC`): while a word
-waits for its answer at once, during a save once the save is done. Rules live in :mod:`r2d.game.state`, word
-sources in :mod:`r2d.game.words`.
 """
 
 from __future__ import annotations

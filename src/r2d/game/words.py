@@ -1,8 +1,5 @@
-"""Word sources of the deconstruction game: ``SOURCE -> words``, most frequent first, lowercased, each once.
-
-A SOURCE is ``wordfreq:LANG``, a word list (``word[<TAB>count]`` per line) or a text corpus (``.txt``/``.gz``,
-counted with :func:`r2d.text.corpus.count_words` under a progress bar). ``r2d suggest plurals`` reads the same
-sources. This module does not play (see :mod:`r2d.game.state`) and does not guess (see :mod:`r2d.lists.guess`).
+"""Word sources of the deconstruction game and ``r2d suggest plurals``: ``SOURCE -> words``, most frequent first,
+lowercased, each once. A SOURCE is ``wordfreq:LANG``, a word list (``word[<TAB>count]`` per line) or a corpus.
 """
 
 from __future__ import annotations

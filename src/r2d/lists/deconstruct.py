@@ -1,19 +1,15 @@
 """The deconstruction list in tilde format: parse, validate, write, look up, and spell back.
 
-Stage 2a of the pipeline: it says which words split into a root plus affixes. One entry per line::
+One entry per line; prefixes are glued to the root with ``~``, suffixes follow as separate ``~x`` tokens in the
+order they attach, and nothing after the tab means "keep the word whole" (a decision, not a gap)::
 
     riding<TAB>ride ~ing
     unbeatable<TAB>un~beat ~able
-    news<TAB>                      # nothing after the tab: keep the word whole (a decision, not a gap)
+    news<TAB>
     # a comment line
 
-Prefixes are glued to the root with ``~`` (``un~re~do``), suffixes follow as separate ``~x`` tokens, in the
-order they attach. The list is its own inverse: ``(root, affixes) -> word`` is exact for every entry, and
-:func:`spell` gives a total fallback (English spelling rules) for pairs the list never saw, so decoding a
-model's output never fails.
-
-This module does not decide which affixes are flags (see :mod:`r2d.flags`) or touch case and spacing
-(see :mod:`r2d.text.transform`).
+``(root, affixes) -> word`` is exact for every entry, and :func:`spell` is a total fallback (English spelling rules)
+for pairs the list never saw, so decoding a model's output never fails.
 
 >>> e = parse_entry("riding\\tride ~ing")
 >>> e.root, e.suffixes, format_entry(e)

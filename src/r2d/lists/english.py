@@ -1,20 +1,5 @@
-"""The default English deconstruction list, built from word frequencies and an inflection dictionary.
-
-It *makes* the list that :mod:`r2d.lists.deconstruct` reads. Words come from ``wordfreq.top_n_list("en", n)`` in
-frequency order; for each lowercase alphabetic word, :func:`~r2d.lists.inflections.inflection_candidates` proposes
-``(root, suffix)`` pairs. :func:`build_english_list` then applies a hand-written exceptions file
-(``data/en_exceptions.txt``: words whose split does not share meaning with the root, such as ``news``,
-``glasses``, ``founded``, ``evening``; or a forced deconstruction) and resolves conflicts greedily in frequency
-order, so that the list for the top ``n`` words is a prefix of the list for any larger ``n``:
-
-- the first (most frequent) word that claims ``root + suffix`` keeps it (``rode`` before ``ridden``); a later
-  word falls back to its next candidate or stays out of the list;
-- a word with several roots takes the most frequent real one (``leaves -> leave ~s``, not ``leaf``).
-
-Only split entries and the exceptions' explicit keep-whole entries are emitted; other words are simply absent
-(the tokenizer keeps absent words whole). With more affixes (:data:`EXTRA_AFFIXES`) a second pass splits them off
-too (:mod:`r2d.lists.derivations`); the default build is unchanged by that option. This module does not write files
-(see ``r2d build-list``).
+"""The default English deconstruction list, built from ``wordfreq`` frequencies, ``lemminflect``'s inflections and a
+hand-written exceptions file (:func:`build_english_list`; ``r2d build-list`` writes it).
 """
 
 from __future__ import annotations
@@ -104,6 +89,12 @@ def build_english_list(
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Entry]:
     """Build the English deconstruction list for the top ``n_words`` words of ``wordfreq``.
+
+    Each lowercase alphabetic word gets its candidates (:func:`~r2d.lists.inflections.inflection_candidates`), and
+    conflicts are resolved greedily in frequency order, so the list for the top ``n`` words is a prefix of the list
+    for any larger ``n``: the first word that claims ``root + suffix`` keeps it (``rode`` before ``ridden``), a later
+    one falls back to its next candidate or stays out, and a word with several roots takes the most frequent real one
+    (``leaves -> leave ~s``, not ``leaf``). Words left out of the list are kept whole by the tokenizer.
 
     With only ``~s``, ``~ed``, ``~ing`` (the default) every split entry has one suffix. Extra affixes
     (:data:`EXTRA_AFFIXES`) add a second pass in the same frequency order: an inflected word's root is derived in

@@ -1,22 +1,10 @@
 """Guessed deconstructions for the deconstruction game: ``word -> [Entry, ...]``, likely answer first.
 
-The deconstruction game (:mod:`r2d.game`) shows them to the player. For one word it proposes splits into a root
-plus affixes in tilde format, from two sources:
-
-* ``lemminflect``: the word is a known inflection of a lemma (``ran -> run ~ed``, ``children -> child ~s``,
-  ``housing -> house ~ing``);
-* English spelling rules run backwards for the common affixes (``-s/-es/-ies``, ``-ed/-d/-ied`` with doubled
-  consonants, ``-ing`` with ``e`` restored, ``-er``, ``-ly``, ``-ment``, ``-tion``, ``-ness``, ``-able``,
-  ``un-``, ``re-``, ``dis-`` and more, see :data:`SUFFIX_ENDINGS` and :data:`PREFIXES`).
-
-Every candidate is checked forwards with :func:`r2d.lists.deconstruct.spells_back` (so a guess always makes a
-valid list line), its root is checked against ``wordfreq`` frequencies, and candidates are ranked by root
-frequency plus evidence. Conventions the ranking follows (the same as the hand-checked sample in
-``tests/data/guess_sample.tsv``): an inflection is split off alone (``players -> player ~s``); derivational
-affixes are split down to the base word (``unbeatable -> un~beat ~able``).
-
-Guesses decide nothing: the test for a split is meaning ("does the root share significant meaning with the
-variant?"), which only the player can judge.
+Candidates come from ``lemminflect`` (``ran -> run ~ed``) and from English spelling rules run backwards for common
+affixes (:data:`SUFFIX_ENDINGS`, :data:`PREFIXES`); each must spell the word back, and they are ranked by root
+frequency plus evidence. An inflection is split off alone (``players -> player ~s``); derivational affixes down to
+the base word (``unbeatable -> un~beat ~able``), as in ``tests/data/guess_sample.tsv``. Guesses decide nothing: only
+the player can judge whether a root shares the word's meaning.
 
 >>> [e.deconstruction for e in guesses("communities")][:1]
 ['community ~s']
@@ -241,7 +229,7 @@ def _analyses(word: str) -> list[tuple[Entry, str]]:
 
 
 def _score(entry: Entry, source: str, known: bool, lemmas: set[str], lang: str) -> float | None:
-    """Score of one analysis, or ``None`` when its root is not a word (see the module docstring)."""
+    """Score of one analysis (root frequency plus evidence), or ``None`` when its root is not a word."""
     root = entry.root or ""
     z = zipf(root, lang)
     confirmed = source == "lemminflect" or (len(entry.suffixes) == 1 and not entry.prefixes and root in lemmas)

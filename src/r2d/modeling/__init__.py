@@ -1,18 +1,9 @@
-"""Models that read flags and predict them (torch + transformers only; no data loading, no training loop).
+"""Models that read flags and predict them: configurations, the MLM and causal models, their losses and batches,
+sampling and generation.
 
-Modules, in pipeline order: :mod:`~r2d.modeling.configuration` (``R2DConfig``, ``R2DCausalConfig``),
-:mod:`~r2d.modeling.flag_modules` (the flag input and head) and :mod:`~r2d.modeling.losses`,
-:mod:`~r2d.modeling.encoder` (the RoBERTa-style MLM and classification models, calibrated ``flag_probs``),
-:mod:`~r2d.modeling.collator` (MLM masking of ids and flags together, a word's flags hidden on all its rows),
-:mod:`~r2d.modeling.mlm_batches` (masks seeded per example for a training run); the causal side:
-:mod:`~r2d.modeling.rows` (both tokenizers as rows), :mod:`~r2d.modeling.sampling_settings` and
-:mod:`~r2d.modeling.sampling` (the draws), :mod:`~r2d.modeling.decoding` (the loop on the device),
-:mod:`~r2d.modeling.model_generate` (``model.generate``), :mod:`~r2d.modeling.causal` (the model),
-:mod:`~r2d.modeling.causal_data` (its batches and folders) and :mod:`~r2d.modeling.generation` (prompts -> text).
-
-This file itself imports neither torch nor transformers: :func:`register_with_auto_classes` (run by ``import r2d``)
-registers every r2d config, model and tokenizer class with transformers' Auto classes when transformers loads
-them, so that ``import r2d`` stays light and ``AutoModelForCausalLM.from_pretrained(folder)`` still works after it.
+This file imports neither torch nor transformers: :func:`register_with_auto_classes` (run by ``import r2d``)
+registers r2d's configs, models and tokenizer with transformers' Auto classes when transformers loads them, so that
+``import r2d`` stays light and ``AutoModelForCausalLM.from_pretrained(folder)`` still works after it.
 """
 
 from __future__ import annotations

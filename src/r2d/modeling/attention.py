@@ -1,13 +1,9 @@
 """Attention masks built on the model's device from a (B, K) padding mask, so that ``transformers`` never reads it back.
 
-Given a 2D mask, ``transformers`` checks on the host whether any row is padding (to choose SDPA's fastest path):
-on a GPU every forward pass then waits for the device. Generation, bits per byte and sentence scoring know on the
-host whether a batch is padded at all; an unpadded batch gets no mask (that fast path), a padded one gets the 4D
-mask made here (``transformers`` passes a 4D mask through as it is). Training keeps the 2D mask: its blocks are
-packed (no padding), and the Trainer reads the loss back at every step anyway.
-
-``sdpa`` gets a bool mask (True = attend), ``eager`` an additive float one (0 / -inf); any other implementation
-(flash attention, flex) gets the 2D mask back, for ``transformers`` to handle its own way.
+Given a 2D mask, ``transformers`` checks on the host whether any row is padding, and on a GPU every forward pass
+then waits for the device. Callers that know a batch is unpadded pass no mask; a padded one gets the 4D mask made
+here (``sdpa``: bool, True = attend; ``eager``: additive 0 / -inf; any other implementation: the 2D mask back).
+Training keeps the 2D mask: its blocks are packed.
 """
 
 from __future__ import annotations

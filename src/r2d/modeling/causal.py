@@ -1,32 +1,6 @@
-"""The causal 2D language model: next row = root, then that root's flags (and its 1D twin, ``num_flags=0``).
-
-Pipeline stage: ``ids + flag matrix -> decoder -> per-row negative log-likelihood``. A modern decoder built
-from ``transformers``' Llama blocks (pre-norm RMSNorm, rotary positions, SwiGLU, SDPA attention, the HF
-``Cache`` classes): :class:`R2DForCausalLM` builds ``inputs_embeds`` itself and feeds them to a stock
-``LlamaModel``. Only the two ends are 2D:
-
-* **Input.** Row t = embedding of its root id (B, T, H) combined with its flag row (B, T, F) by the MLM model's
-  :class:`~r2d.modeling.flag_modules.R2DFlagInput` (``config.flag_combine``: ``concat_project``, ``truncate_concat``
-  or ``linear_sum``; the same module, not a copy).
-* **Output.** From the hidden state at row t: root logits for row t+1 (tied to the root embedding), then flag
-  logits for row t+1 **given its root**: ``flag_head([h_t ; E[root_{t+1}]])`` (teacher forcing in training; in
-  generation the root is drawn first, then its flags, see :mod:`r2d.modeling.generation`).
-
-**Which rows are predicted.** Every row but a document's first (``<s>``: where a document starts is given) and
-padding. **Which flags are free.** Only a word-start row's flags (the tokenizer marks word-start pieces); a
-root's continuation pieces carry their word's flags and special rows have none, so those flags are fixed and
-cost 0 bits. :func:`causal_targets` writes this into ``labels`` (B, T) and ``flag_labels`` (B, T, F) (-100 =
-not scored), unshifted like HF's ``labels``; the model shifts them.
-
-**Loss** (nats per predicted row, so that ``loss / ln 2`` is bits per row): ``(sum of root cross entropies +
-sum of the free flags' binary cross entropies) / predicted rows``. No ``pos_weight``: this is a likelihood.
-
-The 1D twin is this class with ``num_flags=0`` (no flag input, no flag head): same code path, same sizes.
-Registered with ``AutoModelForCausalLM`` (the config, :class:`~r2d.modeling.configuration.R2DCausalConfig`, with
-``AutoConfig``: ``model_type = "r2d_causal"``); saves as safetensors. ``generate`` is Hugging Face's
-(``GenerationMixin``); for a 2D model it draws the flags too (:mod:`r2d.modeling.model_generate`).
-
-It does not tokenize, pad batches (:mod:`r2d.modeling.causal_data`), sample (:mod:`r2d.modeling.sampling`) or train.
+"""The causal 2D language model: a stock Llama decoder whose rows are roots combined with their flags, predicting the
+next row's root, then that root's flags (``flag_head([h_t ; E[root_{t+1}]])``). With ``num_flags=0`` the same
+class is the 1D twin. Only word-start rows' flags are free; fixed flags cost nothing (:func:`causal_targets`).
 
 >>> import torch
 >>> config = R2DCausalConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
@@ -295,7 +269,7 @@ class R2DForCausalLM(R2DCausalPreTrainedModel, GenerationMixin):
                                  None if flag_labels is None else flag_labels.to(logits.device))
             n = labels[:, 1:].ne(IGNORE).sum().clamp(min=1)
             root_loss, flag_loss = root.sum() / n, flag.sum() / n
-            loss = root_loss + flag_loss
+            loss = root_loss + flag_loss  # no pos_weight: a likelihood, in nats per predicted row
         return R2DCausalLMOutput(loss=loss, root_loss=root_loss, flag_loss=flag_loss, logits=logits,
                                  flag_logits=next_flags, cache=out.cache, last_hidden_state=hidden,
                                  hidden_states=out.hidden_states, attentions=out.attentions)

@@ -1,8 +1,5 @@
-"""Causal model folders and batches: padded batches with their targets, and loading a model with its tokenizer.
-
-Pipeline stage: ``rows -> padded causal batch``. A causal model folder holds an
-:class:`~r2d.modeling.causal.R2DForCausalLM` and its tokenizer, seen through :class:`~r2d.modeling.rows.RowCodec`
-(an ``R2DTokenizer`` when ``num_flags > 0``, the 1D twin's byte-level BPE otherwise).
+"""Causal batches and model folders: padded batches with their targets (:class:`CausalCollator`), and a model loaded
+with its tokenizer seen as rows (:func:`load_causal_lm`).
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """MLM masking of root ids and flags together: the batch builder for R2D pretraining.
 
-Pipeline stage: ``ids + flag matrix -> (masked) model input + labels``. Given tokenized examples
-(``input_ids`` (T,), optional ``attention_mask`` (T,), ``flags`` (T, F)) the collator pads them into a batch and
-applies BERT's masking to rows (an id and its flag row). A *word* is a row whose id starts a word
-(``tokenizer.word_start[id]``, the vocabulary's word-start marker) plus the continuation rows after it; every
-row of a word carries the word's flags.
-
-* 15% of the non-special, non-padding rows are selected (``mlm_probability``); with ``whole_word_mask=True``
-  whole words are selected instead, so every row of a word is selected together;
-* ids: of the selected rows, 80% become ``<mask>``, 10% a random non-special id, 10% stay unchanged;
-* flags: a word with any selected row has its flags hidden on **all** its rows (else the sibling rows of a
-  multi-row word would show the flags to predict): they are set to 0 and ``hidden_flags`` (B, T) is 1 there,
-  so the model can tell a hidden row from a real all-off row;
-* ``labels`` (B, T) hold the original ids on selected rows and ``flag_labels`` (B, T, F) the original flags on
-  hidden rows, -100 everywhere else (with whole words, selected and hidden rows are the same rows).
-  Batch keys equal :class:`r2d.modeling.encoder.R2DForMaskedLM` ``forward`` arguments.
-
-It does not tokenize or truncate (the tokenizer does), and it does not weight the flag loss (the model does).
+A *word* is a word-start row plus the continuation rows after it; every row of a word carries the word's flags.
+Ids are masked BERT's way (15% of rows, 80/10/10); a word with any selected row has its flags hidden on **all** its
+rows (else its sibling rows would show them), with ``hidden_flags`` (B, T) = 1 there so that a hidden row is not read
+as an all-off one. ``labels`` (B, T) and ``flag_labels`` (B, T, F) are -100 except on selected and hidden rows.
 
 >>> import numpy as np, torch
 >>> class Tok:  # the attributes the collator reads from an R2DTokenizer

@@ -1,10 +1,5 @@
-"""The models' configurations: the MLM's (RoBERTa's ``RobertaConfig`` plus the 2D-input settings, ``model_type =
-"r2d"``) and the causal model's (Llama's ``LlamaConfig`` plus the same settings, ``model_type = "r2d_causal"``).
-
-Pipeline stage: the settings of ``ids + flag matrix -> model -> losses`` (flag columns, how flags meet the word
-embedding, flag loss weights). Both register with ``AutoConfig`` on import. This module needs no torch of its
-own, builds no modules (see :mod:`r2d.modeling.encoder`, :mod:`r2d.modeling.causal`) and knows nothing of
-tokenizers or training.
+"""The models' configurations: ``R2DConfig`` (RoBERTa's plus the 2D-input settings, ``model_type = "r2d"``) and
+``R2DCausalConfig`` (Llama's plus the same settings, ``model_type = "r2d_causal"``). Needs no torch of its own.
 
 >>> R2DConfig(vocab_size=100, flag_pos_weight=[4.0] * 7, flag_pos_weight_max=2.0).clamped_pos_weight()[:2]
 [2.0, 2.0]
@@ -33,7 +28,7 @@ class R2DConfig(RobertaConfig):
         flag_names: names of the flag columns, in order (the tokenizer's ``flag_names``). ``None`` = the
             article's seven flags when ``num_flags`` is 7 or unset, else ``flag_0 ... flag_{F-1}``.
         flag_combine: how flags meet the word embedding: ``"concat_project"`` (default),
-            ``"truncate_concat"`` or ``"linear_sum"`` (see the module docstring).
+            ``"truncate_concat"`` or ``"linear_sum"`` (:class:`~r2d.modeling.flag_modules.R2DFlagInput`).
         flag_values: ``"binary"`` (0/1, default) or ``"centered"`` (-0.5/+0.5).
         flag_loss_weight: lambda in ``loss = mlm_loss + lambda * flag_loss`` (the article summed: 1.0).
         flag_pos_weight: one ``pos_weight`` per flag for ``BCEWithLogitsLoss`` (typically ``(1 - p) / p`` from

@@ -1,14 +1,7 @@
 """The generation loop on the device: one new row per sequence and step over a left-padded batch, until ``</s>``.
 
-Each step runs the decoder on the new rows only (``use_cache=True``: a ``transformers`` ``DynamicCache`` holds the
-earlier ones) or on all rows again (``use_cache=False``, same numbers), draws the next root (special ids other than
-``</s>`` never), then its flags: free on a word-start root and drawn given that root, **fixed** otherwise and copied
-as the tokenizer would write them (a continuation piece carries its word's flags, a special row none). Positions
-count real rows only, so padding changes nothing.
-
-**Devices.** The host never waits for the device inside the loop: ids, flags and stop decisions stay there, padded
-prompts get an attention mask made on the device (:mod:`r2d.modeling.attention`), and whether every sequence has
-ended reaches the host without blocking (:class:`EndWatch`).
+The host never waits for the device inside the loop: ids, flags and stop decisions stay there, and whether every
+sequence has ended reaches the host without blocking (:class:`EndWatch`).
 
 ``subtle:`` R2D never continues the prompt's last word: its spelling depends on the word's flags and pieces
 together (``dog`` + Suffix_s then a piece ``ma`` spells ``dogmas``, not ``dogs`` + ``ma``), so text already shown
@@ -111,7 +104,11 @@ def decode_rows(model, ids: torch.Tensor, flags: torch.Tensor, mask: torch.Tenso
                 max_new_tokens: int, warpers, flag_temperature: float, generator: torch.Generator | None,
                 use_cache: bool = True, check_every: int = 1, precision: str = "auto", padded: bool | None = None
                 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """The loop (module docstring) over a left-padded batch already on the model's device.
+    """The loop over a left-padded batch already on the model's device.
+
+    Each step runs the decoder on the new rows (or, without ``use_cache``, all rows again: same numbers), draws the
+    next root (never a special id other than ``</s>``), then its flags: free on a word-start root and drawn given
+    it, otherwise copied as the tokenizer would write them. Positions count real rows only.
 
     Args:
         ids: (B, T) prompt rows. flags: (B, T, F) (F = 0 for the twin). mask: (B, T) 1 = real row.

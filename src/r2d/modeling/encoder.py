@@ -1,20 +1,9 @@
-"""R2D's MLM and classification models: RoBERTa with 2D inputs (a root token plus a row of binary flags per row).
+"""R2D's MLM and classification models: a stock RoBERTa fed ``inputs_embeds`` built from root ids and flag rows, with
+a second head that predicts the F flags beside the root.
 
-Pipeline stage: ``ids + flag matrix -> model -> losses``. Only the two ends of RoBERTa change:
-
-* **Input.** :class:`~r2d.modeling.flag_modules.R2DFlagInput` combines each root's word embedding with its flag
-  row into ``inputs_embeds``, which go into a stock ``transformers`` ``RobertaModel`` together with explicit
-  RoBERTa position ids computed from ``input_ids`` (``padding_idx + 1`` onward, padding rows keep
-  ``padding_idx``), so SDPA attention, gradient checkpointing and bf16 are RoBERTa's own.
-* **Output (MLM).** RoBERTa's LM head (tied to the word embeddings) predicts the root id; a second head of the
-  same shape predicts the F flags. ``loss = mlm_loss + flag_loss_weight * flag_loss`` where ``flag_loss`` is
-  ``BCEWithLogitsLoss`` with a clamped per-flag ``pos_weight`` w, on rows whose ``flag_labels`` are not -100.
-  Because of w, a flag logit of 0 means "above the base rate"; the output's ``flag_probs`` are the calibrated
-  probabilities ``sigmoid(flag_logit - log w)`` (:func:`~r2d.modeling.losses.calibrated_flag_probs`): threshold
-  those at 0.5.
-
-The classes register themselves with ``AutoConfig``/``AutoModel``/``AutoModelForMaskedLM``/
-``AutoModelForSequenceClassification`` on import (``model_type = "r2d"``); weights save as safetensors.
+RoBERTa's position ids are computed from ``input_ids`` (padding rows keep ``padding_idx``), since RoBERTa numbers
+positions wrongly when given embeddings. Threshold the calibrated ``flag_probs`` at 0.5, not the raw flag logits
+(:func:`~r2d.modeling.losses.calibrated_flag_probs`).
 
 >>> import torch
 >>> config = R2DConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,

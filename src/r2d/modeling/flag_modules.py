@@ -1,18 +1,5 @@
-"""The 2D ends shared by the MLM and causal models: the flag input (root embedding + flag row -> ``inputs_embeds``)
-and the MLM's flag head.
-
-The flag input combines each row's word embedding (B, T, H) with its flag row (B, T, F) by one of three methods
-(``config.flag_combine``, the article's (a), (b), (c)):
-
-- ``"concat_project"`` (default): ``[embedding ; flags] -> Linear(H + F, H)``; initialised so that the embedding
-  part is the identity, i.e. at step 0 the input is RoBERTa's plus a small flag term;
-- ``"truncate_concat"``: the first ``H - F`` embedding columns followed by the ``F`` flag values (no new
-  parameters; the tied output head still sees all ``H`` columns);
-- ``"linear_sum"``: ``embedding + Linear(F, H, no bias)(flags)``.
-
-Flags enter as 0/1 (``flag_values="binary"``) or -0.5/+0.5 (``"centered"``). Rows whose flags the MLM collator
-hid (``hidden_flags`` (B, T) = 1) carry no flag values and get a learned "flags hidden" vector added instead, so a
-hidden row is never mistaken for a real all-off flag row.
+"""The 2D ends the MLM and causal models share: the flag input (root embedding + flag row -> ``inputs_embeds``) and
+the MLM's flag head.
 """
 
 from __future__ import annotations
@@ -28,10 +15,16 @@ from r2d.modeling.configuration import R2DConfig
 class R2DFlagInput(nn.Module):
     """Combines word embeddings (B, T, H) with flag rows (B, T, F) into ``inputs_embeds`` (B, T, H).
 
-    Parameters: ``weight`` (H, H + F) and ``bias`` (H) for ``concat_project``; ``weight`` (H, F) for
-    ``linear_sum``; none for ``truncate_concat``; and, with ``hideable=True`` (the MLM encoder),
-    ``hidden_embedding`` (H), added on rows whose flags are hidden. They are initialised by
-    ``R2DPreTrainedModel._init_weights``.
+    ``config.flag_combine`` picks one of the article's three methods:
+
+    - ``"concat_project"`` (default): ``[embedding ; flags] -> Linear(H + F, H)``, initialised so that the
+      embedding part is the identity (at step 0 the input is RoBERTa's plus a small flag term);
+    - ``"truncate_concat"``: the first ``H - F`` embedding columns, then the F flag values (no parameters);
+    - ``"linear_sum"``: ``embedding + Linear(F, H, no bias)(flags)``.
+
+    Flags enter as 0/1 or, with ``flag_values="centered"``, -0.5/+0.5. With ``hideable=True`` (the MLM encoder),
+    rows whose flags the collator hid get a learned ``hidden_embedding`` (H) instead of flag values, so a hidden row
+    is never read as an all-off one. Parameters are initialised by ``R2DPreTrainedModel._init_weights``.
     """
 
     def __init__(self, config: R2DConfig, *, hideable: bool = False):

@@ -1,14 +1,5 @@
-"""Generation with a causal model: prompts -> rows -> the model -> next rows -> text, as a batch or word by word.
-
-One loop serves the R2D model and its 1D twin (:class:`~r2d.modeling.causal.R2DForCausalLM` with ``num_flags`` F > 0
-or 0): prompts are encoded as ``<s> rows`` (no ``</s>``) and left-padded into one batch, then
-:func:`~r2d.modeling.decoding.decode_rows` draws each new row's root (``temperature`` 0 = argmax, else the softmax
-after temperature, top-k and top-p), then its flags (free on a word-start root, copied otherwise), until ``</s>`` or
-``max_new_tokens`` rows. All draws use one ``torch.Generator`` seeded with ``seed``: the same seed gives the same
-text. ``precision="auto"`` runs the forward passes under bf16 autocast on a CUDA GPU.
-
-:func:`stream_generate` yields one dict per completed word (complete when the next word-start row or ``</s>``
-arrives); text already yielded never changes, and decoding is total, so any model output prints.
+"""Generation with a causal model, R2D or its twin: prompts -> text, as a batch (:func:`generate`) or word by word
+(:func:`stream_generate`). The same seed gives the same text on the same device and precision.
 """
 
 from __future__ import annotations

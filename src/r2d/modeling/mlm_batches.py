@@ -1,18 +1,5 @@
-"""MLM batches for a training run: masks seeded per example, evaluation masks fixed once, RoBERTa adapters.
-
-Pipeline stage: ``sequences -> masked batches`` (the collate function a ``DataLoader`` calls). It wraps an MLM
-collator (:class:`r2d.modeling.collator.R2DDataCollatorForMLM` or ``transformers``' own) so that the masks of a
-run depend on nothing but ``(seed, epoch, example index)``:
-
-* every training example is masked under its own seed derived from the run's seed, its epoch and its index
-  (examples carry ``epoch`` and ``index``, see :class:`r2d.training.data.SequenceDataset`). The masks are the
-  same whatever the number of DataLoader workers, the batch size or the number of processes, differ between
-  epochs and examples, and a run resumed from a checkpoint draws exactly the masks of an uninterrupted one;
-* evaluation examples are masked once, up front (:meth:`MLMBatches.premask`), so every evaluation scores the
-  same rows; features that already carry ``labels`` are only padded.
-
-:class:`RobertaWordStarts` and :class:`NoFlags` let the R2D collator mask RoBERTa's (flag-less) rows by whole
-words, so both models get the same masking. This module does not tokenize, read data or train.
+"""MLM batches for a training run: each example masked under its own seed, evaluation masks fixed once, and adapters
+that let the R2D collator mask RoBERTa's rows by whole words too.
 """
 
 from __future__ import annotations
@@ -41,7 +28,12 @@ def mask_seed(seed: int, stream: int, epoch: int, index: int) -> int:
 
 
 class MLMBatches:
-    """The collate function of MLM pretraining around an MLM collator (see the module docstring).
+    """The collate function of MLM pretraining around an MLM collator.
+
+    A training example (which carries ``epoch`` and ``index``: :class:`r2d.training.data.SequenceDataset`) is masked
+    under a seed drawn from ``(seed, epoch, index)``, so its masks do not depend on the number of workers, the batch
+    size or the number of processes, and a resumed run draws the masks of an uninterrupted one. Evaluation examples
+    are masked once (:meth:`premask`).
 
     Args:
         collator: called as ``collator([feature])``; draws from torch's global RNG (R2D's collator without a

@@ -1,15 +1,10 @@
-"""Playground stage 2: the ASGI app (Starlette) that serves the page and its JSON API.
+"""The playground's ASGI app (Starlette): the page, its assets and its JSON API (``/api/info``, ``/api/tokenize``,
+``/api/decode``, ``/api/generate`` as a server-sent-event stream, one event per word).
 
-Routes: ``GET /`` (the page), ``GET /static/...`` (its assets, shipped in the package), ``GET /api/info``
-(tokenizer and model names, flag labels, limits), ``POST /api/tokenize``, ``POST /api/decode`` and
-``POST /api/generate`` (a server-sent-event stream, one event per generated word).
-
-Safety is decided here: requests name tokenizers and models only from the server's own lists (no endpoint
-opens a file named by a request), bodies are read up to a limit (413 beyond it), malformed JSON or fields get
-a 4xx that says what was wrong, and generation is bounded (a cap on new tokens and on seconds, one run per
-client address at a time, cancelled when the client goes away). What a text looks like is
-:mod:`r2d.serve.views`; loading models from folders is :mod:`r2d.serve.models`', the command line
-:mod:`r2d.cli.serve`'s; the generator itself (``stream_generate``) is injected, so this module never imports torch.
+Safety is decided here: requests name tokenizers and models only from the server's own lists (no endpoint opens a
+file a request names), bodies are read up to a limit, bad JSON gets a 4xx that says what was wrong, and generation
+is bounded (new tokens, seconds, one run per client, cancelled when the client goes away). The generator is
+injected, so this module never imports torch.
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""Playground stage 0: load the causal models the generation panel serves (torch + transformers, imported lazily).
-
-A model folder holds what ``save_pretrained`` wrote: the model (``AutoModelForCausalLM``) and its tokenizer,
-an r2d one (``r2d_tokenizer.json``, loaded with ``R2DTokenizer.from_pretrained``) or, for the 1D twin, a
-Hugging Face tokenizer. Generation itself is :func:`r2d.modeling.generation.stream_generate`'s; this module
-only finds it, and turns every loading failure into a :class:`ModelLoadError` with one clear line. The model is
-placed on ``--device`` (a GPU when there is one, :mod:`r2d.device`); generation runs there.
+"""Load the causal models the playground's generation panel serves (torch and transformers imported lazily); every
+loading failure becomes a :class:`ModelLoadError` of one clear line.
 """
 
 from __future__ import annotations

@@ -1,11 +1,6 @@
-"""Playground stage 1: what the page shows for a text, as plain JSON-ready dicts (no HTTP here).
-
-``tokenize_view`` runs a text through an r2d tokenizer and the RoBERTa baseline and returns, per word
-(one step-1 row: a root and its flags), the root, its BPE pieces and ids, its flags by name and the span of
-text it covers; RoBERTa's tokens with their ids and spans; the counts the page shows; and the raw model input
-(``input_ids`` + flag matrix, in the JSON format of ``r2d tokenize --format json``, so ``r2d decode`` reads
-it). ``decode_view`` is the inverse the page's raw view uses. Request parsing, limits and the web server are
-left to :mod:`r2d.serve.app`; rendering is the page's (``static/app.js``).
+"""What the playground's page shows for a text, as plain JSON-ready dicts (no HTTP here): :func:`tokenize_view`
+(r2d's rows beside RoBERTa's tokens, and the raw model input in ``r2d tokenize --format json``'s format) and its
+inverse :func:`decode_view`.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
-"""Corpus text in, word counts out: the one reader of corpus files, piece counts, ``wordfreq`` counts.
-
-Pipeline stage: before everything (``files -> lines / documents -> pieces counted``). :func:`iter_corpus_lines`
-and :func:`iter_documents` are the one reader of ``.txt``/``.gz`` corpora and WikiExtractor markup (tokenizer
-training, ``r2d stats``, pretraining data); the counts serve :meth:`r2d.tokenizer.hf.R2DTokenizer.train`. It
-counts pieces (the units of :mod:`r2d.text.pretokenize`); it does not deconstruct or tokenize them.
+"""Corpus text in, lines, documents and word counts out: the one reader of ``.txt``/``.gz`` corpora and WikiExtractor
+markup (:func:`iter_corpus_lines`, :func:`iter_documents`), piece counts for tokenizer training, ``wordfreq`` counts.
 """
 
 from __future__ import annotations

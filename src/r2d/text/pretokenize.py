@@ -1,10 +1,8 @@
 """Text -> pieces: RoBERTa's byte-level pre-tokenizer split, except that a word keeps a trailing ASCII ``'s``.
 
-Stage 1 of the pipeline. Every character of the input belongs to exactly one piece, so ``"".join(pieces)``
-is the input again. Three engines give the same split, the fastest that fits the text: ``re`` with ASCII
-classes on ASCII text, ``re`` with the ``regex`` engine's own classes spelled out on text within the Basic
-Multilingual Plane, and ``regex`` itself otherwise (tests check that they agree). This module only splits; it
-does not look at case, affixes or bytes (see :mod:`r2d.text.transform`).
+Every character belongs to exactly one piece, so ``"".join(pieces)`` is the input again. Three engines split
+alike (tests check it); the fastest that fits the text is used: ``re`` on ASCII, ``re`` with the classes spelled out
+within the Basic Multilingual Plane, ``regex`` beyond it.
 
 >>> split_pieces("I enjoyed riding in Australia's parks.")
 ['I', ' enjoyed', ' riding', ' in', " Australia's", ' parks', '.']
@@ -37,7 +35,7 @@ def bmp_pattern() -> re.Pattern:
 
     ``\p{L}``, ``\p{N}`` and ``\s`` are spelled out as the ranges of characters below U+10000 that the ``regex``
     engine puts in them, so the two engines split such text alike by construction (a test checks every
-    character; surrogates are in none of the three, as there). Built on first use (10-20 ms); ``re`` matches it about twice as fast as ``regex``.
+    character; surrogates are in none of the three, as there). Built on first use.
     """
     chars = "".join(map(chr, chain(range(0xD800), range(0xE000, 0x10000))))
 

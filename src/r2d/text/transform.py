@@ -1,20 +1,4 @@
-"""Piece -> (root, flags) and back: step 1 of 2D tokenization.
-
-Stage 3 of the pipeline. A piece from :mod:`r2d.text.pretokenize` (``" Australia's"``) becomes a root
-(``"australia"``) and a row of flags (``FirstCap``, ``Contraction_s``, ...) such that :meth:`Deconstructor.join`
-gives the piece back exactly. The rules (design contract, section 2.3):
-
-* ``NoSpace`` = the piece has no leading space; otherwise the one space the regex attaches is removed.
-  White-space pieces keep their spaces (they are their own root, with ``NoSpace``).
-* ``Contraction_s`` = a trailing ASCII ``'s`` after a letter word, removed.
-* Case: all lowercase -> no flag; first letter upper, rest lower -> ``FirstCap``; two or more letters all
-  upper -> ``AllCaps``; anything else keeps its case in the root. A case flag is set only when lowering and
-  re-casing give back the exact string (``ß``, ``İ`` and titlecase digraphs keep their case in the root).
-* Affix flags: a lowercase root that the deconstruction list splits into affixes that are *all* active flags
-  is replaced by the list's root (``riding -> ride`` + ``Suffix_ing``).
-
-The inverse is total: any root with any flags spells *something* (list inverse first, English rules as the
-fallback), so decoding model output never raises. This module does not split text or know about BPE ids.
+"""Piece -> (root, flags) and back: step 1 of 2D tokenization (:class:`Deconstructor`).
 
 >>> d = Deconstructor(DeconstructionList.from_string("riding\\tride ~ing"))
 >>> d.split(" Riding")
@@ -36,7 +20,19 @@ _INFLECTIONAL_LAST = ("~er", "~est", "~ed", "~ing", "~s")
 
 
 class Deconstructor:
-    """Splits pieces into (root, flags) and joins them back, for one flag schema and one list.
+    """Splits pieces into (root, flags) and joins them back exactly, for one flag schema and one list.
+
+    * ``NoSpace``: the piece has no leading space (else its one leading space is removed); white-space pieces keep
+      their spaces (they are their own root, with ``NoSpace``).
+    * ``Contraction_s``: a trailing ASCII ``'s`` after a letter word, removed.
+    * ``FirstCap`` (first letter upper, rest lower) and ``AllCaps`` (two or more letters, all upper): set only when
+      lowering and re-casing give back the exact string (``ß``, ``İ`` and titlecase digraphs keep their case in the
+      root); any other casing stays in the root.
+    * Affix flags: a lowercase root that the list splits into affixes that are *all* active flags is replaced by
+      the list's root (``riding -> ride`` + ``Suffix_ing``).
+
+    :meth:`join` is total: any root with any flags spells something (the list's inverse first, English spelling
+    rules as the fallback), so decoding model output never raises.
 
     Args:
         deconstruction_list: the list; ``None`` for none (no affix flag is ever set by encoding).
