@@ -82,3 +82,31 @@ def test_pretraining_runs_on_the_gpu_in_bf16_with_tf32(tmp_path, monkeypatch):
         assert len(losses) == 4 and all(math.isfinite(x) for x in losses), objective
     assert seen and all(s == ("cuda", "cuda", True) for s in seen), seen[:3]
     assert torch.get_float32_matmul_precision() == "high"
+
+
+def test_evaluation_pools_every_sequence_once_however_the_batches_cut_them(tmp_path, tiny_tok):
+    """The causal evaluation sums each sequence's nats and rows: the same figures with any evaluation batch (on N
+    processes the last batches are padded with repeats, which per-sequence values let the Trainer drop), equal to
+    the model's own loss over all the sequences at once."""
+    from transformers import TrainingArguments
+
+    from r2d.training.clm import CausalBatches, CausalEvaluation
+    from r2d.training.trainer import R2DTrainer
+
+    codec = RowCodec(tiny_tok)
+    model = tiny_causal_lm(codec).eval()
+    texts = ["I enjoyed riding in Australia's parks.", "Dogs", "The dogs were riding. A dog rides! NASA's parks.",
+             "McDonald riding.", "It", "Hello world, hello WORLD! iPhone", "The parks enjoyed it."]
+    feats = [{"input_ids": ids, "flags": flags} for ids, flags in codec.encode(texts)]
+    collate, evaluation = CausalBatches(CausalCollator.for_codec(codec)), CausalEvaluation()
+    with torch.no_grad():
+        whole = model(**collate(feats))
+    for batch_size in (1, 3, 7):
+        args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True, disable_tqdm=True,
+                                 per_device_eval_batch_size=batch_size, remove_unused_columns=False)
+        trainer = R2DTrainer(model=model, args=args, data_collator=collate, eval_dataset=feats,
+                             compute_metrics=evaluation.metrics, eval_outputs=evaluation.outputs)
+        metrics = trainer.evaluate()
+        assert metrics["eval_loss"] == pytest.approx(float(whole.loss), rel=1e-5), batch_size
+        assert metrics["eval_root_loss"] == pytest.approx(float(whole.root_loss), rel=1e-5), batch_size
+        assert metrics["eval_scored_rows"] == int(collate(feats)["labels"][:, 1:].ne(-100).sum())

@@ -2,7 +2,8 @@
 
 Pipeline stage: the front door of fine-tuning. Options are :class:`r2d.training.finetune.FinetuneArgs`, parsed by
 :class:`r2d.cli.args.DataclassArgumentParser`; bad input (an unknown task, a ``--model`` folder that does not
-exist) ends in one line and exit status 2 before anything is written; a finished run prints its final metrics.
+exist) ends in one line and exit status 2 before anything is written; a finished run prints its final metrics (the
+main process of a multi-process run).
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run :func:`r2d.training.finetune.finetune`, print the final metrics."""
     from r2d.training.finetune import check_args, finetune
+    from r2d.training.trainer import is_main_process
 
     args = build_parser().parse(argv)
     check_args(args)  # subtle: before logging is set up, so bad input prints one line and nothing else
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     res = finetune(args, argv=["r2d", "finetune", *(argv if argv is not None else sys.argv[1:])])
+    if not is_main_process():  # torchrun, accelerate launch: the metrics once
+        return 0
     print(f"{res['task']} ({res['model_kind']}, seed {res['seed']}, {res['steps']} steps, "
           f"{res['train_seconds']:.0f} s): " + ", ".join(f"{k}={v:.4f}" for k, v in sorted(res["final"].items())
                                                          if not k.endswith(("runtime", "per_second"))))

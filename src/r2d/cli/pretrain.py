@@ -2,7 +2,8 @@
 
 Pipeline stage: the front door of pretraining. Options are :class:`r2d.training.pretrain.PretrainArgs`, parsed by
 :class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before anything is
-written; a finished run prints a one-line summary. The recipe itself lives in the library.
+written; a finished run prints a one-line summary (the main process of a multi-process run). The recipe itself
+lives in the library.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def build_parser():
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run :func:`r2d.training.pretrain.pretrain`, print a one-line summary."""
     from r2d.training.pretrain import MODEL_DIR, pretrain
+    from r2d.training.trainer import is_main_process
 
     args = build_parser().parse(argv)
     from transformers.utils import logging as hf_logging
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()  # subtle: "Writing model shards" bars at every checkpoint otherwise
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = pretrain(args, argv=["r2d", "pretrain", *(argv if argv is not None else sys.argv[1:])])
+    if not is_main_process():  # torchrun, accelerate launch: the summary once
+        return 0
     shown = {k: v for k, v in summary["last_eval"].items()
              if k in ("eval_loss", "eval_mlm_accuracy", "eval_macro_f1", "eval_mlm_loss", "eval_flag_loss",
                       "eval_bits_per_row")}

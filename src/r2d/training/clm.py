@@ -115,20 +115,29 @@ class CausalBatches:
 class CausalEvaluation:
     """What causal evaluation keeps of the model output, by name, and the metrics computed from it.
 
-    Kept per batch: ``root_loss`` and ``flag_loss`` (B,), the batch's nats per predicted row. Metrics: their means
-    and ``bits_per_row = (root_loss + flag_loss) / ln 2`` (bits per byte needs the texts: ``r2d eval bpb``).
+    Kept per sequence: ``root_nats`` and ``flag_nats`` (B,), its summed losses (the model's own
+    :func:`r2d.modeling.causal.row_nll`), and ``rows`` (B,), its predicted rows. Metrics, pooled over the held-out
+    sequences (each counted once, however the batches and processes cut them): ``root_loss``, ``flag_loss`` and
+    ``loss`` in nats per predicted row, ``bits_per_row = loss / ln 2`` (bits per byte needs the texts: ``r2d eval
+    bpb``), ``scored_rows``.
     """
 
-    keys = ("root_loss", "flag_loss")
+    keys = ("root_nats", "flag_nats", "rows")
 
-    def outputs(self, out: Mapping[str, Any]) -> dict:
-        b = out["logits"].shape[0]
-        return {k: out[k].detach().float().reshape(1).expand(b) for k in self.keys}  # (B,) each
+    def outputs(self, out: Mapping[str, Any], batch: Mapping[str, Any]) -> dict:
+        from r2d.modeling.causal import row_nll
+
+        labels = batch["labels"]  # (B, T)
+        root, flag = row_nll(out["logits"], out.get("flag_logits"), labels, batch.get("flag_labels"))  # (B, T-1)
+        return {"root_nats": root.sum(1), "flag_nats": flag.sum(1), "rows": labels[:, 1:].ne(-100).sum(1)}  # (B,)
 
     def metrics(self, pred) -> dict[str, float]:
-        preds = pred.predictions if isinstance(pred.predictions, (tuple, list)) else (pred.predictions,)
-        kept = {k: float(np.mean(v)) for k, v in zip(self.keys, preds)}
-        return {**kept, "bits_per_row": (kept["root_loss"] + kept["flag_loss"]) / math.log(2)}
+        sums = {k: float(np.sum(v, dtype=np.float64)) for k, v in zip(self.keys, pred.predictions)}
+        rows = max(sums["rows"], 1.0)
+        root, flag = sums["root_nats"] / rows, sums["flag_nats"] / rows
+        # subtle: "loss" replaces Trainer's eval_loss, a mean of per-batch means that counts padding repeats
+        return {"loss": root + flag, "root_loss": root, "flag_loss": flag, "bits_per_row": (root + flag) / math.log(2),
+                "scored_rows": int(sums["rows"])}
 
 
 def clm_objective(args, tokenizer, train_set, eval_set, out: Path):

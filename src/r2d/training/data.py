@@ -349,12 +349,14 @@ def _lock(folder: Path) -> Iterator[None]:
 
 def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokenizer_id: str, with_flags: bool,
                    max_length: int, pack: bool, max_docs: int | None, eval_fraction: float, eval_size: int,
-                   objective: str = "mlm", workers: int | None = None, progress: bool = False):
+                   objective: str = "mlm", workers: int | None = None, progress: bool = False,
+                   write_meta: bool = True):
     """Tokenize the corpus into shards (:func:`corpus_shards`; reused by ``--resume``), split it and lay it out.
 
     The last ``eval_fraction`` of the documents (:func:`held_out`) is held out; at most ``eval_size`` evaluation
     sequences are kept. ``objective``: the layout, ``"mlm"`` (:func:`tokenize_documents`'s) or ``"clm"``
-    (:func:`r2d.training.clm.causal_blocks`'). Writes ``cache_dir/meta.json`` (the split, counts, the shards used).
+    (:func:`r2d.training.clm.causal_blocks`'). Writes ``cache_dir/meta.json`` (the split, counts, the shards used)
+    unless ``write_meta`` is false (the other processes of a multi-process run, after the main one made it).
 
     Returns:
         ``(train, eval)`` :class:`r2d.training.shards.ShardSequences`.
@@ -382,8 +384,9 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
             "eval_rows": evals.num_rows, "shards": str(shards.folder.resolve()),
             "tokenizer_fingerprint": shards.manifest["tokenizer"]["fingerprint"],
             "seconds": round(time.perf_counter() - t0, 2)}
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cache_dir / "meta.json", json.dumps(info, indent=2) + "\n")
+    if write_meta:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(cache_dir / "meta.json", json.dumps(info, indent=2) + "\n")
     logger.info("corpus: %d documents -> %d train / %d eval sequences (%d train rows)", n_docs, len(train),
                 len(evals), info["train_rows"])
     return train, evals

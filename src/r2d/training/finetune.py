@@ -74,9 +74,9 @@ class FinetuneArgs:
     logging_steps: int = 10
     """log the training loss every N steps"""
     batch_size: int = 16
-    """training batch size"""
+    """training batch size per process (N processes train on N times as many examples per step)"""
     eval_batch_size: int = 64
-    """evaluation batch size"""
+    """evaluation batch size per process"""
     lr: float = 2e-5
     """peak learning rate (AdamW, linear decay)"""
     warmup_ratio: float = 0.06
@@ -380,6 +380,32 @@ def best_dev_callback(key: str, patience: int | None):
     return BestDev()
 
 
+class ClassificationEvaluation:
+    """What evaluation keeps: the logits (B, C) and each example's loss (B,), the model's own
+    (:func:`r2d.modeling.losses.sequence_classification_loss` on that example), so that the evaluation loss is the
+    mean over the examples, each counted once however batches and processes cut them."""
+
+    def __init__(self, config, task):
+        from r2d.training.metrics import make_compute_metrics
+
+        self.config, self.task_metrics = config, make_compute_metrics(task)
+
+    def outputs(self, out, batch) -> dict:
+        import torch
+
+        from r2d.modeling.losses import sequence_classification_loss
+
+        logits, labels = out["logits"], batch["labels"]  # (B, C), (B,)
+        losses = [sequence_classification_loss(self.config, logits[i:i + 1], labels[i:i + 1]) for i in range(len(logits))]
+        return {"logits": logits, "example_loss": torch.stack(losses)}  # (B, C), (B,)
+
+    def metrics(self, pred) -> dict[str, float]:
+        import numpy as np
+
+        # subtle: "loss" replaces Trainer's eval_loss, a mean of per-batch means that counts padding repeats
+        return {**self.task_metrics(pred), "loss": float(np.mean(pred.predictions[1], dtype=np.float64))}
+
+
 def split_dev(train, size: int, seed: int):
     """(train without the dev examples, the dev set): ``size`` examples drawn with ``seed``."""
     if size >= len(train):
@@ -410,49 +436,18 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     from transformers import TrainingArguments
 
     from r2d.device import bf16_native
-    from r2d.training.metrics import make_compute_metrics
     from r2d.training.tasks import get_task, load_task
-    from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, read_metrics, save_run_args,
-                                      set_seed)
+    from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, quiet_replicas,
+                                      save_run_args, set_seed)
 
     check_args(args)
-    args = dataclasses.replace(args, max_length=fit_max_length(args.max_length, args.model))
-    task = get_task(args.task)
     out = Path(args.out)
-    metrics_path = out / METRICS_FILE
-    set_seed(args.seed)
-
-    tokenizer, kind = load_tokenizer(args.model, args.tokenizer)
-    raw = load_task(task, args.data_dir)
-    if args.max_train_samples is not None and args.max_train_samples < len(raw["train"]):
-        raw["train"] = raw["train"].shuffle(seed=args.seed).select(range(args.max_train_samples))
-    if args.max_eval_samples is not None:
-        for s in task.eval_splits:
-            raw[s] = raw[s].select(range(min(args.max_eval_samples, len(raw[s]))))
-    data = encode_task(raw, task, tokenizer, max_length=args.max_length)
-    dev = None
-    if args.dev_size:
-        data["train"], dev = split_dev(data["train"], args.dev_size, args.seed)
-
-    problem = "regression" if task.is_regression else "single_label_classification"
-    model = load_model(args.model, num_labels=task.num_labels, problem_type=problem, vocab_size=len(tokenizer))
-    if args.lora_r:
-        model = with_lora(model, args.lora_r, args.lora_alpha)
-    out.mkdir(parents=True, exist_ok=True)
-    save_run_args(out, args, argv=argv)
-
-    steps_per_epoch = math.ceil(len(data["train"]) / args.batch_size)
-    total = args.max_steps if args.max_steps > 0 else math.ceil(args.epochs * steps_per_epoch)
-    eval_sets = {s: data[s] for s in task.eval_splits}
-    best = best_dev_callback(f"eval_{task.metric}", args.patience) if dev is not None else None
     targs = TrainingArguments(
         output_dir=str(out / "trainer"),
-        max_steps=total,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.eval_batch_size,
         learning_rate=args.lr,
         weight_decay=args.weight_decay,
-        warmup_steps=int(round(args.warmup_ratio * total)),
         lr_scheduler_type="linear",
         eval_strategy="steps",
         eval_steps=args.eval_steps,
@@ -469,27 +464,63 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         **{"bf16": args.bf16 if args.bf16 is not None else bf16_native(torch.device("cuda")),
            "torch_compile": args.compile, **args.extra},
     )
+    quiet_replicas(targs)
+    main = targs.should_save  # the one process that writes OUT
+    args = dataclasses.replace(args, max_length=fit_max_length(args.max_length, args.model))
+    task = get_task(args.task)
+    metrics_path = out / METRICS_FILE
+    set_seed(args.seed)
+
+    tokenizer, kind = load_tokenizer(args.model, args.tokenizer)
+    with targs.main_process_first(desc="task data"):  # subtle: datasets' map caches are written once
+        raw = load_task(task, args.data_dir)
+        if args.max_train_samples is not None and args.max_train_samples < len(raw["train"]):
+            raw["train"] = raw["train"].shuffle(seed=args.seed).select(range(args.max_train_samples))
+        if args.max_eval_samples is not None:
+            for s in task.eval_splits:
+                raw[s] = raw[s].select(range(min(args.max_eval_samples, len(raw[s]))))
+        data = encode_task(raw, task, tokenizer, max_length=args.max_length)
+    dev = None
+    if args.dev_size:
+        data["train"], dev = split_dev(data["train"], args.dev_size, args.seed)
+
+    problem = "regression" if task.is_regression else "single_label_classification"
+    model = load_model(args.model, num_labels=task.num_labels, problem_type=problem, vocab_size=len(tokenizer))
+    if args.lora_r:
+        model = with_lora(model, args.lora_r, args.lora_alpha)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_run_args(out, args, argv=argv)
+
+    steps_per_epoch = math.ceil(len(data["train"]) / (args.batch_size * targs.world_size))
+    total = args.max_steps if args.max_steps > 0 else math.ceil(args.epochs * steps_per_epoch)
+    targs.set_lr_scheduler(name="linear", max_steps=total, warmup_steps=int(round(args.warmup_ratio * total)))
+    eval_sets = {s: data[s] for s in task.eval_splits}
+    best = best_dev_callback(f"eval_{task.metric}", args.patience) if dev is not None else None
     callbacks = [MetricsJsonlCallback(metrics_path)] + ([RichProgressCallback()] if args.progress else [])
     callbacks += [best] if best is not None else []
+    evaluation = ClassificationEvaluation(model.config, task)
     trainer = R2DTrainer(
         loss_parts=(),
         model=model, args=targs, data_collator=make_collator(tokenizer, kind),
         train_dataset=data["train"],
         eval_dataset=dev if dev is not None else eval_sets if len(eval_sets) > 1 else eval_sets[task.eval_splits[0]],
-        compute_metrics=make_compute_metrics(task),
+        compute_metrics=evaluation.metrics, eval_outputs=evaluation.outputs,
         callbacks=callbacks,
     )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # the rich progress callback prints the log lines
-    logger.info("fine-tuning %s (%s) on %s: %d train examples, %d steps", args.model, kind, task.name,
-                len(data["train"]), total)
+    logger.info("fine-tuning %s (%s) on %s: %d train examples, %d steps%s", args.model, kind, task.name,
+                len(data["train"]), total, f" on {targs.world_size} processes" if targs.world_size > 1 else "")
     t0 = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - t0
     final: dict[str, float] = {}
     extra: dict[str, Any] = {}
-    evaluated = {r["step"] for r in read_metrics(metrics_path) if any(k.startswith("eval_") for k in r)}
+    # subtle: every process decides alike (evaluation is collective): from the log history, not the main's file
+    history = trainer.state.log_history
+    evaluated = {r["step"] for r in history if any(k.startswith("eval_") for k in r)}
     if total not in evaluated and trainer.state.global_step == total:
         # subtle: some Trainer versions evaluate only at multiples of eval_steps
         evals = ([(None, dev)] if dev is not None else eval_sets.items() if len(eval_sets) > 1
@@ -506,22 +537,25 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
                           and k.startswith(prefix + "_") and k[len(prefix) + 1:] in task.metrics})
             p = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
             predictions[name] = {"predictions": p.tolist(), "labels": pred.label_ids.tolist()}
-        (out / PREDICTIONS_FILE).write_text(json.dumps(predictions) + "\n", encoding="utf-8")
+        if main:
+            (out / PREDICTIONS_FILE).write_text(json.dumps(predictions) + "\n", encoding="utf-8")
         extra = {"best_step": best.best_step, "best_dev": best.best, "dev_examples": len(dev),
                  "stopped_at": trainer.state.global_step}
         logger.info("best dev %s %.4f at step %d; evaluation splits: %s", task.metric, best.best, best.best_step,
                     ", ".join(f"{k} {v:.4f}" for k, v in final.items()))
     else:
-        for row in read_metrics(metrics_path):
+        for row in history:
             final.update({k: v for k, v in row.items() if k.startswith("eval_") and isinstance(v, (int, float))})
     if args.save:
         trainer.save_model(str(out / "model"))
-        tokenizer.save_pretrained(str(out / "model"))
+        if main:
+            tokenizer.save_pretrained(str(out / "model"))
     results = {"task": task.name, "model": args.model, "model_kind": kind, "seed": args.seed, "steps": total,
                "train_examples": len(data["train"]), "train_seconds": round(seconds, 2),
                "num_parameters": sum(p.numel() for p in model.parameters()),
                "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
                "final": final, **extra, "args": dataclasses.asdict(args)}
-    (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+    if main:
+        (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     return results
 

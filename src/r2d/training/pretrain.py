@@ -262,45 +262,64 @@ class Objective:
     collate: Callable
     eval_dataset: Any
     compute_metrics: Callable
-    eval_outputs: Callable[[Mapping[str, Any]], dict]
+    eval_outputs: Callable[[Mapping[str, Any], Mapping[str, Any]], dict]
     loss_parts: tuple[str, ...] = ()
     processing_class: Any = None
     callbacks: list = field(default_factory=list)
+    run_files: dict[str, Any] = field(default_factory=dict)
+    """file name in OUT -> JSON content, written by the main process (e.g. ``flag_rates.json``)"""
 
 
 class MLMEvaluation:
-    """What MLM evaluation keeps of the model output, picked by name, and the metrics computed from it.
+    """What MLM evaluation keeps of the model output and the batch, picked by name, and the metrics computed from it.
 
-    Kept per batch: ``pred_ids`` (B, T) argmax root ids; for R2D also ``flag_probs`` (B, T, F), the calibrated
-    probabilities, and the loss parts ``mlm_loss``, ``flag_loss`` (B,). Metrics: ``mlm_accuracy`` on labelled
-    rows; for R2D the mean loss parts and :func:`r2d.training.flag_metrics.flag_metrics` (per-flag P/R/F1 at
-    probability 0.5, ``macro_f1``, ``always_on_f1_<flag>``).
+    Kept per sequence: ``pred_ids`` (B, T) argmax root ids, ``mlm_nats`` (B,) the summed cross entropy of its
+    labelled rows and ``mlm_rows`` (B,) their number; for R2D also ``flag_probs`` (B, T, F), the calibrated
+    probabilities, ``flag_nats`` (B,) the summed ``pos_weight``-ed binary cross entropy of its scored flags and
+    ``flag_entries`` (B,) their number. Metrics, pooled over the held-out sequences (each counted once, however the
+    batches and processes cut them): ``loss`` (the model's: ``mlm_loss + flag_loss_weight * flag_loss``),
+    ``mlm_accuracy`` on labelled rows, ``scored_rows``; for R2D ``mlm_loss``, ``flag_loss`` and
+    :func:`r2d.training.flag_metrics.flag_metrics` (per-flag P/R/F1 at probability 0.5, ``macro_f1``,
+    ``always_on_f1_<flag>``).
     """
 
-    def __init__(self, flag_names: list[str] | None):
-        self.flag_names = flag_names
-        self.keys = ("pred_ids", "flag_probs", "mlm_loss", "flag_loss") if flag_names else ("pred_ids",)
+    def __init__(self, flag_names: list[str] | None, pos_weight: list[float] | None = None,
+                 flag_loss_weight: float = 1.0):
+        self.flag_names, self.pos_weight, self.flag_loss_weight = flag_names, pos_weight, flag_loss_weight
+        self.keys = ("pred_ids", "mlm_nats", "mlm_rows") + (
+            ("flag_probs", "flag_nats", "flag_entries") if flag_names else ())
 
-    def outputs(self, out: Mapping[str, Any]) -> dict:
-        """Model output -> the tensors in :attr:`keys`, by name (never by shape or position)."""
-        kept = {"pred_ids": out["logits"].argmax(-1)}  # (B, T)
+    def outputs(self, out: Mapping[str, Any], batch: Mapping[str, Any]) -> dict:
+        """Model output and batch -> the tensors in :attr:`keys`, by name (never by shape or position)."""
+        import torch
+        import torch.nn.functional as F
+
+        logits, labels = out["logits"], batch["labels"]  # (B, T, V), (B, T)
+        nll = F.cross_entropy(logits.float().transpose(1, 2), labels, ignore_index=-100, reduction="none")  # (B, T)
+        kept = {"pred_ids": logits.argmax(-1), "mlm_nats": nll.sum(1), "mlm_rows": labels.ne(-100).sum(1)}
         if self.flag_names:
-            b = kept["pred_ids"].shape[0]
-            kept["flag_probs"] = out["flag_probs"]  # (B, T, F)
-            for k in ("mlm_loss", "flag_loss"):
-                kept[k] = out[k].detach().float().reshape(1).expand(b)  # (B,)
-        return kept
+            flag_labels = batch["flag_labels"]  # (B, T, F)
+            valid = flag_labels.ne(-100)
+            weight = torch.tensor(self.pos_weight, dtype=torch.float32, device=logits.device)  # (F,)
+            bce = F.binary_cross_entropy_with_logits(out["flag_logits"].float(), flag_labels.clamp(min=0).float(),
+                                                     pos_weight=weight, reduction="none") * valid  # (B, T, F)
+            kept.update(flag_probs=out["flag_probs"], flag_nats=bce.sum((1, 2)), flag_entries=valid.sum((1, 2)))
+        return {k: kept[k] for k in self.keys}
 
     def metrics(self, pred) -> dict[str, float]:
         from r2d.training.flag_metrics import flag_metrics
 
-        preds = pred.predictions if isinstance(pred.predictions, (tuple, list)) else (pred.predictions,)
-        kept = dict(zip(self.keys, preds))
+        kept = dict(zip(self.keys, pred.predictions))
         labels = pred.label_ids if isinstance(pred.label_ids, (tuple, list)) else (pred.label_ids,)
         ids, sel = kept["pred_ids"], labels[0] != -100
-        out = {"mlm_accuracy": float((ids[sel] == labels[0][sel]).mean()) if sel.any() else 0.0}
+        rows = float(np.sum(kept["mlm_rows"]))
+        mlm = float(np.sum(kept["mlm_nats"], dtype=np.float64)) / max(rows, 1.0)
+        # subtle: "loss" replaces Trainer's eval_loss, a mean of per-batch means that counts padding repeats
+        out = {"loss": mlm, "mlm_accuracy": float((ids[sel] == labels[0][sel]).mean()) if sel.any() else 0.0,
+               "scored_rows": int(rows)}
         if self.flag_names:
-            out["mlm_loss"], out["flag_loss"] = float(np.mean(kept["mlm_loss"])), float(np.mean(kept["flag_loss"]))
+            flag = float(np.sum(kept["flag_nats"], dtype=np.float64)) / max(float(np.sum(kept["flag_entries"])), 1.0)
+            out.update(loss=mlm + self.flag_loss_weight * flag, mlm_loss=mlm, flag_loss=flag)
             probs, flag_labels = kept["flag_probs"], labels[1]
             t = min(probs.shape[1], flag_labels.shape[1])
             out.update(flag_metrics(probs[:, :t], flag_labels[:, :t], self.flag_names))
@@ -308,7 +327,7 @@ class MLMEvaluation:
 
 
 def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path) -> Objective:
-    """Masked language modelling of R2D (ids and flags) or RoBERTa (ids); writes ``OUT/flag_rates.json`` for R2D."""
+    """Masked language modelling of R2D (ids and flags) or RoBERTa (ids); ``flag_rates.json`` for R2D."""
     from transformers import DataCollatorForLanguageModeling
 
     from r2d.modeling.collator import R2DDataCollatorForMLM
@@ -321,6 +340,7 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
     r2d = args.model == "r2d"
     overrides: dict[str, Any] = {}
     flag_names = None
+    run_files: dict[str, Any] = {}
     if r2d:
         flag_names = list(tokenizer.flag_names)
         n = min(len(train_set), 20000)  # subtle: a sample is enough for rates; keeps start-up short
@@ -328,8 +348,8 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
                                      tokenizer.all_special_ids, flag_names)
         weights = (pos_weights(rates, flag_names, args.flag_pos_weight_max) if args.flag_pos_weight
                    else [1.0] * len(flag_names))
-        (out / "flag_rates.json").write_text(json.dumps({"rates": rates, "pos_weight": dict(zip(flag_names, weights)),
-                                                         "sequences_sampled": n}, indent=2) + "\n", encoding="utf-8")
+        run_files["flag_rates.json"] = {"rates": rates, "pos_weight": dict(zip(flag_names, weights)),
+                                        "sequences_sampled": n}
         logger.info("flag rates: %s", ", ".join(f"{k} {v:.3%}" for k, v in rates.items()))
         overrides = dict(flag_names=flag_names, flag_combine=args.flag_combine, flag_values=args.flag_values,
                          flag_loss_weight=args.flag_loss_weight, flag_pos_weight=weights,
@@ -346,12 +366,13 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
     else:
         collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mlm_probability)
     batches = MLMBatches(collator, args.seed, tokenizer.pad_token_id, tokenizer.num_flags if r2d else 0)
-    evaluation = MLMEvaluation(flag_names)
+    evaluation = MLMEvaluation(flag_names, config.clamped_pos_weight() if r2d else None,
+                               config.flag_loss_weight if r2d else 1.0)
     return Objective(model=model, collate=batches, eval_dataset=batches.premask(SequenceDataset(eval_set)),
                      compute_metrics=evaluation.metrics, eval_outputs=evaluation.outputs,
                      loss_parts=("mlm_loss", "flag_loss") if r2d else (),
                      processing_class=None if r2d else tokenizer,
-                     callbacks=[SaveTokenizerCallback(tokenizer)] if r2d else [])
+                     callbacks=[SaveTokenizerCallback(tokenizer)] if r2d else [], run_files=run_files)
 
 
 def _clm_objective(*args) -> Objective:
@@ -374,10 +395,14 @@ def _snapshot_callback(out: Path, steps, tokenizer, rows_per_step: float):
     class SnapshotCallback(TrainerCallback):
         """Saves model + tokenizer into ``OUT/snapshots/step-N`` at the given steps, with ``snapshot.json``
         ``{step, rows_seen, train_seconds}``; keeps a training clock in every checkpoint (``train_clock.json``)
-        so that seconds continue across ``--resume``. A snapshot already on disk is not redone."""
+        so that seconds continue across ``--resume``. A snapshot already on disk is not redone. The model is saved
+        by :attr:`trainer` (set by the recipe): every process takes part, the main one writes."""
 
         def __init__(self):
             self.steps, self.t0, self.before = set(int(s) for s in steps), time.perf_counter(), 0.0
+            # subtle: decided before training, so that every process skips the same snapshots
+            self.done = {s for s in self.steps if (out / SNAPSHOT_DIR / f"step-{s}" / "snapshot.json").is_file()}
+            self.trainer = None
 
         def seconds(self) -> float:
             return self.before + time.perf_counter() - self.t0
@@ -387,27 +412,31 @@ def _snapshot_callback(out: Path, steps, tokenizer, rows_per_step: float):
             clock = Path(args.output_dir) / f"checkpoint-{state.global_step}" / CLOCK_FILE
             self.before = json.loads(clock.read_text())["train_seconds"] if clock.is_file() else 0.0
             if state.global_step == 0 and 0 in self.steps:
-                self.save(model, 0)
+                self.save(args, 0)
 
-        def on_step_end(self, args, state, control, model=None, **kwargs):
+        def on_step_end(self, args, state, control, **kwargs):
             if state.global_step in self.steps:
-                self.save(model, state.global_step)
+                self.save(args, state.global_step)
 
         def on_save(self, args, state, control, **kwargs):
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
-            if ckpt.is_dir():
+            if args.should_save and ckpt.is_dir():
                 (ckpt / CLOCK_FILE).write_text(json.dumps({"train_seconds": self.seconds()}) + "\n")
 
-        def save(self, model, step: int) -> None:
+        def save(self, args, step: int) -> None:
             import shutil
 
-            folder = out / SNAPSHOT_DIR / f"step-{step}"
-            if (folder / "snapshot.json").is_file():
+            if step in self.done:
                 return
+            self.done.add(step)
+            folder = out / SNAPSHOT_DIR / f"step-{step}"
             seconds = self.seconds()
             tmp = folder.with_name(folder.name + ".tmp")
-            shutil.rmtree(tmp, ignore_errors=True)
-            model.save_pretrained(str(tmp))
+            if args.should_save:
+                shutil.rmtree(tmp, ignore_errors=True)
+            self.trainer.save_model(str(tmp))
+            if not args.should_save:
+                return
             tokenizer.save_pretrained(str(tmp))
             (tmp / "snapshot.json").write_text(json.dumps(
                 {"step": step, "rows_seen": int(round(step * rows_per_step)), "train_seconds": round(seconds, 2)})
@@ -430,64 +459,15 @@ def snapshots(out: str | Path) -> list[dict]:
 # the recipe
 
 
-def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any]:
-    """Run pretraining as described in the module docstring.
-
-    Args:
-        args: the run arguments (``None`` fields take the preset's defaults).
-        argv: the command line recorded in ``OUT/args.json`` (default ``sys.argv``).
-
-    Returns:
-        The content of ``OUT/summary.json``: steps, seconds, train rows/s, parameter count, the last eval metrics.
-
-    Raises:
-        r2d.io.InputError: bad input (options, corpus, tokenizer, an occupied ``--out``); nothing is written then.
-    """
+def training_arguments(args: PretrainArgs):
+    """The ``TrainingArguments`` of a run (after :func:`with_defaults`); ``--batch-size`` is per process."""
     import torch
     from transformers import TrainingArguments
-    from transformers.trainer_callback import PrinterCallback
 
-    from r2d.training.data import EpochSampler, SequenceDataset, build_datasets
-    from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, TimeLimitCallback,
-                                      last_checkpoint, read_metrics, save_run_args, set_seed)
-
-    args = with_defaults(args)
-    check_args(args)
-    if args.resume:
-        check_resume(args)
-    out = Path(args.out)
-    resume_from = last_checkpoint(out) if args.resume else None
-    if not args.resume and (out / METRICS_FILE).exists():
-        raise InputError(f"--out {out}", "already holds a run (metrics.jsonl); pass --resume to continue it "
-                                         "or choose another folder")
     from r2d.training import clm
 
-    new_out = not out.exists()
-    try:
-        tokenizer = (clm.train_run_tokenizer(args, out) if args.train_tokenizer
-                     else load_tokenizer(args.model, args.tokenizer))
-        train_set, eval_set = build_datasets(
-            args.corpus, tokenizer, cache_dir=out / CACHE_DIR, with_flags=args.model == "r2d",
-            tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
-                             else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
-            max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
-            eval_size=args.eval_size, objective=args.objective, workers=args.prepare_workers,
-            progress=args.progress)
-    except InputError:
-        if new_out:  # subtle: bad input found while streaming the corpus; leave no half-made run folder
-            import shutil
-
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    if args.resume and resume_from is None:
-        logger.warning("--resume: no complete checkpoint in %s, starting from step 0", out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_run_args(out, args, argv=argv, resume=resume_from is not None)
-    set_seed(args.seed)
-    objective = OBJECTIVES[args.objective](args, tokenizer, train_set, eval_set, out)
-
-    targs = TrainingArguments(
-        output_dir=str(out),
+    return TrainingArguments(
+        output_dir=args.out,
         max_steps=args.max_steps,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size,
@@ -516,55 +496,127 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
         disable_tqdm=True,
         dataloader_num_workers=args.num_workers,
         remove_unused_columns=False,
+        ddp_find_unused_parameters=False,  # every parameter of each pretraining model takes part in every step
         use_cpu=not torch.cuda.is_available(),
         **args.extra,
     )
+
+
+def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any]:
+    """Run pretraining as described in the module docstring.
+
+    On N processes (``torchrun``, ``accelerate launch``) each process trains on its share of every global batch
+    (``--batch-size`` each) and evaluates its share of the held-out sequences; the main process trains the
+    tokenizer and prepares the shards first (the others then reuse them) and alone writes the run folder.
+
+    Args:
+        args: the run arguments (``None`` fields take the preset's defaults).
+        argv: the command line recorded in ``OUT/args.json`` (default ``sys.argv``).
+
+    Returns:
+        The content of ``OUT/summary.json``: steps, seconds, train rows/s, parameter count, the last eval metrics
+        (on every process).
+
+    Raises:
+        r2d.io.InputError: bad input (options, corpus, tokenizer, an occupied ``--out``); nothing is written then.
+    """
+    from transformers.trainer_callback import PrinterCallback
+
+    from r2d.training.data import EpochSampler, SequenceDataset, build_datasets
+    from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, TimeLimitCallback,
+                                      last_checkpoint, quiet_replicas, save_run_args, set_seed)
+
+    args = with_defaults(args)
+    check_args(args)
+    if args.resume:
+        check_resume(args)
+    out = Path(args.out)
+    resume_from = last_checkpoint(out) if args.resume else None
+    if not args.resume and (out / METRICS_FILE).exists():
+        raise InputError(f"--out {out}", "already holds a run (metrics.jsonl); pass --resume to continue it "
+                                         "or choose another folder")
+    from r2d.training import clm
+
+    new_out = not out.exists()
+    targs = training_arguments(args)
+    quiet_replicas(targs)
+    main = targs.should_save  # the one process that writes the run folder
+    try:
+        with targs.main_process_first(local=False, desc="the run's tokenizer and corpus shards"):
+            tokenizer = (clm.train_run_tokenizer(args, out) if args.train_tokenizer
+                         else load_tokenizer(args.model, args.tokenizer))
+            train_set, eval_set = build_datasets(
+                args.corpus, tokenizer, cache_dir=out / CACHE_DIR, with_flags=args.model == "r2d",
+                tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
+                                 else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
+                max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
+                eval_size=args.eval_size, objective=args.objective, workers=args.prepare_workers,
+                progress=args.progress and main, write_meta=main)
+    except InputError:
+        if new_out and main:  # subtle: bad input found while streaming the corpus; leave no half-made run folder
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    if args.resume and resume_from is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from step 0", out)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        save_run_args(out, args, argv=argv, resume=resume_from is not None)
+    set_seed(args.seed)
+    objective = OBJECTIVES[args.objective](args, tokenizer, train_set, eval_set, out)
+    for name, content in objective.run_files.items() if main else ():
+        (out / name).write_text(json.dumps(content, indent=2) + "\n", encoding="utf-8")
+
     callbacks = [MetricsJsonlCallback(out / METRICS_FILE), RichProgressCallback(bar=args.progress),
                  *objective.callbacks]
     if args.max_minutes:
         callbacks.append(TimeLimitCallback(args.max_minutes))
-    rows_per_step = args.batch_size * args.grad_accum * train_set.mean_rows()
-    if args.snapshot_steps:
-        callbacks.append(_snapshot_callback(out, args.snapshot_steps, tokenizer, rows_per_step))
+    rows_per_step = targs.world_size * args.batch_size * args.grad_accum * train_set.mean_rows()
+    snapshot = _snapshot_callback(out, args.snapshot_steps, tokenizer, rows_per_step) if args.snapshot_steps else None
     trainer = R2DTrainer(
         model=objective.model, args=targs, data_collator=objective.collate,
         train_dataset=SequenceDataset(train_set), eval_dataset=objective.eval_dataset,
         train_sampler=EpochSampler(len(train_set), args.seed), eval_outputs=objective.eval_outputs,
         processing_class=objective.processing_class, compute_metrics=objective.compute_metrics,
-        callbacks=callbacks, loss_parts=objective.loss_parts,
+        callbacks=callbacks + ([snapshot] if snapshot else []), loss_parts=objective.loss_parts,
     )
+    if snapshot:
+        snapshot.trainer = trainer
     trainer.remove_callback(PrinterCallback)
     n_params = sum(p.numel() for p in objective.model.parameters())
-    logger.info("pretraining %s (%s, %s, %.2fM parameters) for %d steps%s", args.model, args.objective, args.preset,
-                n_params / 1e6, args.max_steps, f", resuming from {resume_from}" if resume_from else "")
+    logger.info("pretraining %s (%s, %s, %.2fM parameters) for %d steps%s%s", args.model, args.objective, args.preset,
+                n_params / 1e6, args.max_steps, f" on {targs.world_size} processes" if targs.world_size > 1 else "",
+                f", resuming from {resume_from}" if resume_from else "")
     t0 = time.perf_counter()
     start_step = 0
     if resume_from:
         start_step = json.loads((Path(resume_from) / "trainer_state.json").read_text())["global_step"]
     result = trainer.train(resume_from_checkpoint=resume_from)
     seconds = time.perf_counter() - t0
-    rows = read_metrics(out / METRICS_FILE)
-    if not any(r.get("step") == trainer.state.global_step and "eval_loss" in r for r in rows):
+    step = trainer.state.global_step
+    # subtle: every process decides alike (evaluation is collective): from the log history, not the main's file
+    if not any(r.get("step") == step and "eval_loss" in r for r in trainer.state.log_history):
         trainer.evaluate()
-        rows = read_metrics(out / METRICS_FILE)
     final_dir = out / MODEL_DIR
     trainer.save_model(str(final_dir))
-    tokenizer.save_pretrained(str(final_dir))
 
-    last_eval = next((r for r in reversed(rows) if "eval_loss" in r), {})
-    steps_run = trainer.state.global_step - start_step
+    last_eval = next((r for r in reversed(trainer.state.log_history) if "eval_loss" in r), {})
+    steps_run = step - start_step
     summary = {
-        "model": args.model, "objective": args.objective, "preset": args.preset, "steps": trainer.state.global_step,
+        "model": args.model, "objective": args.objective, "preset": args.preset, "steps": step,
         "train_seconds_this_invocation": round(seconds, 1), "train_loss_this_invocation": result.training_loss,
         "train_rows_per_second": round(steps_run * rows_per_step / seconds, 1) if seconds > 0 else None,
         "num_parameters": n_params, "vocab_size": len(tokenizer),
         "train_sequences": len(train_set), "eval_sequences": len(eval_set),
         "last_eval": {k: v for k, v in last_eval.items() if k.startswith("eval_")},
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if main:
+        tokenizer.save_pretrained(str(final_dir))
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary
 
 
-__all__ = ["PretrainArgs", "pretrain", "with_defaults", "check_args", "check_resume", "RESUME_MAY_CHANGE",
+__all__ = ["PretrainArgs", "pretrain", "training_arguments", "with_defaults", "check_args", "check_resume", "RESUME_MAY_CHANGE",
            "load_tokenizer", "Objective", "OBJECTIVES", "MLMEvaluation", "mlm_objective", "METRICS_FILE", "MODEL_DIR",
            "SNAPSHOT_DIR", "snapshots"]

@@ -26,16 +26,19 @@ API (stable; recipes import these names):
 * ``R2DTrainer(Trainer)``: ``Trainer`` that (1) treats model losses as per-batch means (correct gradient
   accumulation for models whose ``forward`` takes ``**kwargs``), (2) logs named loss parts found in the model
   output (``loss_parts=("mlm_loss", "flag_loss")`` by default) averaged over each logging window (summed on the
-  device, read at logging steps only), (3) takes a ``train_sampler`` and an ``eval_outputs`` function that picks
-  what evaluation keeps from the model output *by name* (what ``compute_metrics`` then receives, in that order),
+  device, read at logging steps only, averaged over the processes of a multi-process run), (3) takes a
+  ``train_sampler`` and an ``eval_outputs`` function that picks what evaluation keeps from the model output and the
+  batch *by name* (what ``compute_metrics`` then receives, in that order),
   (4) on a CUDA GPU lets float32 matrix products use TF32 unless ``TrainingArguments.tf32`` says otherwise (bf16
   autocast and ``torch.compile`` are ``TrainingArguments``' ``bf16`` and ``torch_compile``, the recipes' ``--bf16``
   and ``--compile``).
 * ``MetricsJsonlCallback(path)``: one JSON object per ``Trainer`` log call (``{"step": 10, "loss": ...}``, eval
   metrics prefixed ``eval_``); on resume, lines after the checkpoint's step are dropped first.
 * ``RichProgressCallback()``: a rich progress bar (steps, ETA, latest loss) replacing tqdm's; log lines above it.
-* ``TimeLimitCallback(minutes)``, ``SaveTokenizerCallback(tokenizer)``: stop after a wall-time budget; save the
-  tokenizer into every checkpoint folder.
+* ``TimeLimitCallback(minutes)``, ``SaveTokenizerCallback(tokenizer)``: stop after a wall-time budget (every process
+  at the same step); save the tokenizer into every checkpoint folder.
+* ``quiet_replicas(training_args)``, ``is_main_process()``: multi-process runs (``torchrun``, ``accelerate launch``):
+  r2d's log lines from the first process of each node only, as ``Trainer``'s; whether this process prints.
 * ``read_metrics(path) -> list[dict]``. Charts of these files: :mod:`r2d.analysis.plots`.
 """
 
@@ -305,13 +308,16 @@ class R2DTrainer(Trainer):
             (keys a model does not return are skipped). Default ``("mlm_loss", "flag_loss")``.
         train_sampler: the training sampler (e.g. :class:`r2d.training.data.EpochSampler`); ``None`` = the
             ``Trainer``'s seeded random sampler.
-        eval_outputs: ``model output -> dict`` of tensors (B, ...) to keep at evaluation, picked by name
-            (e.g. argmax ids and ``flag_probs``); ``compute_metrics`` receives its values in the dict's order.
-            ``None`` = every output but the loss, as ``Trainer`` does.
+        eval_outputs: ``(model output, batch) -> dict`` of tensors (B, ...) to keep at evaluation, picked by name
+            (e.g. argmax ids, ``flag_probs``, each sequence's summed loss and scored rows); ``compute_metrics``
+            receives its values in the dict's order. Keep per-sequence values, never per-batch ones: on N processes
+            the last batches are padded with repeated sequences, which only per-sequence values let
+            ``gather_for_metrics`` drop. ``None`` = every output but the loss, as ``Trainer`` does.
     """
 
     def __init__(self, *args, loss_parts: Sequence[str] = ("mlm_loss", "flag_loss"), train_sampler=None,
-                 eval_outputs: Callable[[Mapping[str, Any]], dict[str, torch.Tensor]] | None = None, **kwargs):
+                 eval_outputs: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, torch.Tensor]] | None = None,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         # subtle: models with **kwargs in forward would otherwise get num_items_in_batch and their per-batch
         # mean loss would not be divided by the gradient accumulation steps.
@@ -343,13 +349,16 @@ class R2DTrainer(Trainer):
                     self._part_counts[key] = self._part_counts.get(key, 0) + 1
         elif not model.training and self.eval_outputs is not None:
             # subtle: prediction_step turns a dict output into a tuple of its values (minus "loss"), in order
-            outputs = {"loss": loss, **self.eval_outputs(outputs)}
+            outputs = {"loss": loss, **self.eval_outputs(outputs, inputs)}
         return (loss, outputs) if return_outputs else loss
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs and self._part_counts:
-            for key, total in self._part_sums.items():
-                logs[key] = round(float(total) / self._part_counts[key], 6)
+            keys = list(self._part_sums)  # subtle: the same keys in the same order on every process
+            means = torch.stack([self._part_sums[k] / self._part_counts[k] for k in keys])  # (K,)
+            means = self.accelerator.reduce(means, reduction="mean")  # the processes' means, as Trainer's "loss"
+            for key, value in zip(keys, means.tolist()):
+                logs[key] = round(value, 6)
             self._part_sums, self._part_counts = {}, {}
         super().log(logs, start_time)
 
@@ -454,7 +463,8 @@ class RichProgressCallback(TrainerCallback):
 
 
 class TimeLimitCallback(TrainerCallback):
-    """Stops training after ``minutes`` of wall time (the recipe then evaluates and saves as usual)."""
+    """Stops training after ``minutes`` of wall time (the recipe then evaluates and saves as usual); in a
+    multi-process run the main process's clock decides, so that every process stops at the same step."""
 
     def __init__(self, minutes: float):
         self.minutes = float(minutes)
@@ -464,7 +474,12 @@ class TimeLimitCallback(TrainerCallback):
         self.t0 = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
-        if time.perf_counter() - self.t0 > 60 * self.minutes:
+        over = time.perf_counter() - self.t0 > 60 * self.minutes
+        if args.world_size > 1:  # subtle: a process that stopped alone would leave the others waiting forever
+            from accelerate.utils import broadcast
+
+            over = bool(broadcast(torch.tensor([int(over)], device=args.device), from_process=0).item())
+        if over:
             logger.warning("--max-minutes %s reached at step %d: stopping", self.minutes, state.global_step)
             control.should_training_stop = True
             control.should_save = True
@@ -477,10 +492,24 @@ class SaveTokenizerCallback(TrainerCallback):
         self.tokenizer = tokenizer
 
     def on_save(self, args, state, control, **kwargs):
-        if state.is_world_process_zero:
+        if args.should_save:  # the process that writes the checkpoint
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             if ckpt.is_dir():
                 self.tokenizer.save_pretrained(str(ckpt))
+
+
+def quiet_replicas(training_args) -> None:
+    """r2d's log lines at ``Trainer``'s level for replicas (WARNING) on every process but the first of each node
+    (``training_args.should_log``); a single process is left as it is."""
+    if not training_args.should_log:
+        logging.getLogger("r2d").setLevel(training_args.get_process_log_level())
+
+
+def is_main_process() -> bool:
+    """Whether this process prints a run's closing lines: the only one, or the first of a multi-process run."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
 
 
 # ------------------------------------------------------------------------------------------- metrics files
@@ -494,4 +523,5 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 __all__ = [
     "PRESETS", "TRAIN_DEFAULTS", "model_config", "set_seed", "save_run_args", "last_checkpoint", "R2DTrainer",
     "MetricsJsonlCallback", "RichProgressCallback", "TimeLimitCallback", "SaveTokenizerCallback", "read_metrics",
+    "quiet_replicas", "is_main_process",
 ]
