@@ -17,6 +17,7 @@ after a `gc.collect()` (the garbage collector stays on, as in real use); the tab
 and the flag matrix, the others ids only. Compare ratios from one run, not absolute times across runs.
 
     python benchmarks/bench_tokenizer.py --lines 20000 --batch 1000 --rounds 7
+    python benchmarks/bench_tokenizer.py --only decode   # decoding alone (each encoder's output made once, untimed)
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1_000)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", choices=("all", "decode"), default="all",
+                    help="decode: time decoding only; what it decodes is encoded once, untimed")
     args = ap.parse_args()
 
     from tokenizers import ByteLevelBPETokenizer
@@ -162,10 +165,15 @@ def main() -> None:
     texts = [(e["input_ids"], e["flags"]) for e in map(encoder, lines)]
     warm_texts = [(e["input_ids"], e["flags"]) for e in map(encoder, warm_lines)]
     warm_encodings = [encoder(b) for b in warm_batches]
-    times: dict[str, list[float]] = {k: [] for k in (*encoders, *decoders, *text_decoders)}
+    groups = (encoders, decoders, text_decoders)
+    if args.only == "decode":
+        for name in ("r2d cold", "r2d core cold", "tokenizers", "tiktoken"):  # what the decoders read
+            outputs[name] = encoders[name]()[1]
+        groups = (decoders, text_decoders)
+    times: dict[str, list[float]] = {k: [] for group in groups for k in group}
     cpu_times: dict[str, list[float]] = {k: [] for k in times}
     for r in range(args.rounds):
-        for group in (encoders, decoders, text_decoders):
+        for group in groups:
             names = list(group)
             for name in names[r % len(names):] + names[:r % len(names)]:  # rotate the order every round
                 seconds, outputs[name] = group[name]()
@@ -186,8 +194,10 @@ def main() -> None:
     print(f"r2d rows (no <s> </s>): {rows:,}; tokenizers ids: {sum(len(x) for b in outputs['tokenizers'] for x in b):,}")
     print(f"{'what':<26}{'median s':>9}{'MB/s':>8}{'tokenizers/r2d':>16}{'tiktoken/r2d':>14}{'CPU s':>8}")
     pairs = [("encode " + k, k, "tokenizers", "tiktoken") for k in ("r2d cold", "r2d core cold", "r2d warm")]
-    pairs += [("encode tokenizers", "tokenizers", None, None), ("encode tiktoken", "tiktoken", None, None),
-              ("decode r2d", "r2d decode", "tokenizers decode", "tiktoken decode"),
+    pairs += [("encode tokenizers", "tokenizers", None, None), ("encode tiktoken", "tiktoken", None, None)]
+    if args.only == "decode":
+        pairs = []
+    pairs += [("decode r2d", "r2d decode", "tokenizers decode", "tiktoken decode"),
               ("decode r2d from lists", "r2d decode lists", "tokenizers decode", "tiktoken decode"),
               ("decode r2d lists, warm", "r2d decode lists warm", "tokenizers decode", "tiktoken decode"),
               ("decode tokenizers", "tokenizers decode", None, None), ("decode tiktoken", "tiktoken decode", None, None),
@@ -198,7 +208,8 @@ def main() -> None:
     for label, k, hf_key, tt_key in pairs:
         ratios = "".join(f"{med[b] / med[k]:>{w}.2f}" if b else " " * w for b, w in ((hf_key, 16), (tt_key, 14)))
         print(f"{label:<26}{med[k]:>9.3f}{mb / med[k]:>8.2f}{ratios}{med_cpu[k]:>8.3f}")
-    print("encode r2d cold/warm: tok(batch) -> lists of ids + flag rows; core: core.encode_batch(batch) -> arrays;")
+    if args.only == "all":
+        print("encode r2d cold/warm: tok(batch) -> lists of ids + flag rows; core: core.encode_batch(batch) -> arrays;")
     print("decode r2d: batch_decode of the core's arrays; from lists: of tok(batch)'s lists (with <s> </s>);")
     print("per text: decode of one line per call (r2d: of tok(line)'s lists); warm: after decoding the other lines")
     print("CPU s: CPU time of the process, all threads (tokenizers runs on several; r2d's BPE of new roots too)")

@@ -706,6 +706,55 @@ def test_a_cache_emptied_while_decoding_a_batch_loses_nothing(en_tok, shared_dat
         assert [tok.decode(e, f) for e, f in zip(enc["input_ids"][:50], enc["flags"])] == lines[i:i + 50]
 
 
+def test_flag_rows_are_read_by_value_whoever_made_them(en_tok, shared_data):
+    # Decoding reads the flag tuples encoding gives out by identity, a batch at once. Rows another tokenizer
+    # made, rows as lists (changed in place between calls), and more distinct tuples than it remembers must
+    # decode by their values all the same.
+    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_80-99.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = list(itertools.islice(f, 300))
+    enc = en_tok(lines)
+    tok = _fresh(en_tok)
+    for _ in range(2):  # met first, then remembered
+        assert tok.batch_decode(enc["input_ids"], enc["flags"]) == lines
+    assert tok.batch_decode(enc["input_ids"], [[list(r) for r in f] for f in enc["flags"]]) == lines
+    many = [[tuple(r) for r in f] for f in enc["flags"]]  # a new tuple per row: more than MAX_ROW_KEYS
+    assert sum(map(len, many)) > 4096
+    assert tok.batch_decode(enc["input_ids"], many) == lines
+    ids = tok(" dog", add_special_tokens=False)["input_ids"]
+    row = [0] * 7
+    for on, want in [(None, " dog"), (1, " Dog"), (3, " Dogs"), (0, "Dogs")]:
+        if on is not None:
+            row[on] = 1
+        assert tok.batch_decode([ids, ids], [[row], [row]]) == [want, want]
+        assert tok.decode(ids, [row]) == want
+
+
+def test_addresses_are_where_the_items_live():
+    from r2d.tokenizer.arrays import addresses
+
+    items = [(0, 1), "a", 10**30, None, (0, 1), [2]]
+    objects = np.fromiter(items, dtype=object, count=len(items))
+    assert addresses(objects).tolist() == [id(x) for x in items]
+    with pytest.raises(TypeError):
+        addresses(np.arange(3))
+
+
+def test_one_text_at_a_time_with_a_small_cache(en_tok, shared_data):
+    # rows met for the first time are spelled while a text is looked up; the cache is emptied whenever it fills,
+    # mid-text too, and the text in hand loses nothing
+    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_60-79.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = list(itertools.islice(f, 400))
+    tok = _fresh(en_tok, cache_size=40)
+    for ln in lines:
+        enc = en_tok(ln)
+        assert tok.decode(enc["input_ids"], enc["flags"]) == ln
+        assert tok.core.cached_words <= 40
+    enc = en_tok(lines)
+    assert tok.batch_decode(enc["input_ids"], enc["flags"]) == lines
+
+
 def test_encoding_and_decoding_leave_the_garbage_collector_alone(tiny_tok, monkeypatch):
     calls = []
     monkeypatch.setattr(gc, "disable", lambda: calls.append("disable"))

@@ -7,9 +7,10 @@ Stage 4 of the pipeline, below :mod:`r2d.tokenizer.core`: numpy helpers with no 
 
 from __future__ import annotations
 
+import ctypes
 import json
-from itertools import chain, repeat
-from typing import Any, Sequence
+from itertools import chain
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -35,6 +36,19 @@ class Column:
     @property
     def array(self) -> np.ndarray:
         return self._a  # subtle: longer than n; callers index it only with valid indices
+
+
+def addresses(objects: np.ndarray) -> np.ndarray:
+    """(N,) uintp: where each item of an object array lives (what ``id()`` gives), read in one copy.
+
+    An item whose address is that of an object the caller keeps alive is that object: no two live objects share
+    an address. That tells, for a whole batch at once, which items are objects the caller made itself.
+    """
+    if objects.dtype != object or not objects.flags.c_contiguous:
+        raise TypeError(f"addresses() reads a contiguous object array, got {objects.dtype}")
+    out = np.empty(len(objects), dtype=np.uintp)
+    ctypes.memmove(out.ctypes.data, objects.ctypes.data, out.nbytes)  # subtle: the array holds one pointer per item
+    return out
 
 
 def ragged(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -124,8 +138,8 @@ def as_ids(ids: np.ndarray) -> np.ndarray:
     raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
 
 
-def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[dict, np.ndarray] | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def flatten_batch(x: Any, what: str, ndim: int | None = None,
+                  known_rows: Callable[[list], np.ndarray | None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A batch -> (the rows of all its items, one after the other; (B + 1,) int64 item boundaries).
 
     Args:
@@ -133,8 +147,8 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[
             arrays or tensors) of different lengths.
         what: the argument's name, for error messages.
         ndim: dimensions of one item (1 for ids, 2 for flags); ``None``: taken from the first item.
-        known_rows: ``({id(row tuple): k}, table)``: row tuples the caller made itself (the tokenizer's shared
-            flag rows), read as ``table[k]`` without looking at their values.
+        known_rows: rows (a list of tuples) -> their values as one array, when every row is a tuple the caller
+            made itself (the tokenizer's shared flag rows), read without looking at their values; else ``None``.
     """
     if hasattr(x, "shape"):
         a = to_numpy(x)
@@ -142,14 +156,14 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[
             raise ValueError(f"{what} must have {ndim + 1} dimensions for a batch, got shape {tuple(a.shape)}")
         return a.reshape(-1, *a.shape[2:]), np.arange(a.shape[0] + 1, dtype=np.int64) * a.shape[1]
     x = list(x)
-    starts = np.concatenate(([0], np.cumsum([len(i) for i in x], dtype=np.int64)))
+    starts = np.concatenate(([0], np.cumsum(list(map(len, x)), dtype=np.int64)))
     if all(type(i) in (list, tuple) for i in x):  # Python lists: one conversion for the whole batch
         rows = list(chain.from_iterable(x))
         flat = _rows_to_array(rows, what, known_rows) if rows else np.zeros((0,) * (ndim or 1), dtype=np.int64)
         if ndim is not None and rows and flat.ndim != ndim:
             raise ValueError(f"{what} must hold {ndim}-dimensional items, got rows of shape {tuple(flat.shape[1:])}")
         return flat, starts
-    items = [to_numpy(i) for i in x]
+    items = x if {type(i) for i in x} == {np.ndarray} else [to_numpy(i) for i in x]
     if ndim is None:
         ndim = max((a.ndim for a in items), default=1)
     for k, a in enumerate(items):
@@ -161,14 +175,13 @@ def flatten_batch(x: Any, what: str, ndim: int | None = None, known_rows: tuple[
     return np.concatenate(full), starts
 
 
-def _rows_to_array(rows: list, what: str, known_rows: tuple[dict, np.ndarray] | None = None) -> np.ndarray:
+def _rows_to_array(rows: list, what: str, known_rows: Callable[[list], np.ndarray | None] | None = None
+                   ) -> np.ndarray:
     """Python values (numbers, or rows of numbers) -> an array; repeated row tuples are converted once."""
     if known_rows is not None and isinstance(rows[0], tuple):
-        # subtle: identity is safe: the known tuples are kept alive by their owner, so no other object has their id
-        index, table = known_rows
-        found = np.fromiter(map(index.get, map(id, rows), repeat(-1)), dtype=np.int64, count=len(rows))
-        if found.min() >= 0:
-            return table[found]
+        found = known_rows(rows)
+        if found is not None:
+            return found
     if isinstance(rows[0], tuple):
         try:
             index = {r: i for i, r in enumerate(dict.fromkeys(rows))}  # the tokenizer's rows are shared tuples

@@ -1,24 +1,23 @@
 """The decoder: ids + flag rows back to text, losslessly, for any ids and flags a model may give.
 
 Each distinct (flag row, id) is spelled once and cached (:mod:`r2d.tokenizer.word_cache`); a text is then its
-rows' texts joined. One text's rows are looked up in a dict, a batch's in a numpy table; words the cache does
-not hold are spelled by :mod:`r2d.tokenizer.spell`. The cache is bounded by ``cache_size``; the batch in hand is
-never cut short.
+rows' texts joined. One text's rows are looked up in a dict (which spells a row met for the first time), a
+batch's in a numpy table; words that are not their rows put together are spelled by :mod:`r2d.tokenizer.spell`.
+The cache is bounded by ``cache_size``; the batch in hand is never cut short.
 """
 
 from __future__ import annotations
 
-from itertools import accumulate, chain, compress, islice, repeat
-from operator import is_
+from itertools import accumulate, chain, compress, islice
 from typing import Sequence
 
 import numpy as np
 
 from r2d.text.transform import Deconstructor
-from r2d.tokenizer.arrays import as_ids, flag_bits, flatten_batch
+from r2d.tokenizer.arrays import as_ids, flag_bits, flatten_batch, ragged
 from r2d.tokenizer.flag_rows import MAX_ROW_KEYS, FlagRows
 from r2d.tokenizer.spell import Speller
-from r2d.tokenizer.word_cache import NO_TEXTS, WordCache
+from r2d.tokenizer.word_cache import RowTexts
 
 
 class Decoder:
@@ -40,12 +39,14 @@ class Decoder:
         self.num_flags = deconstructor.num_flags
         self._vocab = len(id_to_token)
         self.kind = kind
-        self._kind_list: list[int] = kind.tolist()
+        # per id its kind, then 3 for V more: an id in [V, 2V) or in [-V, 0) reads 3 (outside the vocabulary)
+        self._kind_or_3: list[int] = kind.tolist() + [3] * len(kind)
         self._flag_rows = flag_rows
         self._row_key = flag_rows.key  # (the same dict, never replaced)
         self._small_codes = flag_rows.small_codes
-        self.cache = WordCache(self._vocab, self.num_flags, {i: id_to_token[i] for i in special_ids}, cache_size)
-        self.speller = Speller(deconstructor, id_to_token, kind, token_bytes, self.cache)
+        self.speller = Speller(deconstructor, id_to_token, kind, token_bytes, {i: id_to_token[i] for i in special_ids},
+                               cache_size)
+        self.cache = self.speller.cache
 
     @property
     def cached_words(self) -> int:
@@ -55,8 +56,8 @@ class Decoder:
     # A word's text is cached by row where it is the texts of its rows put together: the first row spelled with
     # the word's flags, the others their bytes as they are (upper-cased under AllCaps). That holds when the
     # flags are only NoSpace, FirstCap and AllCaps (see `Speller.template`) and every row's bytes are valid UTF-8 alone:
-    # most words; a one-row word whose flags need the deconstructor is cached by row too. Other words of several
-    # rows are cached whole. Rows that find nothing go to `Speller.fill`, which spells and caches new words.
+    # most words; a one-row word whose flags need the deconstructor is cached by row too (`Speller.row_speller`).
+    # Other words of several rows are cached whole: their rows find nothing (None) and go to `Speller.fill`.
     def decode_batch(self, ids: Sequence, flags: Sequence | None = None, *, skip_special_tokens: bool = True
                      ) -> list[str]:
         """Ids + flags of several texts -> the texts. Total on any ids and valid flags (see :func:`flag_bits`).
@@ -99,19 +100,21 @@ class Decoder:
         if flags is not None and (type(flags) not in _SEQUENCES or not set(map(type, flags)) <= _SEQUENCES
                                   or list(map(len, flags)) != lengths):
             return None
-        flat = list(chain.from_iterable(ids))
+        starts = np.array([0, *accumulate(lengths)], dtype=np.int64)
+        n = int(starts[-1])
         try:
-            if type(sum(flat)) is not int:  # floats, numpy scalars, ...: the general reader decides what they are
+            # floats, numpy scalars, ...: the general reader decides what they are
+            if type(sum(chain.from_iterable(ids))) is not int:
                 return None
-            flat_ids = np.array(flat, dtype=np.int64)
+            flat_ids = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=n)
         except (TypeError, OverflowError):
             return None
         codes = None
         if flags is not None:
-            codes = self._flag_rows.key_array(flags, len(flat))
+            codes = self._flag_rows.key_array(flags, n)
             if codes is None:
                 return None
-        return flat_ids, codes, np.array([0, *accumulate(lengths)], dtype=np.int64)
+        return flat_ids, codes, starts
 
     def _read_list(self, ids: list, rows: Sequence | None, skip_special_tokens: bool) -> tuple | None:
         """Fast reader of one text of Python ints and flag rows (numpy costs more than it saves on a few rows):
@@ -119,13 +122,13 @@ class Decoder:
         try:
             if type(sum(ids)) is not int:  # floats, numpy scalars, ...: the general reader decides what they are
                 return None
-            kinds = bytes(map(self._kind_list.__getitem__, ids))  # IndexError: an id >= V
+            kinds = bytes(map(self._kind_or_3.__getitem__, ids))  # IndexError: an id far outside
         except (IndexError, TypeError):
             return None
-        if ids and min(ids) < 0:
+        if 3 in kinds:  # an id outside the vocabulary
             return None
         if rows is None:
-            texts, codes = list(map(self.cache.by_key[0].get, ids)), None
+            texts, codes = list(map(self.cache.words_of(0).__getitem__, ids)), None
         else:
             try:  # flag rows as tuples seen before (every flag row encoding makes): straight to their texts
                 dicts = list(map(self.cache.row_dict.__getitem__, rows))
@@ -141,7 +144,7 @@ class Decoder:
                 cont = kinds.translate(_IS_CONTINUATION)[1:]
                 if list(compress(rows, cont)) != list(compress(islice(rows, 1, None), cont)):
                     return None
-            texts = list(map(dict.get, dicts, ids))
+            texts = list(map(dict.__getitem__, dicts, ids))  # rows met for the first time are spelled here
         # a continuation row that begins the text or follows a special row is a word of its own
         lone = [at + 1 for at in _find_all(kinds, b"\x02\x00")]
         if kinds[:1] == b"\x00":
@@ -153,7 +156,7 @@ class Decoder:
                 texts[at] = None
         return texts, ids, codes, [0, len(ids)], lone
 
-    def _dicts_of(self, rows: Sequence, codes: list[int]) -> list[dict]:
+    def _dicts_of(self, rows: Sequence, codes: list[int]) -> list[RowTexts]:
         """The texts dict of every flag row (``codes``: their codes times V), remembering tuples seen."""
         if rows and type(rows[0]) is tuple:
             try:
@@ -164,15 +167,16 @@ class Decoder:
             for row, key in distinct.items():  # subtle: only rows whose code _row_key remembers (_KeysOfRows)
                 if row not in row_dict and row in self._row_key and len(row_dict) < MAX_ROW_KEYS:
                     row_dict[row] = self.cache.words_of(key)
-        return list(map(self.cache.by_key.get, codes, repeat(NO_TEXTS)))
+        for key in set(codes):
+            self.cache.words_of(key)  # (made if new)
+        return list(map(self.cache.by_key.__getitem__, codes))
 
     def _rows_of_arrays(self, ids, flags) -> tuple:
         """General reader: any batch :func:`flatten_batch` reads, checked -> ``(ids, codes or None, starts)``."""
         flat_ids, starts = flatten_batch(ids, "ids", ndim=1)
         bits = None
         if flags is not None:
-            known = self._flag_rows.number_of_id, self._flag_rows.table
-            flat_flags, fstarts = flatten_batch(flags, "flags", ndim=2, known_rows=known)
+            flat_flags, fstarts = flatten_batch(flags, "flags", ndim=2, known_rows=self._flag_rows.values_by_identity)
             if not np.array_equal(starts, fstarts):
                 raise ValueError(f"decode got {np.diff(starts).tolist()} ids but {np.diff(fstarts).tolist()} "
                                  f"flag rows per text")
@@ -208,9 +212,14 @@ class Decoder:
             # subtle: a model may give the rows of one word different flags; the word's first row decides
             codes = codes[np.maximum.accumulate(np.where((kind != 0) | lone, np.arange(n), 0))]  # (N,)
             look = codes.copy()
-        look[special] = 0 if skip_special_tokens else -1  # special rows: cached as skipped; written by _fill
-        look[outside | lone] = -1
-        texts = list(map(dict.get, map(self.cache.by_key.get, look.tolist(), repeat(NO_TEXTS)), inside.tolist()))
+        look[special | outside] = 0  # special rows: code 0 holds them as skipped (rows outside: see below)
+        look = look.tolist()
+        for key in set(look):
+            self.cache.words_of(key)  # (made if new)
+        # rows met for the first time are spelled here
+        texts = list(map(dict.__getitem__, map(self.cache.by_key.__getitem__, look), inside.tolist()))
+        for p in np.flatnonzero(outside | lone | (special & (not skip_special_tokens))).tolist():
+            texts[p] = None  # written by fill
         return texts, _Items(ids), None if codes is None else _Items(codes), starts.tolist(), \
             np.flatnonzero(lone).tolist()
 
@@ -223,19 +232,7 @@ class Decoder:
             except TypeError:  # some row found no text (None)
                 pass
         if None in texts:
-            by_row = len(texts) < 4096 or not (self._small_codes and texts.count(None) > len(texts) // 64)
-            if not by_row:  # many new rows (a long new text): cached by row first, in bulk
-                at = list(compress(range(len(texts)), map(is_, texts, repeat(None))))
-                keys = [ids[p] + (codes[p] if codes is not None else 0) for p in at]
-                if self.speller.spell_rows(np.unique(np.array(keys, dtype=np.int64))):
-                    by_key, kind, vocab = self.cache.by_key, self._kind_list, self._vocab
-                    for p, key in zip(at, keys):
-                        i = ids[p]
-                        if 0 <= i < vocab and kind[i] != 2:  # subtle: special rows are left to _fill
-                            texts[p] = by_key.get(key - i, NO_TEXTS).get(i)
-                    for p in lone:
-                        texts[p] = None
-            self.speller.fill(texts, ids, codes, bounds, skip_special_tokens, by_row)
+            self.speller.fill(texts, ids, codes, bounds, skip_special_tokens)
         return _joined(texts, bounds)
 
     def _batch_texts(self, ids: np.ndarray, codes: np.ndarray | None, starts: np.ndarray, skip_special_tokens: bool
@@ -244,10 +241,11 @@ class Decoder:
         looked up in the cache's (code, id) table."""
         n, vocab, cache = len(ids), self._vocab, self.cache  # (the same object after it is emptied)
         outside, inside, kind, special, lone = self._row_kinds(ids, starts)
+        first = (kind != 0) | lone  # (N,) rows that begin a word (or are a row of their own)
+        head = np.maximum.accumulate(np.where(first, np.arange(n), 0))  # (N,) each row's word's first row
         code = np.zeros(n, dtype=np.int64)
         if codes is not None:
-            # subtle: a model may give the rows of one word different flags; the word's first row decides
-            code = (codes // vocab)[np.maximum.accumulate(np.where((kind != 0) | lone, np.arange(n), 0))]  # (N,)
+            code = (codes // vocab)[head]  # subtle: a model may give the rows of one word different flags
         cache.sync_table()
         rows = cache.table_rows(code)
         entry = cache.slots[rows, inside]  # (N,) subtle: row -1 reads the last row; put right below
@@ -256,19 +254,24 @@ class Decoder:
             outside, cache.unk_entry, cache.kept_entry[inside])[special]
         missing = np.flatnonzero(entry == 0)
         texts = cache.entries.array[entry]  # (N,) subtle: taken before the cache may be emptied below
-        by_row = len(missing) <= max(64, n // 64)
-        if not by_row:  # many new rows (a batch of new text): cached by row first, in bulk
+        if len(missing) > max(64, n // 64):  # many new rows (a batch of new text): cached by row first, in bulk
             keys = code[missing] * vocab + inside[missing]
-            if self.speller.spell_rows(np.unique(keys[~lone[missing]])):
-                cache.sync_table()
-                rows = cache.table_rows(code[missing])
-                texts[missing] = cache.entries.array[
-                    np.where((rows < 0) | lone[missing], 0, cache.slots[rows, inside[missing]])]
+            self.speller.spell_rows(np.unique(keys[~lone[missing]]))
+            cache.sync_table()
+            rows = cache.table_rows(code[missing])
+            found = np.where((rows < 0) | lone[missing], 0, cache.slots[rows, inside[missing]])
+            texts[missing] = cache.entries.array[found]
+            missing = missing[found == 0]
         texts = texts.tolist()
-        bounds = starts.tolist()
-        if len(missing):
-            self.speller.fill(texts, _Items(ids), _Items(code, vocab), bounds, skip_special_tokens, by_row)
-        return _joined(texts, bounds)
+        if len(missing):  # the words with a row not found, spelled whole or by row
+            s = np.unique(head[missing])  # (W,)
+            word_starts = np.flatnonzero(first)
+            e = np.append(word_starts, n)[np.searchsorted(word_starts, s, side="right")]  # (W,)
+            lengths = (e - s).tolist()
+            word_ids = iter(ids[ragged(s, e)].tolist())
+            self.speller.fill_words(texts, zip(s.tolist(), e.tolist(), code[s].tolist(),
+                                               [list(islice(word_ids, k)) for k in lengths]))
+        return _joined(texts, starts.tolist())
 
 
 _SEQUENCES = frozenset({list, tuple})
@@ -286,15 +289,15 @@ class _KeysOfRows:
 
 
 class _Items:
-    """A numpy array (times ``scale``) read like a list of Python ints, without converting all of it."""
+    """A numpy array read like a list of Python ints, without converting all of it."""
 
-    def __init__(self, a: np.ndarray, scale: int = 1):
-        self._a, self._scale = a, scale
+    def __init__(self, a: np.ndarray):
+        self._a = a
 
     def __getitem__(self, k):
         if isinstance(k, slice):
-            return (self._a[k] * self._scale).tolist()
-        return self._a.item(k) * self._scale
+            return self._a[k].tolist()
+        return self._a.item(k)
 
 
 def _find_all(data: bytes, sub: bytes):

@@ -2,15 +2,18 @@
 
 A flag row is a tuple of F 0/1 values. Encoding numbers every row it makes (``table[number]`` is the row), so a
 batch stores one int32 per row; decoding keys a row by its flag code times the vocabulary size V (bit j of the
-code = flag j), so ``key + id`` names a (flag row, id) pair with one integer.
+code = flag j), so ``key + id`` names a (flag row, id) pair with one integer. The rows encoding gives out are
+shared tuples (one per distinct row), which decoding recognises by identity, a whole batch at once.
 """
 
 from __future__ import annotations
 
 from itertools import chain
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
+
+from r2d.tokenizer.arrays import addresses
 
 MAX_ROW_KEYS = 1 << 12  # flag rows remembered as tuples (the flag rows of encoding always are)
 
@@ -23,35 +26,73 @@ class FlagRows:
         self._vocab = vocab_size
         self.small_codes = vocab_size << num_flags < 1 << 62  # code * V fits in int64
         self.number: dict[tuple[int, ...], int] = {}  # flag row -> its row in the table
-        self.number_of_id: dict[int, int] = {}  # id() of the tuples in `tuples` -> the same number
         # flag rows as tuples of 0/1 (the tokenizer's own and others seen) -> their code times V; bounded by
         # MAX_ROW_KEYS; never replaced (decoding holds on to it)
         self.key: dict[tuple, int] = {}
         self.tuples: list[tuple[int, ...]] = []
+        # tuple objects met (the tokenizer's own and others), by address: (the tuple, kept alive; its key); the
+        # same sorted by address, as arrays: how whole batches of rows are read by identity (see keys_by_identity)
+        self._met: dict[int, tuple[tuple, int]] = {}
+        self._addresses = np.zeros(0, dtype=np.uintp)
+        self._met_keys = np.zeros(0, dtype=np.int64)
         self.add((0,) * num_flags)
 
     def add(self, row: tuple[int, ...]) -> None:
         """Give ``row`` the next number."""
         # subtle: new tables, not grown ones: Encoded batches keep the table they were made with
-        self.number[row] = self.number_of_id[id(row)] = len(self.tuples)
+        self.number[row] = len(self.tuples)
         self.key[row] = sum(1 << j for j, v in enumerate(row) if v) * self._vocab
         self.tuples.append(row)
         self.table = np.array(self.tuples, dtype=np.uint8).reshape(-1, self.num_flags)
         self.objects = np.empty(len(self.tuples), dtype=object)  # the same tuples, for fast gathers
         for i, t in enumerate(self.tuples):
             self.objects[i] = t
+        self._remember([row], [self.key[row]])
+
+    def keys_by_identity(self, rows: Iterable, count: int) -> np.ndarray | None:
+        """(count,) int64 ``code * V`` of ``count`` flag rows, read by identity when every one is a tuple of 0/1
+        met before (encoding gives out one tuple per distinct row) or now: one look at the whole batch, none at
+        the values of rows met before. ``None`` for anything else (lists, other values, too many tuples)."""
+        if not self.small_codes:
+            return None
+        objects = np.fromiter(rows, dtype=object, count=count)
+        where = addresses(objects)
+        for attempt in range(2):
+            at = np.minimum(np.searchsorted(self._addresses, where), len(self._addresses) - 1)
+            hit = self._addresses[at] == where  # subtle: safe: a tuple met is kept alive, so none other has its address
+            if hit.all():
+                return self._met_keys[at]
+            miss = np.flatnonzero(~hit)
+            new = objects[miss[np.unique(where[miss], return_index=True)[1]]].tolist()
+            if attempt or len(self._met) + len(new) > MAX_ROW_KEYS or {type(r) for r in new} != {tuple}:
+                return None
+            keys = self.keys_of_bits(new)
+            if keys is None:
+                return None
+            self._remember(new, keys)
+        return None
+
+    def _remember(self, rows: list[tuple], keys: list[int]) -> None:
+        self._met.update((id(r), (r, k)) for r, k in zip(rows, keys))
+        where = np.fromiter(self._met, dtype=np.uintp, count=len(self._met))
+        order = np.argsort(where)
+        self._addresses = where[order]
+        if self.small_codes:
+            self._met_keys = np.array([k for _, k in self._met.values()], dtype=np.int64)[order]
+
+    def values_by_identity(self, rows: list) -> np.ndarray | None:
+        """(N, F) uint8 the values of flag rows read by identity (see :meth:`keys_by_identity`), else ``None``."""
+        keys = self.keys_by_identity(rows, len(rows))
+        if keys is None:
+            return None
+        return ((keys // self._vocab)[:, None] >> np.arange(self.num_flags)).astype(np.uint8) & 1  # (N, F)
 
     def key_array(self, batch: Sequence[Sequence], count: int) -> np.ndarray | None:
         """(count,) int64 ``code * V`` of the flag rows of a batch of texts (0/1 sequences per row), or ``None``."""
-        for attempt in range(4):
-            try:  # flag rows as tuples seen before (every flag row encoding makes)
-                return np.fromiter(map(self.key.__getitem__, chain.from_iterable(batch)), dtype=np.int64, count=count)
-            except KeyError as new:  # a tuple not seen before: learn it and read again (a few times)
-                if attempt == 3 or self.keys_of_bits([new.args[0]]) is None:
-                    break
-            except TypeError:  # lists
-                break
-        codes = self.keys_of_bits(list(chain.from_iterable(batch)))
+        keys = self.keys_by_identity(chain.from_iterable(batch), count)
+        if keys is not None:  # tuples (what encoding gives out)
+            return keys
+        codes = self.keys_of_bits(list(chain.from_iterable(batch)))  # lists, as datasets gives them back
         return None if codes is None else np.array(codes, dtype=np.int64)
 
     def keys_of_bits(self, rows: list) -> list[int] | None:

@@ -1,42 +1,40 @@
-"""Spelling the words the decoder's cache lacks, and caching them: by template where a word's text is its rows'
-texts put together (only NoSpace, FirstCap and AllCaps on), else by the deconstructor
+"""Spelling the words the decoder's cache lacks, and caching them: row by row where a word's text is its rows'
+texts put together (by template: only NoSpace, FirstCap and AllCaps on), else whole, by the deconstructor
 (:meth:`r2d.text.transform.Deconstructor.join_many`), which never raises on model output.
 """
 
 from __future__ import annotations
 
 from itertools import repeat
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
 from r2d.flags import ALL_CAPS, FIRST_CAP, NO_SPACE
 from r2d.text.transform import Deconstructor
-from r2d.tokenizer.word_cache import NO_TEXTS, UNK_TEXT, WordCache
+from r2d.tokenizer.word_cache import UNK_TEXT, WordCache
 
 _MAX_KEY_ROWS = 32  # words of more rows (rare: long runs of unknown bytes) are spelled every time, not cached
 
 
 class Speller:
-    """Spells and caches the words a decoder found no text for. Its arguments are the
-    :class:`~r2d.tokenizer.decode.Decoder`'s, and ``cache``: the decoder's cache, where spelled words go."""
+    """Spells the words a decoder found no text for, and keeps them in its cache (:attr:`cache`). Its arguments
+    are the :class:`~r2d.tokenizer.decode.Decoder`'s, and ``special_text``: each special id -> its token."""
 
     def __init__(self, deconstructor: Deconstructor, id_to_token: list[str], kind: np.ndarray,
-                 token_bytes: list[bytes], cache: WordCache):
+                 token_bytes: list[bytes], special_text: dict[int, str], cache_size: int):
         self.deconstructor = deconstructor
         self.num_flags = deconstructor.num_flags
         self.id_to_token = id_to_token
         self._vocab = len(id_to_token)
-        self.kind = kind
         self._kind_list: list[int] = kind.tolist()
         self.token_bytes = token_bytes
         self._pieces = [_valid_utf8(b) for b in token_bytes]  # per id: its bytes as text, None if not UTF-8
-        self._piece_array = np.array(self._pieces + [None], dtype=object)[:-1]  # the same, for numpy gathers
-        self._piece_len = np.array([-1 if p is None else len(p) for p in self._pieces], dtype=np.int64)
         names = deconstructor.schema.names
         # flag bits that keep a word's text the texts of its rows put together (see template), and the rest
         self._not_local = ~sum(1 << j for j, n in enumerate(names) if n in (NO_SPACE, FIRST_CAP, ALL_CAPS))
         self._templates: dict[int, tuple[str, int] | None] = {}  # flag code -> how it spells (see template)
-        self.cache = cache
+        self.cache = WordCache(self._vocab, self.num_flags, special_text, cache_size, self.row_speller)
 
     def template(self, code: int) -> tuple[str, int] | None:
         """How a flag code spells a word whose text is the texts of its rows put together: ``(prefix, case)``
@@ -49,68 +47,62 @@ class Speller:
             return None
         found = self._templates.get(code, False)
         if found is False:
-            row = [(code >> j) & 1 for j in range(self.num_flags)]
             probes = ["ab", "ǆa", "ßé", "1a", "a b", "İi", " ab", "\u0301a"]
-            prefix = self.deconstructor.join_many([""], row)[0]
-            got = self.deconstructor.join_many(probes, row)
+            prefix = self.deconstructor.join_many([""], self._flag_row(code))[0]
+            got = self.deconstructor.join_many(probes, self._flag_row(code))
             found = self._templates[code] = next(
                 ((prefix, case) for case in range(3) if got == [prefix + cased(r, case) for r in probes]), None)
         return found
 
-    def spell_rows(self, missing: np.ndarray) -> bool:
-        """Cache the text of every row key in ``missing`` that is cached by row (numpy, for many new rows at
-        once); ``False`` if there was none.
+    def row_speller(self, code: int) -> tuple[Callable[[int], str | None], Callable[[Sequence[int]], list]]:
+        """How the rows of a flag code spell alone: ``(one, many)``: an id -> its text, ids -> their texts;
+        ``None`` where a row does not spell alone.
 
-        Besides the rows of words put together from their rows, a one-row word whose flags need the
-        deconstructor is cached by row too: a row that continues it is never cached by row (its flags have no
-        template), so :meth:`fill` sees it and spells the whole word.
+        Under a code with a :meth:`template`, a word's first row with text of its own and a row that continues a
+        word spell alone, their bytes valid UTF-8. Under any other code only a word's first row does, spelled by
+        the deconstructor as a one-row word: a row that continues it never spells alone, so :meth:`fill_words`
+        sees it and spells the whole word.
         """
-        codes, ids = np.divmod(missing[missing >= 0], self._vocab)  # (K,)
-        kind, pieces = self.kind[ids], self._piece_array[ids]
-        first = (kind == 1) & (self._piece_len[ids] > 0)  # a word's first row: never empty (FirstCap)
-        usable = (first | (kind == 0)) & (self._piece_len[ids] >= 0)  # and bytes valid UTF-8 alone
+        kind, pieces, form = self._kind_list, self._pieces, self.template(code)
+        if form is None:
+            row, join = self._flag_row(code), self.deconstructor.join_many
+
+            def many(ids: Sequence[int]) -> list[str | None]:
+                heads = [n for n, i in enumerate(ids) if kind[i] == 1 and pieces[i]]
+                texts = [None] * len(ids)
+                for n, text in zip(heads, join([pieces[ids[n]] for n in heads], row)):
+                    texts[n] = text
+                return texts
+            return (lambda i: many((i,))[0]), many
+        prefix, case = form
+
+        def one(i: int) -> str | None:
+            piece, k = pieces[i], kind[i]
+            if piece is None or k == 2 or (k == 1 and not piece):  # subtle: "" would take FirstCap's capital
+                return None
+            if k == 0:
+                return piece.upper() if case == 2 else piece
+            return prefix + cased(piece, case)
+        return one, (lambda ids: list(map(one, ids)))
+
+    def _flag_row(self, code: int) -> list[int]:
+        return [(code >> j) & 1 for j in range(self.num_flags)]
+
+    def spell_rows(self, keys: np.ndarray) -> None:
+        """Spell the rows of many row keys at once (a batch of new text), into the cache."""
+        codes, ids = np.divmod(keys, self._vocab)
         order = np.argsort(codes, kind="stable")
-        order = order[usable[order]]
         bounds = np.flatnonzero(np.diff(codes[order], prepend=-1, append=-1)).tolist()
-        groups = []  # (code * V, ids, texts)
         for g, h in zip(bounds[:-1], bounds[1:]):
             group = order[g:h]
-            code = int(codes[group[0]])
-            key = code * self._vocab
-            form = self.template(code)
-            heads = group[first[group]]
-            head_pieces = pieces[heads].tolist()
-            if form is None:  # one-row words for the deconstructor; continuation rows are not cached by row
-                row = [(code >> j) & 1 for j in range(self.num_flags)]
-                groups.append((key, ids[heads].tolist(), self.deconstructor.join_many(head_pieces, row)))
-                continue
-            prefix, case = form
-            if case == 0:
-                groups.append((key, ids[heads].tolist(), [prefix + p for p in head_pieces]))
-            elif case == 1:
-                groups.append((key, ids[heads].tolist(), [prefix + p[:1].upper() + p[1:] for p in head_pieces]))
-            else:
-                groups.append((key, ids[heads].tolist(), [prefix + p.upper() for p in head_pieces]))
-            tails = group[kind[group] == 0]
-            tail_pieces = pieces[tails].tolist()
-            groups.append((key, ids[tails].tolist(), [p.upper() for p in tail_pieces] if case == 2 else tail_pieces))
-        new = sum(len(g[1]) for g in groups)
-        if not new:
-            return False
-        self.cache.make_room(new)
-        for group in groups:
-            self.cache.add_group(*group)
-        return True
+            self.cache.spell_rows(int(codes[group[0]]) * self._vocab, ids[group].tolist())
 
-    def fill(self, texts: list, ids, codes, bounds: list[int], skip_special_tokens: bool, by_row: bool = True
-              ) -> None:
-        """Write the rows no key found a text for: a word's text on its first row, "" on the others (``by_row``:
-        cache new words by row where they allow it; ``False``: :meth:`spell_rows` has done so already)."""
-        vocab, kind, pieces, starts = self._vocab, self._kind_list, self._pieces, set(bounds)
-        by_key, multi_text = self.cache.by_key, self.cache.multi_text  # (nothing empties the cache before the end)
-        top = 1 << self.num_flags  # subtle: a leading 1 above the code keeps word keys of different lengths apart
-        new_rows: dict[int, str] = {}  # row key -> text, of new one-row words
-        misses = []  # (first row, end row, code, key: row key, word key in the cache's multi_text, or None: not cached)
+    def fill(self, texts: list, ids, codes, bounds: list[int], skip_special_tokens: bool) -> None:
+        """Write the rows no key found a text for (``None``), of texts ``bounds[b]:bounds[b + 1]`` (``ids`` and
+        ``codes``, each row's ``code * V`` or ``None``, read like lists): see :meth:`fill_words`; special and
+        out-of-vocabulary rows as written or "" (``skip_special_tokens``)."""
+        vocab, kind, starts = self._vocab, self._kind_list, set(bounds)
+        words = []  # (first row, end row, flag code, ids)
         j = 0
         while True:
             try:
@@ -133,72 +125,55 @@ class Speller:
             e = j + 1
             while e not in starts and 0 <= ids[e] < vocab and not kind[ids[e]]:
                 e += 1
-            code = codes[s] // vocab if codes is not None else 0
-            first = ids[s]
-            if by_row and kind[first] == 1 and pieces[first]:  # a new word (the common case): by row if it can
-                form = self.template(code)
-                if e - s == 1:
-                    key = code * vocab + first
-                    known = by_key.get(key - first, NO_TEXTS).get(first)  # (no table row for some codes)
-                    if known is not None:
-                        texts[s] = known
-                    elif form is not None:
-                        texts[s] = new_rows[key] = form[0] + cased(pieces[first], form[1])
-                    else:  # a one-row word for the deconstructor, cached by row (see _spell_rows)
-                        misses.append((s, e, code, key))
-                        texts[s] = ""
-                    j = e
-                    continue
-                rest = [pieces[x] for x in ids[s + 1:e]]
-                if form is not None and None not in rest:
-                    head = form[0] + cased(pieces[first], form[1])
-                    if form[1] == 2:
-                        rest = [x.upper() for x in rest]
-                    texts[s:e] = [head, *rest]
-                    base = code * vocab
-                    known = by_key.get(base, NO_TEXTS)
-                    new_rows.update((base + x, t) for x, t in zip(ids[s:e], texts[s:e]) if x not in known)
-                    j = e
-                    continue
+            words.append((s, e, codes[s] // vocab if codes is not None else 0, ids[s:e]))
+            texts[s:e] = repeat("", e - s)
+            j = e
+        self.fill_words(texts, words)
+
+    def fill_words(self, texts: list, words: Iterable[tuple[int, int, int, list[int]]]) -> None:
+        """Write words ``(first row, end row, flag code, ids)`` that have a row without text: by row where every
+        row spells alone, else whole (cached by word), on the first row, "" on the others."""
+        words_of, multi_text = self.cache.words_of, self.cache.multi_text
+        top = 1 << self.num_flags  # subtle: a leading 1 above the code keeps word keys of different lengths apart
+        vocab, kind = self._vocab, self._kind_list
+        misses = []  # (first row, flag code, ids, key: word key in the cache's multi_text, or None: not cached)
+        for s, e, code, word in words:
             key = None
             if e - s <= _MAX_KEY_ROWS:
                 key = code + top
-                for x in ids[s:e]:
+                for x in word:
                     key = key * vocab + x
                 hit = multi_text.get(key)
                 if hit is not None:
                     texts[s:e] = [hit, *repeat("", e - s - 1)]
-                    j = e
                     continue
-            misses.append((s, e, code, key))
+            if kind[word[0]] == 1:  # by row, where every row of the word spells alone
+                found = list(map(words_of(code * vocab).__getitem__, word))
+                if None not in found:
+                    texts[s:e] = found
+                    continue
+            misses.append((s, code, word, key))
             texts[s:e] = repeat("", e - s)
-            j = e
         if misses:
-            self._spell_words(misses, new_rows, texts, ids)
-        elif new_rows:
-            self.cache.make_room(len(new_rows))
-            self.cache.add_rows(new_rows)
+            self._spell_words(misses, texts)
 
-    def _spell_words(self, misses: list[tuple], new_rows: dict[int, str], texts: list, ids: list[int]) -> None:
-        """Spell the words :meth:`fill` left to the deconstructor (each distinct one once), cache them with
-        ``new_rows`` (one-row words by row, others whole), write them."""
-        tb, vocab = self.token_bytes, self._vocab
+    def _spell_words(self, misses: list[tuple], texts: list) -> None:
+        """Spell the words :meth:`fill_words` left to the deconstructor (each distinct one once), cache them
+        whole, write them."""
+        tb = self.token_bytes
         order: dict[int, int] = {}  # key (-1 - first row: not cached) -> its number in the lists below
         refs: list[int] = []  # per miss: its key in `order`
         codes, roots = [], []
-        for s, e, code, key in misses:
+        for s, code, word, key in misses:
             ref = -1 - s if key is None else key
             if ref not in order:
                 order[ref] = len(roots)
                 codes.append(code)
-                roots.append(_utf8(b"".join([tb[i] for i in ids[s:e]])))
+                roots.append(_utf8(b"".join([tb[i] for i in word])))
             refs.append(ref)
         spelled = self._spell(codes, roots)
-        single_end = (1 << self.num_flags) * vocab  # row keys are below it, word keys of _fill from it on
-        new_rows.update((k, spelled[n]) for k, n in order.items() if 0 <= k < single_end)
-        whole = {k: spelled[n] for k, n in order.items() if k >= single_end}
-        self.cache.make_room(len(new_rows) + len(whole))
-        self.cache.add_rows(new_rows)
+        whole = {k: spelled[n] for k, n in order.items() if k >= 0}
+        self.cache.make_room(len(whole))
         self.cache.add_words(whole)
         for (s, *_), ref in zip(misses, refs):
             texts[s] = spelled[order[ref]]
@@ -215,8 +190,7 @@ class Speller:
             else:
                 texts[n] = form[0] + cased(root, form[1])
         for c, members in groups.items():
-            row = [(c >> j) & 1 for j in range(self.num_flags)]
-            for n, t in zip(members, self.deconstructor.join_many([roots[n] for n in members], row)):
+            for n, t in zip(members, self.deconstructor.join_many([roots[n] for n in members], self._flag_row(c))):
                 texts[n] = t
         return texts
 
