@@ -3,6 +3,7 @@ import gzip
 import itertools
 import json
 import logging
+import pickle
 import warnings
 
 import numpy as np
@@ -728,6 +729,26 @@ def test_flag_rows_are_read_by_value_whoever_made_them(en_tok, shared_data):
             row[on] = 1
         assert tok.batch_decode([ids, ids], [[row], [row]]) == [want, want]
         assert tok.decode(ids, [row]) == want
+
+
+def test_a_pickled_tokenizer_decodes_and_reads_rows_at_its_own_addresses(en_tok, shared_data):
+    # worker processes get the tokenizer pickled: its decoder's cache (rows spelled through closures) arrives empty,
+    # and the flag tuples it reads by identity are remembered at the addresses of its own copies, not the sender's
+    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_40-59.txt.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        lines = list(itertools.islice(f, 200))
+    tok = _fresh(en_tok)
+    enc = tok(lines)
+    assert tok.batch_decode(enc["input_ids"], enc["flags"]) == lines
+    copy = pickle.loads(pickle.dumps(tok))
+    rows = copy.core.flag_rows
+    assert sorted(rows._met) == rows._addresses.tolist()
+    assert all(address == id(row) for address, (row, _) in rows._met.items())
+    assert {id(t) for t in rows.tuples} <= set(rows._met) and {id(t) for t in rows.objects} <= set(rows._met)
+    own = copy(lines)
+    assert copy.batch_decode(own["input_ids"], own["flags"]) == lines
+    assert copy.batch_decode(enc["input_ids"], enc["flags"]) == lines
+    assert [copy.decode(i, f) for i, f in zip(own["input_ids"], own["flags"])] == lines
 
 
 def test_addresses_are_where_the_items_live():

@@ -37,6 +37,16 @@ class FlagRows:
         self._met_keys = np.zeros(0, dtype=np.int64)
         self.add((0,) * num_flags)
 
+    def __getstate__(self) -> dict:
+        # subtle: addresses mean nothing in another process: the copy remembers its own tuples afresh
+        return {k: v for k, v in self.__dict__.items() if k not in ("_met", "_addresses", "_met_keys", "objects")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.objects = _object_array(self.tuples)
+        self._met, self._addresses, self._met_keys = {}, np.zeros(0, dtype=np.uintp), np.zeros(0, dtype=np.int64)
+        self._remember(self.tuples, [self.key[t] for t in self.tuples])
+
     def add(self, row: tuple[int, ...]) -> None:
         """Give ``row`` the next number."""
         # subtle: new tables, not grown ones: Encoded batches keep the table they were made with
@@ -44,9 +54,7 @@ class FlagRows:
         self.key[row] = sum(1 << j for j, v in enumerate(row) if v) * self._vocab
         self.tuples.append(row)
         self.table = np.array(self.tuples, dtype=np.uint8).reshape(-1, self.num_flags)
-        self.objects = np.empty(len(self.tuples), dtype=object)  # the same tuples, for fast gathers
-        for i, t in enumerate(self.tuples):
-            self.objects[i] = t
+        self.objects = _object_array(self.tuples)  # the same tuples, for fast gathers
         self._remember([row], [self.key[row]])
 
     def keys_by_identity(self, rows: Iterable, count: int) -> np.ndarray | None:
@@ -136,3 +144,11 @@ class FlagRows:
             return (packed.astype(np.int64) @ weights) * self._vocab
         return np.array([int.from_bytes(r, "little") * self._vocab for r in map(bytes, packed)] + [None],
                         dtype=object)[:-1]
+
+
+def _object_array(items: list) -> np.ndarray:
+    """(N,) object array of ``items`` as they are (tuples stay items, not rows of a 2D array)."""
+    out = np.empty(len(items), dtype=object)
+    for i, x in enumerate(items):
+        out[i] = x
+    return out

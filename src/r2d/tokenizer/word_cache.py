@@ -60,6 +60,14 @@ class WordCache:
         self.size = size
         self.clear()
 
+    def __getstate__(self) -> dict:
+        # pickled empty (worker processes): the texts' dicts spell through closures, which do not pickle
+        return {k: self.__dict__[k] for k in ("_vocab", "_num_flags", "_special_text", "_row_speller", "size")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self.clear()
+
     def clear(self) -> None:
         """Forget every text."""
         self.by_key: dict[int, RowTexts] = {}  # code * V -> {id: text}
