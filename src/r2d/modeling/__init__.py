@@ -1,5 +1,5 @@
-"""Models that read flags and predict them: configurations, the MLM and causal models, their losses and batches,
-sampling and generation.
+"""Models that read flags and predict them: configurations, the MLM, ELECTRA and causal models, their losses and
+batches, sampling and generation.
 
 This file imports neither torch nor transformers: :func:`register_with_auto_classes` (run by ``import r2d``)
 registers r2d's configs, models and tokenizer with transformers' Auto classes when transformers loads them, so that
@@ -13,21 +13,21 @@ import sys
 
 
 def _register_configs() -> None:
-    importlib.import_module("r2d.modeling.configuration")  # AutoConfig: "r2d", "r2d_causal"
+    importlib.import_module("r2d.modeling.configuration")  # AutoConfig: "r2d", "r2d_causal", "r2d_electra", ...
 
 
 def _register_tokenizers() -> None:
     from transformers.models.auto.tokenization_auto import AutoTokenizer
 
-    from r2d.modeling.configuration import R2DCausalConfig, R2DConfig
+    from r2d.modeling.configuration import R2DCausalConfig, R2DConfig, R2DElectraConfig
     from r2d.tokenizer.hf import R2DTokenizer
 
-    for config_class in (R2DConfig, R2DCausalConfig):
+    for config_class in (R2DConfig, R2DCausalConfig, R2DElectraConfig):
         AutoTokenizer.register(config_class, tokenizer_class=R2DTokenizer, exist_ok=True)
 
 
 def _register_models() -> None:
-    for module in ("r2d.modeling.encoder", "r2d.modeling.causal"):  # AutoModel, AutoModelFor*
+    for module in ("r2d.modeling.encoder", "r2d.modeling.causal", "r2d.modeling.electra"):  # AutoModel, AutoModelFor*
         importlib.import_module(module)
 
 

@@ -36,6 +36,27 @@ def _as_long(x: Any) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.long)
 
 
+def word_start_rows(input_ids: torch.Tensor, candidates: torch.Tensor, word_start: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool: candidate rows that begin a word (word-start id, or first candidate after a non-candidate).
+
+    Args:
+        input_ids: (B, T). candidates: (B, T) bool, the rows that belong to words (not special, not padding).
+        word_start: (V,) bool, True for the ids that begin a word.
+    """
+    prev = torch.zeros_like(candidates)
+    prev[:, 1:] = candidates[:, :-1]
+    ws = word_start[input_ids.clamp(0, len(word_start) - 1)]  # (B, T)
+    return candidates & (ws | ~prev)
+
+
+def word_owner(input_ids: torch.Tensor, candidates: torch.Tensor, word_start: torch.Tensor) -> torch.Tensor:
+    """(B, T) long: the first row of each row's word (meaningful on candidate rows only); arguments as in
+    :func:`word_start_rows`."""
+    starts = word_start_rows(input_ids, candidates, word_start)  # (B, T)
+    pos = torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids) * starts  # (B, T)
+    return torch.cummax(pos, dim=1).values  # (B, T) index of each row's start
+
+
 class R2DDataCollatorForMLM:
     """Pads R2D examples and masks ids and flags together (see the module docstring).
 
@@ -141,17 +162,12 @@ class R2DDataCollatorForMLM:
         return cand
 
     def word_starts(self, input_ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """(B, T) bool: candidate rows that begin a word (word-start id, or first candidate after a non-candidate)."""
-        prev = torch.zeros_like(candidates)
-        prev[:, 1:] = candidates[:, :-1]
-        ws = self.word_start[input_ids.clamp(0, len(self.word_start) - 1)]  # (B, T)
-        return candidates & (ws | ~prev)
+        """(B, T) bool: candidate rows that begin a word (:func:`word_start_rows`)."""
+        return word_start_rows(input_ids, candidates, self.word_start)
 
     def word_owner(self, input_ids: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
-        """(B, T) long: the first row of each row's word (meaningful on candidate rows only)."""
-        starts = self.word_starts(input_ids, candidates)  # (B, T)
-        pos = torch.arange(input_ids.shape[1]).expand_as(input_ids) * starts  # (B, T) index of each start, 0 elsewhere
-        return torch.cummax(pos, dim=1).values  # (B, T)
+        """(B, T) long: the first row of each row's word (:func:`word_owner`)."""
+        return word_owner(input_ids, candidates, self.word_start)
 
     def select(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T) bool: the rows chosen for prediction (rows, or whole words with ``whole_word_mask``)."""
@@ -215,4 +231,4 @@ class R2DDataCollatorForMLM:
                 "labels": labels, "flag_labels": flag_labels}
 
 
-__all__ = ["R2DDataCollatorForMLM"]
+__all__ = ["R2DDataCollatorForMLM", "word_start_rows", "word_owner"]

@@ -97,11 +97,15 @@ class R2DPreTrainedModel(RobertaPreTrainedModel):
 
 
 class R2DModel(R2DPreTrainedModel):
-    """The bare R2D encoder: flag input + RoBERTa backbone. Returns RoBERTa's base model output."""
+    """The bare R2D encoder: flag input + RoBERTa backbone. Returns RoBERTa's base model output.
 
-    def __init__(self, config: R2DConfig, add_pooling_layer: bool = True):
+    ``hideable_flags=False`` leaves out the hidden-flags embedding, for an encoder that never reads hidden flags
+    (the ELECTRA discriminator: every parameter then takes part in every step).
+    """
+
+    def __init__(self, config: R2DConfig, add_pooling_layer: bool = True, hideable_flags: bool = True):
         super().__init__(config)
-        self.flag_input = R2DFlagInput(config, hideable=True)
+        self.flag_input = R2DFlagInput(config, hideable=hideable_flags)
         self.roberta = RobertaModel(config, add_pooling_layer=add_pooling_layer)
         self.post_init()
 
@@ -306,11 +310,12 @@ class R2DForSequenceClassification(R2DPreTrainedModel):
 
     # the pretraining heads of an MLM checkpoint are dropped on purpose: no UNEXPECTED rows in the load report
     _keys_to_ignore_on_load_unexpected = [r"^lm_head\.", r"^flag_head\."]
+    hideable_flags = True  # the encoder of an MLM checkpoint has the hidden-flags embedding
 
     def __init__(self, config: R2DConfig):
         super().__init__(config)
         self.num_labels = config.num_labels
-        self.r2d = R2DModel(config, add_pooling_layer=False)
+        self.r2d = R2DModel(config, add_pooling_layer=False, hideable_flags=self.hideable_flags)
         self.classifier = RobertaClassificationHead(config)
         self.post_init()
 

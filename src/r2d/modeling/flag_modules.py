@@ -76,16 +76,26 @@ class R2DFlagInput(nn.Module):
 
 
 class R2DFlagHead(nn.Module):
-    """The flag head: like ``RobertaLMHead`` (dense, gelu, layer norm, decoder) with F outputs, one logit per flag."""
+    """The flag head: like ``RobertaLMHead`` (dense, gelu, layer norm, decoder) with F outputs, one logit per flag.
 
-    def __init__(self, config: R2DConfig):
+    With ``root_conditioned=True`` it reads ``[h ; E[root]]`` (2H): the flags of a given root (the ELECTRA
+    generator's, which samples a root first), so what a flag means can depend on the root.
+    """
+
+    def __init__(self, config: R2DConfig, *, root_conditioned: bool = False):
         super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.decoder = nn.Linear(config.hidden_size, config.num_flags)
+        h = config.hidden_size
+        self.root_conditioned = root_conditioned
+        self.dense = nn.Linear(2 * h if root_conditioned else h, h)
+        self.layer_norm = nn.LayerNorm(h, eps=config.layer_norm_eps)
+        self.decoder = nn.Linear(h, config.num_flags)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, T, H) hidden states -> (B, T, F) flag logits."""
+    def forward(self, features: torch.Tensor, root_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., H) hidden states (and (..., H) root embeddings when root-conditioned) -> (..., F) flag logits."""
+        if self.root_conditioned != (root_embeds is not None):
+            raise ValueError(f"this flag head {'needs' if self.root_conditioned else 'takes no'} root_embeds")
+        if root_embeds is not None:
+            features = torch.cat([features, root_embeds], dim=-1)  # (..., 2H)
         return self.decoder(self.layer_norm(gelu(self.dense(features))))
 
 
