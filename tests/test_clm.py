@@ -127,3 +127,38 @@ def test_resume_after_kill_9(tmp_path, corpus, tiny_tok):
     key = lambda rows: [(r["step"], r.get("loss"), r.get("eval_loss")) for r in rows if "train_runtime" not in r]
     a, b = key(read_metrics(full / "metrics.jsonl")), key(read_metrics(killed / "metrics.jsonl"))
     assert [s for s, _, _ in a] == [s for s, _, _ in b] and a == b
+
+
+@pytest.mark.parametrize("model", ["r2d", "bpe"])
+def test_a_run_tokenizer_trains_on_no_evaluation_text(tmp_path, monkeypatch, tiny_tok, model):
+    """--train-tokenizer and the evaluation set split the corpus by one rule: the documents the tokenizer trains on
+    and those the run evaluates on are disjoint, and together the whole corpus."""
+    from types import SimpleNamespace
+
+    import r2d.training.clm as clm
+    from r2d.training.data import build_datasets
+
+    docs = [f"Document {k} walks {'dogs ' * (k % 3)}in park number {k}." for k in range(23)]
+    corpus = tmp_path / "docs.txt"
+    corpus.write_text("".join(d + "\n" for d in docs), encoding="utf-8")
+    trained_on: list[str] = []
+    tokenizer = tiny_tok if model == "r2d" else tiny_bpe_twin()
+
+    def train(texts, *args, **kwargs):
+        trained_on.extend(texts)
+        return tokenizer
+
+    if model == "r2d":
+        monkeypatch.setattr(clm, "R2DTokenizer", SimpleNamespace(train=lambda texts, **kw: train(texts)))
+    else:
+        monkeypatch.setattr(clm, "train_byte_level_bpe", train)
+    args = SimpleNamespace(model=model, corpus=[str(corpus)], max_docs=None, eval_fraction=0.2, train_tokenizer=300,
+                           max_length=512)
+    tok = clm.train_run_tokenizer(args, tmp_path / "run")
+    _, evals = build_datasets(args.corpus, tok, cache_dir=tmp_path / "run" / "data", tokenizer_id="trained",
+                              with_flags=model == "r2d", max_length=512, pack=False, max_docs=None,
+                              eval_fraction=args.eval_fraction, eval_size=100, objective="clm")
+    codec = RowCodec(tok)
+    evaluated = [codec.decode(*evals.rows(i)) for i in range(len(evals))]
+    assert evaluated and trained_on and not set(evaluated) & set(trained_on)
+    assert trained_on + evaluated == docs

@@ -74,3 +74,19 @@ def test_atomic_write_leaves_no_temp_file_on_failure(tmp_path):
     with pytest.raises(TypeError):
         atomic_write_text(p, None)  # fails while writing: the old file stays whole, no temp file is left
     assert p.read_text(encoding="utf-8") == '{\n "a": "é"\n}\n' and os.listdir(tmp_path) == ["out.json"]
+
+
+def test_atomic_folder_replaces_the_folder_only_once_complete(tmp_path):
+    from r2d.io import atomic_folder
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    with pytest.raises(RuntimeError), atomic_folder(target) as work:
+        (work / "new.txt").write_text("half")
+        raise RuntimeError("killed mid-save")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"] and (target / "old.txt").is_file()
+    with atomic_folder(target, tmp=tmp_path / "model.tmp") as work:
+        (work / "new.txt").write_text("new")
+        assert not (target / "new.txt").exists()
+    assert sorted(p.name for p in target.iterdir()) == ["new.txt"] and not (tmp_path / "model.tmp").exists()

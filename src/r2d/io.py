@@ -1,4 +1,5 @@
-"""Files every package shares: strict UTF-8 text (``.gz`` too), JSON lines, atomic writes, and bad input.
+"""Files every package shares: strict UTF-8 text (``.gz`` too), JSON lines, atomic writes of files and folders, and bad
+input.
 
 :class:`InputError` says what is wrong with a file in one line (the file, and the line and field where known), which
 a command prints before it exits with status 2. Writes go through a temp file and a rename, so a crash leaves the old
@@ -13,11 +14,14 @@ file or the new one, never half of one. Imports nothing from r2d.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import logging
 import os
 import secrets
+import shutil
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -211,3 +215,31 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int | None = 1) -> None:
     """:func:`atomic_write_text` of ``data`` as JSON (never half-written)."""
     atomic_write_text(path, json.dumps(data, indent=indent, ensure_ascii=False) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, *, tmp: str | os.PathLike | None = None) -> Iterator[Path]:
+    """A folder that appears at ``path`` only complete: fill the temp folder this yields beside it; when the block
+    ends, it replaces ``path`` (and whatever was there) by a rename; on an exception it is removed, ``path`` untouched.
+
+    Args:
+        tmp: the temp folder (emptied first), where several writers must agree on it (every process of a
+            multi-process save; a fixed name is also cleared by the next attempt after a kill); default a new
+            ``.<name>.<random>.tmp``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if tmp is None:
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    else:
+        work = Path(tmp)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+    try:
+        yield work
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(work, path)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

@@ -18,7 +18,7 @@ def point_suffixes(runs: Sequence[str]) -> list[str]:
 
 def _pretrain_info(stages: Mapping[str, dict], run: str) -> dict | None:
     """Size, steps, rows seen and parameters outside the root embedding of ``run`` (its first finished seed)."""
-    from r2d.training.trainer import PRESETS
+    from r2d.training.presets import PRESETS
 
     for name in sorted(stages):
         if name.startswith(f"pretrain/{run}/seed"):

@@ -1,15 +1,15 @@
-"""Command-line arguments declared once, as dataclasses, and parsed by ``transformers.HfArgumentParser``.
+"""Command-line arguments declared once, as dataclasses: each field becomes a ``--dashed-name`` option whose
+``--help`` line is its ``metadata["help"]`` (as ``transformers.HfArgumentParser`` reads them).
 
-Field names become ``--dashed-names``, each attribute docstring (or ``metadata["help"]``) the option's ``--help``
-line, booleans get ``--x/--no-x``, and fields with ``metadata={"cli": False}`` are for library use only.
+Booleans get ``--x/--no-x``, ``bool | None`` fields take ``--x``, ``--x true|false`` or nothing (``None``: decided
+later), ``Literal`` fields their choices, lists one or more values; fields with ``metadata={"cli": False}`` are for
+library use only.
 
->>> from dataclasses import dataclass
+>>> from dataclasses import dataclass, field
 >>> @dataclass
 ... class Args:
-...     out: str
-...     '''output folder'''
-...     steps: int = 10
-...     '''optimizer steps'''
+...     out: str = field(metadata={"help": "output folder"})
+...     steps: int = field(default=10, metadata={"help": "optimizer steps"})
 >>> DataclassArgumentParser(Args, prog="demo", description="d", example="demo --out x").parse(["--out", "o"])
 Args(out='o', steps=10)
 """
@@ -17,33 +17,12 @@ Args(out='o', steps=10)
 from __future__ import annotations
 
 import argparse
-import ast
-import copy
 import dataclasses
-import inspect
-import textwrap
 import types
-from typing import Any, get_type_hints
+import typing
+from typing import Any, Literal, get_type_hints
 
-from transformers import HfArgumentParser
 from transformers.hf_argparser import string_to_bool
-
-
-def attribute_docs(cls: type) -> dict[str, str]:
-    """``{field: docstring}`` of a dataclass: the string literal right after each annotated attribute."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__):
-        if not dataclasses.is_dataclass(klass):
-            continue
-        try:
-            body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
-        except (OSError, TypeError):  # pragma: no cover - no source (e.g. built in a REPL)
-            continue
-        for a, b in zip(body, body[1:]):
-            if (isinstance(a, ast.AnnAssign) and isinstance(a.target, ast.Name) and isinstance(b, ast.Expr)
-                    and isinstance(b.value, ast.Constant) and isinstance(b.value.value, str)):
-                docs[a.target.id] = " ".join(b.value.value.split())
-    return docs
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -58,8 +37,33 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return text
 
 
-class DataclassArgumentParser(HfArgumentParser):
-    """``HfArgumentParser`` over one dataclass, with help from attribute docstrings and an example epilog.
+def option(f: dataclasses.Field, hint: Any) -> dict[str, Any]:
+    """The ``add_argument`` keywords of one dataclass field with type ``hint``."""
+    kwargs: dict[str, Any] = {"help": f.metadata.get("help", "").replace("%", "%%")}  # argparse %-formats help
+    if "metavar" in f.metadata:
+        kwargs["metavar"] = f.metadata["metavar"]
+    if f.default is not dataclasses.MISSING:
+        kwargs["default"] = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        kwargs["default"] = f.default_factory()
+    else:
+        kwargs["required"] = True
+    if hint is bool:
+        return {**kwargs, "action": argparse.BooleanOptionalAction}
+    if hint == bool | None:
+        return {"metavar": "true|false", **kwargs, "nargs": "?", "const": True, "type": string_to_bool}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))  # X | None -> X
+    if typing.get_origin(hint) is Literal:
+        choices = typing.get_args(hint)
+        return {**kwargs, "choices": choices, "type": type(choices[0])}
+    if typing.get_origin(hint) is list:
+        return {**kwargs, "nargs": "+", "type": typing.get_args(hint)[0]}
+    return {**kwargs, "type": hint}
+
+
+class DataclassArgumentParser(argparse.ArgumentParser):
+    """An argument parser over one dataclass, with an example (and notes) in the epilog.
 
     Args:
         dataclass_type: the arguments dataclass.
@@ -70,39 +74,17 @@ class DataclassArgumentParser(HfArgumentParser):
     """
 
     def __init__(self, dataclass_type: type, *, prog: str, description: str, example: str, notes: str = ""):
-        self.docs = attribute_docs(dataclass_type)
         epilog = (notes.rstrip() + "\n\n" if notes else "") + "example:\n  " + example.strip()
-        super().__init__(dataclass_type, prog=prog, description=description, epilog=epilog,
-                         formatter_class=_HelpFormatter)
-
-    def _add_dataclass_arguments(self, dtype: type) -> None:
-        hints = get_type_hints(dtype)
-        for f in dataclasses.fields(dtype):
-            if not f.init or not f.metadata.get("cli", True):
-                continue
-            meta = {k: v for k, v in f.metadata.items() if k != "cli"}
-            meta["help"] = meta.get("help", self.docs.get(f.name, "")).replace("%", "%%")  # argparse %-formats help
-            flag = "--" + f.name.replace("_", "-")
-            if hints[f.name] is bool:  # subtle: --x/--no-x, where HfArgumentParser would take "--x [X]"
-                self.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=f.default,
-                                  help=meta["help"])
-                continue
-            if hints[f.name] == bool | None:  # None = a default decided later: --x, --x true/false, or nothing
-                self.add_argument(flag, dest=f.name, nargs="?", const=True, default=f.default, type=string_to_bool,
-                                  metavar="true|false", help=meta["help"])
-                continue
-            g = copy.copy(f)
-            g.type, g.metadata = hints[f.name], types.MappingProxyType(meta)
-            self._parse_dataclass_field(self, g)
-            action = self._option_string_actions[flag] if flag in self._option_string_actions else None
-            if action is not None and f"--{f.name}" != flag:  # one spelling: drop the --under_score alias
-                action.option_strings.remove(f"--{f.name}")
-                del self._option_string_actions[f"--{f.name}"]
+        super().__init__(prog=prog, description=description, epilog=epilog, formatter_class=_HelpFormatter)
+        self.dataclass_type = dataclass_type
+        hints = get_type_hints(dataclass_type)
+        for f in dataclasses.fields(dataclass_type):
+            if f.init and f.metadata.get("cli", True):
+                self.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **option(f, hints[f.name]))
 
     def parse(self, argv: list[str] | None = None) -> Any:
         """Parse ``argv`` into an instance of the dataclass (argparse exits with status 2 on bad arguments)."""
-        namespace = self.parse_args(argv)
-        return self.dataclass_types[0](**vars(namespace))
+        return self.dataclass_type(**vars(self.parse_args(argv)))
 
 
-__all__ = ["DataclassArgumentParser", "attribute_docs"]
+__all__ = ["DataclassArgumentParser", "option"]

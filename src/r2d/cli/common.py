@@ -85,11 +85,11 @@ def read_stdin() -> str:
 
 
 def load_tokenizer(name: str):
-    """``R2DTokenizer.from_pretrained(name)``, its failures as one :class:`InputError` naming ``--tokenizer``."""
-    from r2d.tokenizer.hf import R2DTokenizer
+    """The ``R2DTokenizer`` ``name`` names, its failures as one :class:`InputError` naming ``--tokenizer``."""
+    from r2d.tokenizer.loading import load_tokenizer as load
 
     try:
-        return R2DTokenizer.from_pretrained(name)
+        return load(name, r2d=True)
     except InputError:
         raise
     except (OSError, ValueError) as err:

@@ -1,9 +1,6 @@
-"""``r2d finetune``: the command line of the fine-tuning recipe (:mod:`r2d.training.finetune`).
-
-Pipeline stage: the front door of fine-tuning. Options are :class:`r2d.training.finetune.FinetuneArgs`, parsed by
-:class:`r2d.cli.args.DataclassArgumentParser`; bad input (an unknown task, a ``--model`` folder that does not
-exist) ends in one line and exit status 2 before anything is written; a finished run prints its final metrics (the
-main process of a multi-process run).
+"""``r2d finetune``: the command line of the fine-tuning recipe (:mod:`r2d.training.finetune`), its options
+:class:`r2d.training.finetune_args.FinetuneArgs`. Bad input ends in one line and exit status 2 before anything is
+written; a finished run prints its final metrics (once, in a multi-process run).
 """
 
 from __future__ import annotations

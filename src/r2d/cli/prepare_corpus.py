@@ -23,29 +23,28 @@ EXAMPLE = """r2d prepare-corpus --corpus ../shared/data/wikipedia_en/*.txt.gz --
 
 @dataclass
 class PrepareArgs:
-    """Arguments of ``r2d prepare-corpus`` (each attribute docstring is its ``--help`` text)."""
+    """Arguments of ``r2d prepare-corpus`` (each field's ``metadata["help"]`` is its ``--help`` text)."""
 
-    corpus: list[str] = field(metadata={"metavar": "FILE"})
-    """corpus files (.txt or .txt.gz; WikiExtractor <doc> markup is dropped) or a Hub dataset name[:config]
-    (streamed)"""
-    out: str
-    """the shard folder to write: manifest.json and, per shard, .ids, .flags (R2D) and .docs files"""
-    model: Literal["r2d", "roberta", "bpe"] = "r2d"
-    """whose tokenizer: r2d (ids + flags) or roberta / bpe (ids only), as for r2d pretrain"""
-    tokenizer: str | None = None
-    """r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline
-    RoBERTa BPE); r2d pretrain must use the same one"""
-    workers: int | None = None
-    """tokenizer processes (0: this process; default: this process for files under 4 MB, else one per core, at
-    most 8)"""
-    max_docs: int | None = None
-    """read at most this many documents (all corpus files together)"""
-    shard_rows: int = SHARD_ROWS
-    """rows per shard file (a document is never split across shards)"""
-    overwrite: bool = False
-    """replace shards in --out that were made from other files or with another tokenizer"""
-    progress: bool = True
-    """show a progress bar (--no-progress: log lines only)"""
+    corpus: list[str] = field(metadata={"metavar": "FILE", "help": (
+        "corpus files (.txt or .txt.gz; WikiExtractor <doc> markup is dropped) or a Hub dataset name[:config] "
+        "(streamed)")})
+    out: str = field(metadata={"help": (
+        "the shard folder to write: manifest.json and, per shard, .ids, .flags (R2D) and .docs files")})
+    model: Literal["r2d", "roberta", "bpe"] = field(default="r2d", metadata={"help": (
+        "whose tokenizer: r2d (ids + flags) or roberta / bpe (ids only), as for r2d pretrain")})
+    tokenizer: str | None = field(default=None, metadata={"help": (
+        "r2d: tokenizer folder or r2d-en (default r2d-en); roberta, bpe: folder or Hub name (default: the offline "
+        "RoBERTa BPE); r2d pretrain must use the same one")})
+    workers: int | None = field(default=None, metadata={"help": (
+        "tokenizer processes (0: this process; default: this process for files under 4 MB, else one per core, at most "
+        "8)")})
+    max_docs: int | None = field(default=None, metadata={"help": (
+        "read at most this many documents (all corpus files together)")})
+    shard_rows: int = field(default=SHARD_ROWS, metadata={"help": (
+        "rows per shard file (a document is never split across shards)")})
+    overwrite: bool = field(default=False, metadata={"help": (
+        "replace shards in --out that were made from other files or with another tokenizer")})
+    progress: bool = field(default=True, metadata={"help": "show a progress bar (--no-progress: log lines only)"})
 
 
 def build_parser():

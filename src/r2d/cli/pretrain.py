@@ -1,9 +1,6 @@
-"""``r2d pretrain``: the command line of the pretraining recipe (:mod:`r2d.training.pretrain`).
-
-Pipeline stage: the front door of pretraining. Options are :class:`r2d.training.pretrain.PretrainArgs`, parsed by
-:class:`r2d.cli.args.DataclassArgumentParser`; bad input ends in one line and exit status 2 before anything is
-written; a finished run prints a one-line summary (the main process of a multi-process run). The recipe itself
-lives in the library.
+"""``r2d pretrain``: the command line of the pretraining recipe (:mod:`r2d.training.pretrain`), its options
+:class:`r2d.training.pretrain_args.PretrainArgs`. Bad input ends in one line and exit status 2 before anything is
+written; a finished run prints a one-line summary (once, in a multi-process run).
 """
 
 from __future__ import annotations
@@ -23,9 +20,9 @@ EXAMPLE = """r2d pretrain --model r2d --preset small --corpus ../shared/data/wik
 
 
 def build_parser():
-    """The ``r2d pretrain`` parser over :class:`r2d.training.pretrain.PretrainArgs`."""
+    """The ``r2d pretrain`` parser over :class:`r2d.training.pretrain_args.PretrainArgs`."""
     from r2d.cli.args import DataclassArgumentParser
-    from r2d.training.pretrain import PretrainArgs
+    from r2d.training.pretrain_args import PretrainArgs
 
     return DataclassArgumentParser(
         PretrainArgs, prog=PROG, example=EXAMPLE,

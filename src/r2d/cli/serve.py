@@ -62,14 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, "--max-text-bytes and --max-new-tokens must be positive")
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
-    from r2d import R2DTokenizer
     from r2d.serve.app import LOOPBACK_HOSTS, create_app
     from r2d.serve.models import ModelLoadError, load_model
+    from r2d.tokenizer.loading import load_tokenizer
 
     tokenizers = {}
     for name in args.tokenizer or ["r2d-en"]:
         try:
-            tokenizers[name] = R2DTokenizer.from_pretrained(name)
+            tokenizers[name] = load_tokenizer(name, r2d=True)
         except (FileNotFoundError, ValueError, OSError) as err:
             return fail(PROG, f"--tokenizer {name}: {err}")
     models = {}

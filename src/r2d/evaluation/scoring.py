@@ -65,19 +65,18 @@ def load_scorer(path: str | Path, *, batch_size: int = 32, device: str = "auto",
         from transformers import AutoModelForMaskedLM
 
         import r2d.modeling.encoder  # noqa: F401  (registers model_type "r2d")
-        from r2d.tokenizer.hf import R2DTokenizer
+        from r2d.tokenizer.loading import load_tokenizer
 
         model = place(AutoModelForMaskedLM.from_pretrained(str(path)).eval(), device)
-        return r2d_pseudo_scorer(model, R2DTokenizer.from_pretrained(path), batch_size=batch_size,
+        return r2d_pseudo_scorer(model, load_tokenizer(path, r2d=True), batch_size=batch_size,
                                  precision=precision), "pseudo"
     if kind == "roberta":
         from transformers import AutoModelForMaskedLM
 
-        from r2d.tokenizer.baseline import roberta_tokenizer
+        from r2d.tokenizer.loading import has_tokenizer_files, load_tokenizer
 
         model = place(AutoModelForMaskedLM.from_pretrained(str(path)).eval(), device)
-        has_files = any((Path(path) / f).is_file() for f in ("tokenizer.json", "vocab.json", "tokenizer_config.json"))
-        tokenizer = roberta_tokenizer(str(path) if has_files else None)
+        tokenizer = load_tokenizer(path if has_tokenizer_files(path) else None, r2d=False)
         return roberta_pseudo_scorer(model, tokenizer, batch_size=batch_size, precision=precision), "pseudo"
     raise ValueError(f"{path}: cannot score a model of type {kind!r} (expected r2d_causal, r2d or roberta)")
 

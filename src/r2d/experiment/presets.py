@@ -45,7 +45,7 @@ class ExperimentPreset:
     vocab_size: int
     """vocabulary size of both tokenizers (R2D and byte-level BPE, trained on the same text)"""
     model_preset: str
-    """model size of r2d.training.trainer.PRESETS for every model (tiny / micro / mini / small / base)"""
+    """model size of r2d.training.presets.PRESETS for every model (tiny / micro / mini / small / base)"""
     causal_steps: int
     """optimizer steps of each causal pretraining run (the same rows for both models: packed blocks)"""
     causal_seeds: tuple[int, ...]
@@ -105,7 +105,7 @@ class ExperimentPreset:
     """flag sets of the ablation (:data:`FLAG_ARMS`), each one more causal R2D model per causal seed, scored like the
     pair (bits per byte, BLiMP; not fine-tuned)"""
     scaling_sizes: tuple[tuple[str, tuple[int, ...]], ...] = ()
-    """the scaling study (``--scaling``): the causal pair at these other model sizes of r2d.training.trainer.PRESETS,
+    """the scaling study (``--scaling``): the causal pair at these other model sizes of r2d.training.presets.PRESETS,
     each with its pretraining seeds; everything else as the pair (corpus, vocabulary, rows, steps, schedule shape)"""
     scaling_steps: tuple[int, ...] = ()
     """the scaling study's data axis: the causal pair at the preset's size trained for these step counts, each to the
@@ -169,7 +169,7 @@ def scaling_points(preset: ExperimentPreset) -> list[tuple[str, ExperimentPreset
     2500steps mini 2500 (0, 1, 2)
     small small 5000 (0,)
     """
-    from r2d.training.trainer import PRESETS as SIZES
+    from r2d.training.presets import PRESETS as SIZES
 
     def width(size: str) -> int:
         return SIZES[size]["hidden_size"]
@@ -202,41 +202,40 @@ def snapshot_steps(steps: int, points: int) -> list[int]:
 
 @dataclass
 class ExperimentArgs:
-    """Arguments of ``r2d experiment`` (each attribute docstring is its ``--help`` text)."""
+    """Arguments of ``r2d experiment`` (each field's ``metadata["help"]`` is its ``--help`` text)."""
 
-    preset: Literal["smoke", "cpu", "gpu"]
-    """experiment size (see the presets below)"""
-    out: str
-    """output folder (resumable: the same command continues a killed run, finished units are skipped)"""
-    data_dir: str | None = None
-    """local data in the layout of shared/data (Wikipedia shards, wikitext-2-raw, blimp, GLUE, imdb)"""
-    corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE"})
-    """pretraining text files instead of --data-dir's Wikipedia shards"""
-    tasks: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "TASK"})
-    """override the preset's fine-tuning tasks (of the MLM pair, and of the causal pair where the preset fine-tunes
-    it)"""
-    seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
-    """override the preset's fine-tuning seeds"""
-    causal_seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED"})
-    """override the preset's causal pretraining seeds"""
-    causal_steps: int | None = None
-    """override the preset's causal pretraining steps"""
-    mlm_steps: int | None = None
-    """override the preset's MLM pretraining steps; on a preset without the MLM pair (cpu) this brings the pair
-    back, fine-tuned only on the tasks of --tasks (cpu has none of its own)"""
-    scaling: bool = False
-    """the scaling study: also train the causal pair at the preset's other model sizes (cpu: micro, a quarter of
-    mini's parameters outside the embedding, and small, 4x) and shorter schedules (cpu: 1,250 and 2,500 steps), each
-    to the end of its own schedule; the report adds the gap against parameters and rows seen"""
-    flag_sets: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "SET"})
-    """the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case only;
-    affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute"""
-    compile: bool | None = None
-    """torch.compile every pretraining run (default: the preset's, off; BENCHMARKS.md compares it with eager)"""
-    threads: int | None = None
-    """torch threads (default: torch's own choice)"""
-    progress: bool = True
-    """show progress bars"""
+    preset: Literal["smoke", "cpu", "gpu"] = dataclasses.field(metadata={"help": (
+        "experiment size (see the presets below)")})
+    out: str = dataclasses.field(metadata={"help": (
+        "output folder (resumable: the same command continues a killed run, finished units are skipped)")})
+    data_dir: str | None = dataclasses.field(default=None, metadata={"help": (
+        "local data in the layout of shared/data (Wikipedia shards, wikitext-2-raw, blimp, GLUE, imdb)")})
+    corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE", "help": (
+        "pretraining text files instead of --data-dir's Wikipedia shards")})
+    tasks: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "TASK", "help": (
+        "override the preset's fine-tuning tasks (of the MLM pair, and of the causal pair where the preset fine-tunes "
+        "it)")})
+    seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED", "help": (
+        "override the preset's fine-tuning seeds")})
+    causal_seeds: list[int] | None = dataclasses.field(default=None, metadata={"metavar": "SEED", "help": (
+        "override the preset's causal pretraining seeds")})
+    causal_steps: int | None = dataclasses.field(default=None, metadata={"help": (
+        "override the preset's causal pretraining steps")})
+    mlm_steps: int | None = dataclasses.field(default=None, metadata={"help": (
+        "override the preset's MLM pretraining steps; on a preset without the MLM pair (cpu) this brings the pair "
+        "back, fine-tuned only on the tasks of --tasks (cpu has none of its own)")})
+    scaling: bool = dataclasses.field(default=False, metadata={"help": (
+        "the scaling study: also train the causal pair at the preset's other model sizes (cpu: micro, a quarter of "
+        "mini's parameters outside the embedding, and small, 4x) and shorter schedules (cpu: 1,250 and 2,500 steps), "
+        "each to the end of its own schedule; the report adds the gap against parameters and rows seen")})
+    flag_sets: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "SET", "help": (
+        "the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case "
+        "only; affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute")})
+    compile: bool | None = dataclasses.field(default=None, metadata={"help": (
+        "torch.compile every pretraining run (default: the preset's, off; BENCHMARKS.md compares it with eager)")})
+    threads: int | None = dataclasses.field(default=None, metadata={"help": (
+        "torch threads (default: torch's own choice)")})
+    progress: bool = dataclasses.field(default=True, metadata={"help": "show progress bars"})
 
 
 def resolve(args: ExperimentArgs) -> ExperimentPreset:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from r2d.experiment.presets import ExperimentPreset
-from r2d.io import InputError
+from r2d.io import InputError, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +70,8 @@ class Stages:
         result["finished"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         if inputs is not None:
             result["inputs"] = inputs
-        tmp = self._path(name).with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-        tmp.replace(self._path(name))  # atomic: a marker exists only for a finished stage
+        # a marker exists only for a finished stage
+        atomic_write_text(self._path(name), json.dumps(result, indent=2, default=str) + "\n")
         self.ran.append(name)
         return result
 

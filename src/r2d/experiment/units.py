@@ -98,10 +98,10 @@ def eval_flags(model_dir: str, docs: list[str], *, max_length: int, seed: int = 
     from r2d.evaluation.bootstrap import paired_bootstrap
     from r2d.modeling.collator import R2DDataCollatorForMLM
     from r2d.modeling.mlm_batches import MLMBatches
-    from r2d.tokenizer.hf import R2DTokenizer
+    from r2d.tokenizer.loading import load_tokenizer
     from r2d.training.data import SequenceDataset, tokenize_documents
 
-    tok = R2DTokenizer.from_pretrained(model_dir)
+    tok = load_tokenizer(model_dir, r2d=True)
     model = AutoModelForMaskedLM.from_pretrained(model_dir).eval()
     ts = tokenize_documents(docs, tok, max_length=max_length, pack=True, with_flags=True, num_flags=tok.num_flags)
     batches = MLMBatches(R2DDataCollatorForMLM(tok, mlm_probability=0.15), seed, tok.pad_token_id, tok.num_flags)

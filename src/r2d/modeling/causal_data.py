@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from r2d.modeling.causal import causal_targets
-from r2d.modeling.rows import RowCodec, load_tokenizer_for
+from r2d.modeling.rows import RowCodec
+from r2d.tokenizer.loading import load_tokenizer
 
 
 class CausalCollator:
@@ -130,7 +131,7 @@ def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None,
     model = AutoModelForCausalLM.from_pretrained(str(d), dtype=dtype)
     model.eval()
     try:
-        tokenizer = load_tokenizer_for(d, model.config.num_flags)
+        tokenizer = load_tokenizer(d, r2d=model.config.num_flags > 0)
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: cannot load the model's tokenizer: {e}") from None
     codec = RowCodec(tokenizer)
@@ -140,4 +141,4 @@ def load_causal_lm(path: str | os.PathLike, *, dtype: torch.dtype | None = None,
     return model, codec
 
 
-__all__ = ["RowCodec", "CausalCollator", "load_causal_lm", "load_tokenizer_for", "resolve_model_folder"]
+__all__ = ["RowCodec", "CausalCollator", "load_causal_lm", "resolve_model_folder"]

@@ -12,7 +12,8 @@ from transformers.utils import ModelOutput
 
 from r2d.device import model_device
 from r2d.modeling.decoding import STOP_CHECK_EVERY, RowRules, check_fits, decode_rows
-from r2d.modeling.rows import RowCodec, as_codec, load_tokenizer_for
+from r2d.modeling.rows import RowCodec, as_codec
+from r2d.tokenizer.loading import load_tokenizer
 from r2d.modeling.sampling import root_warpers
 
 
@@ -52,7 +53,7 @@ def model_codec(model, tokenizer=None) -> RowCodec:
             raise ValueError(f"{type(model).__name__}.generate needs the model's tokenizer (which ids start a word "
                              "decides which flags are drawn): pass tokenizer=, e.g. R2DTokenizer.from_pretrained(...)")
         try:
-            codec = RowCodec(load_tokenizer_for(folder, model.config.num_flags))
+            codec = RowCodec(load_tokenizer(folder, r2d=model.config.num_flags > 0))
         except (OSError, ValueError) as e:
             raise ValueError(f"{type(model).__name__}.generate: no tokenizer in {folder} ({e}); pass tokenizer=") from None
     model.__dict__["_r2d_generation_codec"] = (tokenizer, codec)

@@ -8,7 +8,6 @@ when it carries GPT-2's space marker ``Ġ`` (used only to cut the generated stre
 
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
 import numpy as np
@@ -83,21 +82,9 @@ def _readable(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def load_tokenizer_for(path: str | os.PathLike, num_flags: int):
-    """The tokenizer saved in a causal model folder: ``R2DTokenizer`` when F > 0, else ``AutoTokenizer``'s."""
-    if num_flags:
-        from r2d.tokenizer.hf import R2DTokenizer
-
-        return R2DTokenizer.from_pretrained(path)
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(path))
-
-
-
 def as_codec(tokenizer) -> RowCodec:
     """A :class:`RowCodec` for a tokenizer (or the codec itself)."""
     return tokenizer if isinstance(tokenizer, RowCodec) else RowCodec(tokenizer)
 
 
-__all__ = ["RowCodec", "as_codec", "load_tokenizer_for"]
+__all__ = ["RowCodec", "as_codec"]

@@ -53,14 +53,9 @@ def load_model(path: str, device: str = "auto") -> LoadedModel:
     except Exception as err:  # transformers raises many kinds; the user needs one line
         raise ModelLoadError(f"{path}: cannot load a causal model: {type(err).__name__}: {_first_line(err)}") from None
     try:
-        if (folder / "r2d_tokenizer.json").is_file():
-            from r2d import R2DTokenizer
+        from r2d.tokenizer.loading import load_tokenizer
 
-            tokenizer = R2DTokenizer.from_pretrained(folder)
-        else:
-            from transformers import AutoTokenizer
-
-            tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer = load_tokenizer(folder)  # R2D's or the twin's, by the files saved with the model
     except Exception as err:
         raise ModelLoadError(f"{path}: cannot load the tokenizer saved with the model: {type(err).__name__}: "
                              f"{_first_line(err)}") from None

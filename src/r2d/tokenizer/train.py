@@ -1,10 +1,8 @@
 """Training the root BPE of a 2D tokenizer: count the roots of a corpus, learn the merges.
 
-Stage 4 of the pipeline, offline: corpus text is split into pieces and through step 1 into roots
-(:mod:`r2d.text.transform`), and a byte-level BPE (``tokenizers``, Rust) is trained on the roots only, so that
-``riding`` counts for ``ride`` and ``Dogs`` for ``dog``. The result is a ``tokenizers.Tokenizer`` in RoBERTa's
-special-token layout; :meth:`r2d.tokenizer.hf.R2DTokenizer.train` wraps it. This module does not encode or
-decode (see :mod:`r2d.tokenizer.core`) and does not build deconstruction lists (see :mod:`r2d.lists`).
+The corpus is split into pieces and roots (:mod:`r2d.text.transform`) and a byte-level BPE is trained on the roots
+only, so that ``riding`` counts for ``ride`` and ``Dogs`` for ``dog``; the result is in RoBERTa's special-token
+layout, and :meth:`r2d.tokenizer.hf.R2DTokenizer.train` wraps it.
 """
 
 from __future__ import annotations

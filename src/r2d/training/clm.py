@@ -1,40 +1,30 @@
-"""Recipe part: the causal objective of ``r2d pretrain --objective clm`` (R2D with ``--model r2d``, its 1D twin with
-``--model bpe``), one code path for both.
+"""The causal objective of ``r2d pretrain --objective clm``: R2D (``--model r2d``) and its 1D twin (``--model bpe``)
+through one code path, predicting each next row's root, then its flags.
 
-Pipeline stage: ``documents -> causal blocks -> R2DForCausalLM -> nats per predicted row``. What this module
-adds to :mod:`r2d.training.pretrain` (which reads the corpus, keeps it in shards, runs the ``Trainer`` and writes
-the run folder):
-
-* :func:`causal_blocks`: the causal layout, in memory (the shards lay documents out the same way,
-  :class:`r2d.training.shards.ShardSequences`): every document becomes ``<s> rows </s>``; with ``--pack`` the
-  documents are concatenated into one stream (``</s>`` then ``<s>`` separate them) and cut into blocks of exactly
-  ``--max-length`` rows, so a block may start or end inside a document and nothing artificial is added
-  (no ``</s>`` where a document did not end); without ``--pack`` each document is one sequence, cut after
-  ``--max-length`` rows. Every row of a block but the first is predicted, except ``<s>`` rows (a document's
-  start is given), exactly as :mod:`r2d.evaluation.bpb` scores text;
-* :func:`clm_objective`: the model (:class:`r2d.modeling.causal.R2DForCausalLM` of the ``--preset`` size; the
-  twin is the same class with no flags), the collate function
-  (:class:`r2d.modeling.causal_data.CausalCollator`) and the evaluation (``root_loss``, ``flag_loss`` and
-  ``bits_per_row``);
-* :func:`train_run_tokenizer` (``--train-tokenizer N``): an R2D tokenizer or, for ``bpe``, a byte-level BPE of
-  ``N`` ids trained on the run's training documents, so that two runs on the same corpus compare an R2D
-  tokenizer with its twin trained on the same text; saved in ``OUT/tokenizer`` and reused by ``--resume``;
-* :func:`bf16_available`: whether the device computes in bf16 natively (``--bf16`` defaults to it for clm).
-
-It does not read files, train or write metrics (:mod:`r2d.training.pretrain` does).
+Layout (:func:`causal_blocks`; the shards lay documents out alike): every document is ``<s> rows </s>``; with
+``--pack`` the documents form one stream cut into blocks of exactly ``--max-length`` rows (a block may start or end
+inside a document), else each document is one sequence cut after ``--max-length`` rows. Every row but a block's
+first is predicted, except ``<s>`` rows, exactly as :mod:`r2d.evaluation.bpb` scores text.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from r2d.io import atomic_folder
+from r2d.modeling.rows import RowCodec
+from r2d.tokenizer.baseline import train_byte_level_bpe
+from r2d.tokenizer.hf import R2DTokenizer
+from r2d.tokenizer.loading import load_tokenizer
+from r2d.training.data import SequenceDataset, TokenizedSet, iter_corpus_documents, train_documents
+from r2d.training.objective import Objective
+from r2d.training.presets import PRESETS
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +54,6 @@ def causal_blocks(docs: Sequence[str], tokenizer, *, max_length: int, pack: bool
         with_flags: keep the flag matrix (R2D). num_flags: F.
         batch_docs: documents encoded per tokenizer call.
     """
-    from r2d.modeling.causal_data import RowCodec
-    from r2d.training.data import TokenizedSet
-
     codec = RowCodec(tokenizer)
     ids_parts: list[np.ndarray] = []
     flag_parts: list[np.ndarray] = []
@@ -89,9 +76,8 @@ def causal_blocks(docs: Sequence[str], tokenizer, *, max_length: int, pack: bool
 
 
 def causal_config(preset: str, *, vocab_size: int, max_length: int, **overrides):
-    """An :class:`r2d.modeling.causal.R2DCausalConfig` of a size preset (:data:`r2d.training.trainer.PRESETS`)."""
+    """An :class:`r2d.modeling.causal.R2DCausalConfig` of a size preset (:data:`r2d.training.presets.PRESETS`)."""
     from r2d.modeling.causal import R2DCausalConfig
-    from r2d.training.trainer import PRESETS
 
     return R2DCausalConfig(**PRESETS[preset], vocab_size=vocab_size, max_position_embeddings=max_length, **overrides)
 
@@ -143,10 +129,8 @@ class CausalEvaluation:
 def clm_objective(args, tokenizer, train_set, eval_set, out: Path):
     """The causal objective for :data:`r2d.training.pretrain.OBJECTIVES` (``--model r2d`` or ``bpe``)."""
     from r2d.modeling.causal import R2DForCausalLM
-    from r2d.modeling.causal_data import CausalCollator, RowCodec
-    from r2d.training.data import SequenceDataset
-    from r2d.training.pretrain import Objective
-    from r2d.training.trainer import SaveTokenizerCallback
+    from r2d.modeling.causal_data import CausalCollator
+    from r2d.training.callbacks import SaveTokenizerCallback
 
     codec = RowCodec(tokenizer)
     flags = dict(flag_combine=args.flag_combine, flag_values=args.flag_values) if codec.num_flags else {}
@@ -167,20 +151,15 @@ def train_run_tokenizer(args, out: Path):
 
     R2D: ``R2DTokenizer.train`` with the bundled English list; ``bpe`` and ``roberta``: a byte-level BPE in
     RoBERTa's layout (:func:`r2d.tokenizer.baseline.train_byte_level_bpe`). The documents are the corpus minus
-    the held-out evaluation share (:func:`r2d.training.data.held_out`), streamed from the files.
+    the held-out evaluation share (:func:`r2d.training.data.train_documents`), streamed from the files.
     """
-    from r2d.tokenizer.baseline import train_byte_level_bpe
-    from r2d.tokenizer.hf import R2DTokenizer
-    from r2d.modeling.causal_data import load_tokenizer_for
-    from r2d.training.data import held_out, iter_corpus_documents
-
     folder = out / TOKENIZER_DIR
     if folder.is_dir():
         logger.info("reusing the run's tokenizer in %s", folder)
-        return load_tokenizer_for(folder, num_flags=int(args.model == "r2d"))
+        return load_tokenizer(folder, r2d=args.model == "r2d")
     # subtle: two passes over the corpus (count, then the training share), so it is never held in memory
     n_docs = sum(1 for _ in iter_corpus_documents(args.corpus, args.max_docs))
-    n_train = n_docs - held_out(n_docs, args.eval_fraction) if n_docs > 1 else n_docs
+    n_train = train_documents(n_docs, args.eval_fraction)
     train_docs = iter_corpus_documents(args.corpus, n_train)
     logger.info("training a %s tokenizer of %d ids on %d documents", args.model, args.train_tokenizer, n_train)
     if args.model == "r2d":
@@ -188,10 +167,8 @@ def train_run_tokenizer(args, out: Path):
                                        model_max_length=args.max_length)
     else:
         tokenizer = train_byte_level_bpe(train_docs, args.train_tokenizer)
-    tmp = out / (TOKENIZER_DIR + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tokenizer.save_pretrained(str(tmp))
-    os.replace(tmp, folder)  # subtle: a killed run leaves no half-written tokenizer to reuse
+    with atomic_folder(folder, tmp=out / (TOKENIZER_DIR + ".tmp")) as tmp:  # no half-written tokenizer to reuse
+        tokenizer.save_pretrained(str(tmp))
     return tokenizer
 
 

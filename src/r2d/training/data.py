@@ -1,18 +1,6 @@
-"""Pretraining data: corpus documents -> sharded token rows on disk -> fixed-length sequences, served in a seeded
-epoch order.
-
-Pipeline stage: ``corpus -> documents -> ids (+ flag matrix) -> sequences``, the data side of every pretraining
-objective. Documents come from text files through the one corpus reader, :func:`r2d.text.corpus.iter_documents`
-(``.txt``/``.gz``, WikiExtractor ``<doc>`` markup), or from a Hugging Face dataset name ``name[:config]``, streamed,
-on machines with Hub access; both are read lazily (:func:`iter_corpus_documents`). :func:`build_datasets` tokenizes
-them once into memory-mapped shards (:mod:`r2d.training.shards`, in the run folder, or a folder ``r2d
-prepare-corpus`` made), holds out the last share of the documents for evaluation and lays the rest out as the
-objective's sequences without loading them. :func:`tokenize_documents` is the in-memory builder of the MLM
-sequences (:class:`TokenizedSet`), the reference the shards' layout equals. :class:`SequenceDataset` and
-:class:`EpochSampler` serve the sequences so that every example knows its ``(epoch, index)``: what masking seeds are
-derived from (see :mod:`r2d.modeling.mlm_batches`).
-
-It does not mask (the collators do), choose models or train (:mod:`r2d.training.pretrain`).
+"""Pretraining data: corpus documents (text files or a streamed Hub dataset) -> memory-mapped shards -> an objective's
+sequences, split into training and held-out documents by one rule (:func:`train_documents`) and served in a seeded
+epoch order, each example knowing its ``(epoch, index)`` (what masking seeds derive from).
 """
 
 from __future__ import annotations
@@ -31,6 +19,9 @@ from typing import Any
 import numpy as np
 
 from r2d.io import InputError, atomic_write_text, check_file
+from r2d.text.corpus import iter_documents
+from r2d.training.shards import (ReadProgress, Shards, ShardSequences, changed_source, is_shard_folder, prepare_shards,
+                                 source_record, stale_reason, tokenizer_fingerprint)
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +62,6 @@ def is_file_source(source: str) -> bool:
 def check_corpus(sources: Sequence[str]) -> None:
     """Raise :class:`r2d.io.InputError` naming the first corpus file that is missing, a folder or unreadable; a
     folder of prepared shards (``manifest.json``) is taken alone."""
-    from r2d.training.shards import is_shard_folder
-
     for source in sources:
         if is_shard_folder(source):
             if len(sources) > 1:
@@ -95,8 +84,6 @@ def iter_corpus_documents(sources: Sequence[str], max_docs: int | None = None,
     Raises:
         r2d.io.InputError: a file is missing, unreadable, not UTF-8 text or broken gzip (file and line named).
     """
-    from r2d.text.corpus import iter_documents
-
     check_corpus(sources)
     files = [s for s in sources if is_file_source(s)]
     total = sum(Path(f).stat().st_size for f in files) if len(files) == len(sources) else None
@@ -134,6 +121,16 @@ def held_out(n_docs: int, eval_fraction: float) -> int:
     (2, 1, 1)
     """
     return min(n_docs - 1, max(1, int(round(n_docs * eval_fraction))))
+
+
+def train_documents(n_docs: int, eval_fraction: float) -> int:
+    """How many of ``n_docs`` documents (the first ones) train, a run's model and its tokenizer alike: all but the
+    :func:`held_out` ones.
+
+    >>> train_documents(100, 0.02), train_documents(1, 0.02)
+    (98, 1)
+    """
+    return n_docs - held_out(n_docs, eval_fraction) if n_docs > 1 else n_docs
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -291,9 +288,6 @@ def corpus_shards(corpus: Sequence[str], tokenizer, *, folder: Path, tokenizer_n
     Raises:
         r2d.io.InputError: a bad corpus file; prepared shards of another tokenizer, of changed files, or broken.
     """
-    from r2d.training.shards import (ReadProgress, Shards, _changed_source, is_shard_folder, prepare_shards,
-                                     source_record, stale_reason, tokenizer_fingerprint)
-
     check_corpus(corpus)
     fingerprint = tokenizer_fingerprint(tokenizer)
     if is_shard_folder(corpus[0]):
@@ -303,7 +297,7 @@ def corpus_shards(corpus: Sequence[str], tokenizer, *, folder: Path, tokenizer_n
             raise InputError(f"--corpus {corpus[0]}", f"these shards were {reason}, not with this run's tokenizer "
                              f"({tokenizer_name}); prepare the corpus with it (r2d prepare-corpus --tokenizer ...)")
         for record in shards.manifest["sources"]:
-            changed = _changed_source(record)
+            changed = changed_source(record)
             if changed:
                 raise InputError(f"--corpus {corpus[0]}", f"stale: {changed}; prepare the corpus again")
         if not shards.manifest["complete"] and (max_docs is None or max_docs > shards.documents):
@@ -353,7 +347,7 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
                    write_meta: bool = True):
     """Tokenize the corpus into shards (:func:`corpus_shards`; reused by ``--resume``), split it and lay it out.
 
-    The last ``eval_fraction`` of the documents (:func:`held_out`) is held out; at most ``eval_size`` evaluation
+    The last ``eval_fraction`` of the documents (:func:`train_documents`) is held out; at most ``eval_size`` evaluation
     sequences are kept. ``objective``: the layout, ``"mlm"`` (:func:`tokenize_documents`'s) or ``"clm"``
     (:func:`r2d.training.clm.causal_blocks`'). Writes ``cache_dir/meta.json`` (the split, counts, the shards used)
     unless ``write_meta`` is false (the other processes of a multi-process run, after the main one made it).
@@ -364,8 +358,6 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
     Raises:
         r2d.io.InputError: unreadable corpus, fewer than 2 documents, or no text left after tokenization.
     """
-    from r2d.training.shards import ShardSequences
-
     t0 = time.perf_counter()
     shards = corpus_shards(corpus, tokenizer, folder=cache_dir / SHARDS_DIR, tokenizer_name=tokenizer_id,
                            max_docs=max_docs, workers=workers, progress=progress)
@@ -373,13 +365,14 @@ def build_datasets(corpus: Sequence[str], tokenizer, *, cache_dir: Path, tokeniz
     if n_docs < 2:
         raise InputError(f"--corpus {' '.join(corpus)}", f"found {n_docs} document(s); need at least 2 "
                          "(one for training, one for evaluation)")
-    n_eval = held_out(n_docs, eval_fraction)
+    n_train = train_documents(n_docs, eval_fraction)
+    n_eval = n_docs - n_train
     kw = dict(objective=objective, max_length=max_length, pack=pack, with_flags=with_flags)
-    train = ShardSequences(shards, 0, n_docs - n_eval, **kw)
-    evals = ShardSequences(shards, n_docs - n_eval, n_docs, **kw).head(eval_size)
+    train = ShardSequences(shards, 0, n_train, **kw)
+    evals = ShardSequences(shards, n_train, n_docs, **kw).head(eval_size)
     if len(train) == 0 or len(evals) == 0:
         raise InputError(f"--corpus {' '.join(corpus)}", "no text left after tokenization")
-    info = {"documents": n_docs, "train_documents": n_docs - n_eval, "eval_documents": n_eval,
+    info = {"documents": n_docs, "train_documents": n_train, "eval_documents": n_eval,
             "train_sequences": len(train), "eval_sequences": len(evals), "train_rows": train.num_rows,
             "eval_rows": evals.num_rows, "shards": str(shards.folder.resolve()),
             "tokenizer_fingerprint": shards.manifest["tokenizer"]["fingerprint"],
@@ -443,5 +436,5 @@ class EpochSampler:
 
 
 __all__ = ["read_documents", "iter_corpus_documents", "check_corpus", "is_file_source", "iter_hub_documents",
-           "held_out", "TokenizedSet", "tokenize_documents", "default_workers", "corpus_shards", "build_datasets",
-           "SequenceDataset", "EpochSampler", "SHARDS_DIR"]
+           "held_out", "train_documents", "TokenizedSet", "tokenize_documents", "default_workers", "corpus_shards",
+           "build_datasets", "SequenceDataset", "EpochSampler", "SHARDS_DIR"]

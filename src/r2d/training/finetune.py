@@ -1,27 +1,10 @@
-"""Recipe: fine-tune an R2D or RoBERTa checkpoint, MLM or causal, on one downstream task (``r2d finetune``).
+"""``r2d finetune``: an R2D or RoBERTa checkpoint, MLM or causal, fine-tuned on one downstream task through one code
+path (only the tokenizer and the padding collator differ), with task metrics in ``OUT/metrics.jsonl`` every
+``--eval-steps`` and the end result in ``OUT/results.json``.
 
-Pipeline stage: after pretraining. Loads a task (:mod:`r2d.training.tasks`, Hub or ``--data-dir``), the checkpoint's
-own tokenizer (an R2D checkpoint carries its ``R2DTokenizer`` beside the model; a RoBERTa checkpoint its
-``transformers`` tokenizer, else the offline baseline), encodes single sentences or sentence pairs through
-that tokenizer's pair layout, and trains ``AutoModelForSequenceClassification`` with the Hugging Face
-``Trainer``. Every ``--eval-steps`` the task metrics (:mod:`r2d.training.metrics`) are appended to
-``OUT/metrics.jsonl``; the end result goes to ``OUT/results.json``. R2D and RoBERTa go through exactly the
-same code: only the tokenizer and the padding collator differ. A causal checkpoint (``r2d pretrain --objective
-clm``, 2D or twin) gets :class:`r2d.modeling.causal.R2DCausalForSequenceClassification`, a head on the last row.
-
-With ``--dev-size N`` the model is selected on a dev set carved from the training data (seeded): evaluation
-every ``--eval-steps`` runs on it, the best weights are kept in memory, ``--patience K`` stops after K evaluations
-without improvement, and the task's evaluation splits are scored once at the end (``OUT/predictions.json`` keeps
-every example's prediction, for paired comparisons). ``--lora-r R`` trains LoRA adapters through ``peft`` instead of
-every weight.
-
-``--max-length`` left unset is what the model reads (:func:`readable_length`), at most 128 rows/tokens.
-
-Bad input (an unknown task, an option out of range, a ``--model`` folder that does not exist or holds no checkpoint,
-a ``--max-length`` longer than the model reads, a tokenizer that does not fit the model, broken task files, an
-``--out`` that holds a finished run) raises :class:`r2d.io.InputError` before anything is written. The
-command line is :mod:`r2d.cli.finetune`. This recipe does not pretrain (``r2d pretrain``) or compare models
-(``r2d experiment``).
+With ``--dev-size N`` the model is selected on a dev set carved from the training data (the best weights kept,
+``--patience`` stopping early) and the task's evaluation splits are scored once at the end (``OUT/predictions.json``).
+Bad input raises :class:`r2d.io.InputError` before anything is written.
 """
 
 from __future__ import annotations
@@ -31,144 +14,24 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r2d.device import bf16_native
 from r2d.io import InputError
+from r2d.training.finetune_args import RESULTS_FILE, FinetuneArgs, check_args, check_model, looks_like_a_path
+from r2d.training.finetune_model import is_r2d_checkpoint, load_config, load_model, load_tokenizer, with_lora
+from r2d.training.metrics import make_compute_metrics
+from r2d.training.tasks import get_task, load_task
 
 logger = logging.getLogger(__name__)
 
-RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.jsonl"
 PREDICTIONS_FILE = "predictions.json"
 DEFAULT_MAX_LENGTH = 128
 """``--max-length`` when it is not given and the model reads that far."""
 PADDING_OFFSET_MODELS = ("r2d", "roberta")
 """Model types whose positions start after the pad id (RoBERTa's ``padding_idx + 1``): R2D's encoder and RoBERTa."""
-
-
-@dataclass
-class FinetuneArgs:
-    """Arguments of ``r2d finetune`` (each attribute docstring is its ``--help`` text)."""
-
-    task: str
-    """task name: cola, sst2, mrpc, stsb, qnli, rte, mnli, yelp_polarity, imdb"""
-    model: str
-    """checkpoint folder (R2D or RoBERTa MLM, causal R2D or its twin) or a Hub model name such as roberta-base"""
-    out: str
-    """output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save); a folder that holds a
-    finished run (results.json) is refused"""
-    data_dir: str | None = None
-    """local data folder in the layout of shared/data; default: load the task from the Hugging Face Hub"""
-    tokenizer: str | None = None
-    """tokenizer folder or name if it is not saved beside the model (default: the checkpoint's own)"""
-    seed: int = 0
-    """random seed (model head initialisation, data order, dropout)"""
-    max_steps: int = -1
-    """optimizer steps; -1 = run --epochs epochs"""
-    epochs: float = 3.0
-    """training epochs when --max-steps is -1 (> 0)"""
-    eval_steps: int = 100
-    """evaluate on every evaluation split every N steps (and at the start and the end)"""
-    logging_steps: int = 10
-    """log the training loss every N steps"""
-    batch_size: int = 16
-    """training batch size per process (N processes train on N times as many examples per step)"""
-    eval_batch_size: int = 64
-    """evaluation batch size per process"""
-    lr: float = 2e-5
-    """peak learning rate (AdamW, linear decay)"""
-    warmup_ratio: float = 0.06
-    """fraction of the steps with linear warm-up"""
-    weight_decay: float = 0.1
-    """AdamW weight decay"""
-    max_length: int | None = None
-    """truncate every example (pairs: longest first) to this many rows/tokens; default: what the model reads (its
-    max_position_embeddings, less RoBERTa's padding offset for the encoders), at most 128; longer than the model
-    reads is refused"""
-    max_train_samples: int | None = None
-    """use only the first N training examples (after a seeded shuffle)"""
-    max_eval_samples: int | None = None
-    """use only the first N examples of each evaluation split"""
-    eval_on_start: bool = True
-    """evaluate once before training (step 0 of the charts)"""
-    dev_size: int = 0
-    """hold out this many training examples (seeded) as a dev set: every --eval-steps evaluation runs on it, the
-    weights with the best dev score are kept, and the evaluation splits are scored once, at the end, with them
-    (predictions in OUT/predictions.json); 0 = evaluate the evaluation splits during training instead"""
-    patience: int | None = None
-    """early stopping: stop after this many evaluations without a better dev score (needs --dev-size)"""
-    lora_r: int = 0
-    """LoRA rank (through peft, on the attention query and value projections; the task head is trained fully);
-    0 = full fine-tuning"""
-    lora_alpha: float | None = None
-    """LoRA scaling alpha (default 2 x --lora-r)"""
-    save: bool = True
-    """save the fine-tuned model and tokenizer into OUT/model"""
-    progress: bool = True
-    """show a progress bar"""
-    bf16: bool | None = None
-    """bf16 mixed precision (autocast); default: on for a CUDA GPU with native bf16, off elsewhere; --bf16 false
-    turns it off"""
-    compile: bool = False
-    """torch.compile the model (TrainingArguments' torch_compile, inductor backend)"""
-    extra: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
-    """further TrainingArguments (library use only; they win over the options above)"""
-
-
-# ---------------------------------------------------------------------------------------------------------
-# checks, tokenizer and data
-
-
-def looks_like_a_path(name: str) -> bool:
-    """True when ``name`` can only be a folder, not a Hub model id (``org/name`` or ``name``)."""
-    p = Path(name)
-    return (name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
-            or (len(p.parts) > 1 and p.parent.exists()))
-
-
-def check_model(model: str) -> None:
-    """Raise :class:`r2d.io.InputError` unless ``model`` is a checkpoint folder or could be a Hub model id."""
-    p = Path(model)
-    if p.is_dir():
-        if not (p / "config.json").is_file():
-            raise InputError(f"--model {model}", "no config.json in that folder (not a checkpoint)")
-    elif p.exists():
-        raise InputError(f"--model {model}", "is a file; expected a checkpoint folder")
-    elif looks_like_a_path(model):
-        raise InputError(f"--model {model}", "no such folder")
-
-
-def check_args(args: FinetuneArgs) -> None:
-    """Raise :class:`r2d.io.InputError` naming the first bad option (task, ranges, folders, a finished ``--out``).
-
-    What needs the model's config (``--max-length`` against what it reads) is :func:`fit_max_length`'s.
-    """
-    from r2d.training.tasks import TASKS
-    from r2d.training.trainer import MAX_SEED, check_ranges
-
-    if args.task not in TASKS:
-        raise InputError(f"--task {args.task!r}", f"is unknown; known tasks: {', '.join(TASKS)}")
-    check_ranges(args, at_least={**dict.fromkeys(("max_length", "batch_size", "eval_batch_size", "eval_steps",
-                                                  "logging_steps", "max_train_samples", "max_eval_samples"), 1),
-                                 **dict.fromkeys(("dev_size", "lora_r", "seed", "weight_decay", "warmup_ratio"), 0)},
-                 at_most={"seed": MAX_SEED, "warmup_ratio": 1}, positive=("lr", "epochs", "lora_alpha"))
-    if args.max_steps == 0 or args.max_steps < -1:
-        raise InputError(f"--max-steps {args.max_steps}", "must be >= 1 (or -1: run --epochs epochs)")
-    if args.patience is not None and (args.patience < 1 or not args.dev_size):
-        raise InputError(f"--patience {args.patience}", "must be >= 1 and needs --dev-size N (the dev set it watches)")
-    if args.lora_r:
-        try:
-            import peft  # noqa: F401
-        except ImportError:
-            raise InputError(f"--lora-r {args.lora_r}", "needs peft: pip install 'r2d[lora]'") from None
-    if args.data_dir is not None and not Path(args.data_dir).is_dir():
-        raise InputError(f"--data-dir {args.data_dir}", "not a folder")
-    check_model(args.model)
-    if (Path(args.out) / RESULTS_FILE).exists():
-        raise InputError(f"--out {args.out}", f"already holds a finished run ({RESULTS_FILE}); choose another "
-                                              "--out, or delete that folder to run it again")
 
 
 def readable_length(config) -> int:
@@ -200,103 +63,6 @@ def fit_max_length(max_length: int | None, model: str) -> int:
         raise InputError(f"--max-length {max_length}", f"longer than the model reads: at most {limit} rows/tokens "
                                                        f"({where})")
     return max_length
-
-
-def is_r2d_checkpoint(path: str) -> bool:
-    """True if ``path`` is a 2D checkpoint: ``config.json`` with ``model_type == "r2d"`` (MLM), or ``"r2d_causal"``
-    with flags (the causal twin, ``num_flags == 0``, reads 1D ids from a ``transformers`` tokenizer)."""
-    cfg = Path(path) / "config.json"
-    if not cfg.is_file():
-        return False
-    config = json.loads(cfg.read_text(encoding="utf-8"))
-    return config.get("model_type") == "r2d" or (config.get("model_type") == "r2d_causal"
-                                                 and config.get("num_flags", 0) > 0)
-
-
-def load_tokenizer(model: str, tokenizer: str | None = None):
-    """The tokenizer that belongs to a checkpoint.
-
-    Args:
-        model: checkpoint folder or Hub name.
-        tokenizer: an explicit tokenizer folder / name, overriding the search.
-
-    Returns:
-        (tokenizer, kind) with kind ``"r2d"`` (an :class:`r2d.R2DTokenizer`) or ``"hf"`` (a ``transformers``
-        tokenizer; the offline RoBERTa baseline if the checkpoint folder has no tokenizer files).
-
-    Raises:
-        r2d.io.InputError: the tokenizer cannot be loaded (named as ``--tokenizer``, or ``--model``).
-    """
-    from r2d.tokenizer.baseline import roberta_tokenizer
-
-    what = f"--tokenizer {tokenizer}" if tokenizer is not None else f"--model {model}"
-    try:
-        if is_r2d_checkpoint(model):
-            from r2d.tokenizer.hf import R2DTokenizer
-
-            return R2DTokenizer.from_pretrained(tokenizer or model), "r2d"
-        if tokenizer is not None:
-            return roberta_tokenizer(tokenizer), "hf"
-        folder = Path(model)
-        if folder.is_dir() and not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.json",
-                                                                         "tokenizer_config.json")):
-            logger.warning("%s has no tokenizer files: using the offline RoBERTa baseline tokenizer", model)
-            return roberta_tokenizer(), "hf"
-        return roberta_tokenizer(model), "hf"
-    except InputError:
-        raise
-    except (OSError, ValueError) as e:
-        raise InputError(what, f"cannot load its tokenizer ({_first_line(e)})") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
-
-
-def _unloadable(model: str, e: BaseException) -> InputError:
-    where = "not a checkpoint" if Path(model).exists() else "no such folder, and not loadable from the Hub"
-    return InputError(f"--model {model}", f"{where} ({_first_line(e)})")
-
-
-def load_config(model: str):
-    """The ``transformers`` config of a checkpoint folder or Hub name (R2D's model types registered).
-
-    Raises:
-        r2d.io.InputError: it cannot be loaded (no such folder, not on the Hub or the Hub unreachable).
-    """
-    from transformers import AutoConfig
-
-    import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
-    import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
-
-    try:
-        return AutoConfig.from_pretrained(model)
-    except (OSError, ValueError) as e:
-        raise _unloadable(model, e) from None
-
-
-def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: int):
-    """``AutoModelForSequenceClassification`` of a checkpoint folder or Hub name, with a new task head.
-
-    Raises:
-        r2d.io.InputError: it cannot be loaded (no such folder, not on the Hub or the Hub unreachable), or its
-            vocabulary is smaller than the tokenizer's.
-    """
-    from transformers import AutoModelForSequenceClassification
-
-    import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
-    import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
-
-    try:
-        net = AutoModelForSequenceClassification.from_pretrained(model, num_labels=num_labels,
-                                                                 problem_type=problem_type)
-    except (OSError, ValueError) as e:
-        raise _unloadable(model, e) from None
-    if net.config.vocab_size < vocab_size:
-        raise InputError(f"--model {model}", f"the model's vocab_size {net.config.vocab_size} is smaller than its "
-                                             f"tokenizer's {vocab_size}: wrong --tokenizer?")
-    return net
 
 
 def encode_task(dataset_dict, task, tokenizer, *, max_length: int):
@@ -336,21 +102,6 @@ def make_collator(tokenizer, kind: str):
     return DataCollatorWithPadding(tokenizer)
 
 
-def with_lora(model, r: int, alpha: float | None):
-    """``model`` wrapped by peft with LoRA adapters of rank ``r`` on the attention query and value projections
-    (``query``/``value`` of the encoders, ``q_proj``/``v_proj`` of the causal decoders); the classification head
-    (``classifier`` or ``score``) stays fully trainable."""
-    from peft import LoraConfig, get_peft_model
-
-    causal = hasattr(model, "score")
-    # subtle: no task_type: peft's sequence-classification wrapper passes inputs_embeds=None itself, which R2D's
-    # forward (it builds inputs_embeds from ids and flags) cannot take twice
-    config = LoraConfig(r=r, lora_alpha=alpha or 2 * r, lora_dropout=0.1,
-                        target_modules=["q_proj", "v_proj"] if causal else ["query", "value"],
-                        modules_to_save=["score" if causal else "classifier"])
-    return get_peft_model(model, config)
-
-
 def best_dev_callback(key: str, patience: int | None):
     """A ``TrainerCallback`` that keeps, in memory, the weights of the evaluation with the best ``key`` (higher is
     better; attributes ``best``, ``best_step``, ``state``) and stops training after ``patience`` evaluations without
@@ -386,8 +137,6 @@ class ClassificationEvaluation:
     mean over the examples, each counted once however batches and processes cut them."""
 
     def __init__(self, config, task):
-        from r2d.training.metrics import make_compute_metrics
-
         self.config, self.task_metrics = config, make_compute_metrics(task)
 
     def outputs(self, out, batch) -> dict:
@@ -435,8 +184,6 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
     import torch
     from transformers import TrainingArguments
 
-    from r2d.device import bf16_native
-    from r2d.training.tasks import get_task, load_task
     from r2d.training.trainer import (MetricsJsonlCallback, R2DTrainer, RichProgressCallback, quiet_replicas,
                                       save_run_args, set_seed)
 
@@ -559,3 +306,8 @@ def finetune(args: FinetuneArgs, argv: list[str] | None = None) -> dict:
         (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     return results
 
+
+__all__ = ["FinetuneArgs", "finetune", "check_args", "check_model", "looks_like_a_path", "readable_length",
+           "fit_max_length", "is_r2d_checkpoint", "load_tokenizer", "load_config", "load_model", "encode_task",
+           "make_collator", "with_lora", "best_dev_callback", "ClassificationEvaluation", "split_dev", "RESULTS_FILE",
+           "METRICS_FILE", "PREDICTIONS_FILE", "DEFAULT_MAX_LENGTH"]

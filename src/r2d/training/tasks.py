@@ -5,14 +5,8 @@ labels, its metrics (scored by :mod:`r2d.training.metrics`) and its evaluation s
 returns a :class:`datasets.DatasetDict` with the **same columns, label encoding and split names** whether the
 data comes from the Hugging Face Hub (``data_dir=None``, for users) or from local files in the layout of
 ``shared/data`` (``data_dir=...``, for machines without the Hub), so everything after loading is one code path.
-
-Local TSV files with a header row are read by column name, wherever each column stands; a column missing from
-the header is a :class:`TaskDataError` naming the file, line 1 and the column. Headerless formats (CoLA, the MNLI
-sample) are read by position, as their ``SOURCE.md`` documents them.
-
-Local files are incomplete for some tasks; where a split is missing, a deterministic, seeded,
-label-stratified split is carved from what exists and :attr:`Task.local_note` says exactly how
-(see :func:`task_table`).
+Where local files lack a split, a seeded, label-stratified one is carved from what exists
+(:attr:`Task.local_note` says how).
 
 Example:
     >>> task = TASKS["rte"]
