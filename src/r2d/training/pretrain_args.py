@@ -88,10 +88,8 @@ class PretrainArgs:
     gradient_checkpointing: bool = field(default=False, metadata={"help": (
         "recompute activations in the backward pass to save memory")})
     compile: bool = field(default=False, metadata={"help": (
-        "torch.compile the model (TrainingArguments' torch_compile, inductor backend). On this CPU a fixed batch "
-        "steps 1.3-1.5x faster once compiled, but a 600-step MLM run through this recipe was slower than eager (0.65x "
-        "with an empty compile cache, 0.83x warm: compile time, recompiles for the varying labelled rows and for "
-        "evaluation; BENCHMARKS.md)")})
+        "torch.compile the model (TrainingArguments' torch_compile, inductor backend); short runs can be slower than "
+        "eager (compile time, recompiles for varying shapes): see BENCHMARKS.md, 'Pretraining speed'")})
     num_workers: int = field(default=0, metadata={"help": (
         "data loader worker processes (the masks do not depend on it)")})
     prepare_workers: int | None = field(default=None, metadata={"help": (
