@@ -35,6 +35,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+def write_stsb(folder: Path, sentence, sizes=(("train.tsv", 32), ("dev.tsv", 12))) -> Path:
+    """A tiny STS-B in the shared/data layout under ``folder``: pair i is ``sentence(i)``, ``sentence(i + 2)``."""
+    (folder / "glue/STS-B").mkdir(parents=True)
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    for name, n in sizes:
+        (folder / "glue/STS-B" / name).write_text(head + "".join(
+            f"{i}\tg\tf\ty\t{i}\tn\tn\t{sentence(i)}\t{sentence(i + 2)}\t{(i % 11) / 2:.3f}\n" for i in range(n)),
+            encoding="utf-8")
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_list():
     from r2d.lists.deconstruct import DeconstructionList

@@ -57,6 +57,21 @@ def smoke_run(tmp_path_factory):
     return out, first
 
 
+def _extended(smoke_run, out: Path, *flags: str) -> Path:
+    """A copy of the finished smoke run in ``out``, continued with ``flags``; its finished stages are reused as they
+    are (checked), not rerun."""
+    import shutil
+
+    from r2d.cli import main
+
+    shutil.copytree(smoke_run[0], out)
+    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json") if p.name != "report.json"}
+    assert main(_argv(out, *flags)) == 0
+    for name, text in before.items():
+        assert (out / "stages" / name).read_text() == text, name
+    return out
+
+
 def _stage(out: Path, name: str) -> dict:
     return json.loads((out / "stages" / (name.replace("/", "__") + ".json")).read_text())
 
@@ -162,22 +177,13 @@ def test_rerun_of_finished_experiment_skips_everything(smoke_run, capsys):
 
 @needs_data
 def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp_path, monkeypatch):
-    import shutil
-
     import r2d.experiment.presets as exp
     from r2d.experiment.run import run_experiment
     from r2d import R2DTokenizer
-    from r2d.cli import main
     from r2d.io import InputError
     from r2d.modeling.causal_data import load_causal_lm
 
-    src, _ = smoke_run
-    out = tmp_path / "smoke"
-    shutil.copytree(src, out)
-    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json") if p.name != "report.json"}
-    assert main(_argv(out, "--flag-sets", "case")) == 0
-    for name, text in before.items():
-        assert (out / "stages" / name).read_text() == text  # the pair's stages are reused, not rerun
+    out = _extended(smoke_run, tmp_path / "smoke", "--flag-sets", "case")  # the pair's stages are reused
     tok_stage = _stage(out, "tokenizers/r2d-case")
     tok = R2DTokenizer.from_pretrained(tok_stage["path"])
     assert tok.flag_names == ("NoSpace", "FirstCap", "AllCaps") == tuple(tok_stage["flags"])
@@ -208,18 +214,9 @@ def test_flag_set_ablation_adds_its_runs_to_a_finished_experiment(smoke_run, tmp
 
 @needs_data
 def test_scaling_study_adds_its_points_to_a_finished_experiment(smoke_run, tmp_path):
-    import shutil
-
-    from r2d.cli import main
     from r2d.training.trainer import PRESETS
 
-    src, _ = smoke_run
-    out = tmp_path / "smoke"
-    shutil.copytree(src, out)
-    before = {p.name: p.read_text() for p in (out / "stages").glob("*.json") if p.name != "report.json"}
-    assert main(_argv(out, "--scaling")) == 0
-    for name, text in before.items():
-        assert (out / "stages" / name).read_text() == text  # the pair's stages are the study's middle point
+    out = _extended(smoke_run, tmp_path / "smoke", "--scaling")  # the pair's stages are the study's middle point
     # smoke: the pair is tiny x 8 steps x seeds 0, 1; the study adds micro (seed 0) and 4 steps (seeds 0, 1)
     for run, seeds in (("micro", (0,)), ("4steps", (0, 1))):
         for kind in ("r2d", "bpe"):
@@ -491,3 +488,68 @@ def test_threads_setting_does_not_leak(tmp_path: Path):
     with pytest.raises(InputError):
         run_experiment(PRESETS["smoke"], tmp_path / "o", threads=before + 1)  # no data: fails at once
     assert torch.get_num_threads() == before
+
+
+@needs_data
+def test_electra_arm_adds_both_pairs_at_equal_flops_to_a_finished_experiment(smoke_run, tmp_path):
+    """--electra on the finished smoke run: the MLM pair is reused, the ELECTRA pair trains for the steps of equal
+    estimated FLOPs, all four and the untrained rows are fine-tuned, summary and report get the arm's section."""
+    from r2d.experiment.presets import PRESETS
+
+    out = _extended(smoke_run, tmp_path / "smoke", "--electra")  # the MLM pair's stages are the arm's
+    smoke = PRESETS["smoke"]
+    plan = _stage(out, "electra/compute")
+    steps = plan["steps"]
+    assert steps["mlm"] == smoke.mlm_steps and 1 <= steps["electra"] < steps["mlm"]  # a generator's extra cost
+    models = plan["models"]
+    mlm = np.mean([models[f"mlm-{k}"]["training_flops"] for k in ("r2d", "roberta")])
+    electra = np.mean([models[f"electra-{k}"]["training_flops"] for k in ("r2d", "roberta")])
+    per_step = np.mean([models[f"electra-{k}"]["flops_per_row"] for k in ("r2d", "roberta")]) * plan["rows_per_step"]
+    assert abs(electra - mlm) <= per_step / 2  # equal within half a step
+    for kind in ("r2d", "roberta"):
+        st = _stage(out, f"pretrain/electra-{kind}/seed0")["summary"]
+        assert (st["objective"], st["steps"], st["model"]) == ("electra", steps["electra"], kind)
+        assert "eval_replaced_f1" in st["last_eval"]
+        for run in (f"electra-{kind}", f"mlm-{kind}", f"mlm-{kind}-untrained"):
+            for s in smoke.seeds:
+                assert _stage(out, f"finetune/stsb/{run}/seed{s}")["final"]
+    summary = json.loads((out / "summary.json").read_text())
+    arm = summary["electra"]
+    assert arm["compute"]["steps"] == steps and summary["settings"]["sizes"]["electra"]
+    assert set(arm["finetune"]["stsb"]) == {"mlm-r2d", "mlm-roberta", "electra-r2d", "electra-roberta",
+                                            "mlm-r2d-untrained", "mlm-roberta-untrained"}
+    pairs = {(c["a"], c["b"]) for c in arm["comparisons"]}
+    assert {("electra-r2d", "electra-roberta"), ("electra-r2d", "mlm-r2d"),
+            ("electra-roberta", "mlm-roberta-untrained")} <= pairs
+    det = arm["detection"]["electra-r2d"]["seed0"]
+    assert det["always_not_replaced_accuracy"] == pytest.approx(1 - det["replaced_rate"])
+    assert {"change_f1_NoSpace", "always_unchanged_accuracy_Suffix_s"} <= set(det)
+    assert not any(k.startswith("change_") for k in arm["detection"]["electra-roberta"]["seed0"])
+    page, md = (out / "report.html").read_text(), (out / "summary.md").read_text()
+    assert 'id="electra"' in page and 'id="detection"' in page
+    assert "## ELECTRA against MLM at equal training FLOPs" in md and "NoSpace changed" in md
+    assert any(p.startswith("ELECTRA arm:") for p in summary["protocol"])
+
+
+def test_electra_arm_jobs_and_caps():
+    """The arm fine-tunes the MLM pair, its untrained rows and the ELECTRA pair on its tasks, jobs the preset runs
+    anyway once; cpu caps SST-2's training set for the arm only."""
+    from dataclasses import replace
+
+    from r2d.experiment.presets import PRESETS, ExperimentArgs, resolve
+    from r2d.experiment.units import electra_cap, electra_jobs, finetune_jobs
+
+    cpu = replace(PRESETS["cpu"], electra=True, mlm_steps=PRESETS["cpu"].electra_mlm_steps)
+    jobs = electra_jobs(cpu)
+    assert len(jobs) == 2 * 3 * 2 * len(cpu.seeds) and {j[0] for j in jobs} == {"stsb", "sst2"}
+    assert {(j[1], j[2], j[3]) for j in jobs} == {("mlm", "r2d", False), ("mlm", "roberta", False),
+                                                 ("mlm", "r2d", True), ("mlm", "roberta", True),
+                                                 ("electra", "r2d", False), ("electra", "roberta", False)}
+    assert electra_cap(cpu, "sst2", "electra") == electra_cap(cpu, "sst2", "mlm") == 8000
+    assert electra_cap(cpu, "stsb", "electra") is None and electra_cap(cpu, "sst2", "clm") is None
+    smoke = replace(PRESETS["smoke"], electra=True)
+    assert not set(electra_jobs(smoke)) & set(finetune_jobs(smoke))  # the MLM pair's STS-B runs are not redone
+    assert {j[1] for j in electra_jobs(smoke)} == {"electra"}
+    assert electra_jobs(PRESETS["cpu"]) == []  # no --electra, no arm
+    p = resolve(ExperimentArgs(preset="cpu", out="x", data_dir=str(SHARED), electra=True)) if SHARED.is_dir() else cpu
+    assert p.electra and p.mlm_steps == 5000 and p.tasks == ()

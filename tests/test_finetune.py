@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from conftest import write_stsb
 
 WORDS = ("the dog runs in the park . a man is riding horses . she played music and sang songs . "
          "It's raining in Australia's parks . They walked home slowly .").split()
@@ -26,13 +27,7 @@ def data_dir(tmp_path_factory) -> Path:
     for name in ("dev_matched_1000.tsv", "dev_mismatched_1000.tsv"):
         (d / "mnli_sample" / name).write_text(
             "".join(f"{labs[i % 3]}\t{_sentence(i)}\t{_sentence(i + 1)}\n" for i in range(40)), encoding="utf-8")
-    (d / "glue/STS-B").mkdir(parents=True)
-    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
-    for name, n in (("train.tsv", 32), ("dev.tsv", 12)):
-        (d / "glue/STS-B" / name).write_text(head + "".join(
-            f"{i}\tg\tf\ty\t{i}\tn\tn\t{_sentence(i)}\t{_sentence(i + 2)}\t{(i % 11) / 2:.3f}\n" for i in range(n)),
-            encoding="utf-8")
-    return d
+    return write_stsb(d, _sentence)
 
 
 def _tiny(**kw) -> dict:
@@ -42,10 +37,13 @@ def _tiny(**kw) -> dict:
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict[str, Path]:
-    """Tiny untrained checkpoints with their tokenizers: R2D and RoBERTa MLMs, the causal R2D model and its twin."""
+    """Tiny untrained checkpoints with their tokenizers: R2D and RoBERTa MLMs, the causal R2D model and its twin, the
+    R2D ELECTRA pair and its 1D twin."""
     from transformers import RobertaConfig, RobertaForMaskedLM
 
     from r2d.modeling.causal import R2DCausalConfig, R2DForCausalLM
+    from r2d.modeling.electra import (ElectraTwinConfig, ElectraTwinForPreTraining, R2DElectraConfig,
+                                      R2DElectraForPreTraining)
     from r2d.modeling.encoder import R2DConfig, R2DForMaskedLM
     from r2d.tokenizer.baseline import roberta_tokenizer
     from r2d.tokenizer.hf import R2DTokenizer
@@ -63,7 +61,17 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
     tok.save_pretrained(d / "clm-r2d")
     R2DForCausalLM(R2DCausalConfig(vocab_size=len(rt), num_flags=0, **causal)).save_pretrained(d / "clm-bpe")
     rt.save_pretrained(d / "clm-bpe")
-    return {"r2d": d / "r2d", "roberta": d / "roberta", "clm-r2d": d / "clm-r2d", "clm-bpe": d / "clm-bpe"}
+    electra = R2DElectraForPreTraining(R2DElectraConfig(vocab_size=len(tok), flag_names=list(tok.flag_names),
+                                                        **_tiny()))
+    electra.set_vocabulary(tok)
+    electra.save_pretrained(d / "electra-r2d")
+    tok.save_pretrained(d / "electra-r2d")
+    twin = ElectraTwinForPreTraining(ElectraTwinConfig(vocab_size=len(rt), **_tiny()))
+    twin.set_vocabulary(rt)
+    twin.save_pretrained(d / "electra-twin")
+    rt.save_pretrained(d / "electra-twin")
+    return {"r2d": d / "r2d", "roberta": d / "roberta", "clm-r2d": d / "clm-r2d", "clm-bpe": d / "clm-bpe",
+            "electra-r2d": d / "electra-r2d", "electra-twin": d / "electra-twin"}
 
 
 def _rows(path: Path) -> list[dict]:
@@ -202,10 +210,12 @@ def long_data_dir(tmp_path_factory) -> Path:
     return d
 
 
-@pytest.mark.parametrize("kind,limit", [("r2d", 68), ("roberta", 68), ("clm-r2d", 64)])
+@pytest.mark.parametrize("kind,limit", [("r2d", 68), ("roberta", 68), ("clm-r2d", 64), ("electra-r2d", 68),
+                                        ("electra-twin", 70)])
 def test_default_max_length_is_at_most_what_the_model_reads(tmp_path: Path, long_data_dir: Path, checkpoints, caplog,
                                                             kind, limit):
-    """The encoders read max_position_embeddings (70) minus RoBERTa's padding offset (2) rows, the causal model 64."""
+    """The encoders read max_position_embeddings (70) minus RoBERTa's padding offset (2) rows (R2D's ELECTRA
+    discriminator too), the causal model 64, the 1D ELECTRA twin all 70 (ELECTRA's positions start at 0)."""
     import logging
 
     from r2d.training.finetune import FinetuneArgs, finetune
@@ -391,3 +401,23 @@ def test_fine_tuning_runs_on_the_gpu_in_bf16(tmp_path: Path, data_dir: Path, che
     losses = [r["loss"] for r in _rows(tmp_path / kind / "metrics.jsonl") if "loss" in r]
     assert len(losses) == 4 and all(math.isfinite(x) for x in losses)
     assert seen and all(s == ("cuda", torch.cuda.is_bf16_supported()) for s in seen), seen[:3]
+
+
+@pytest.mark.parametrize("kind", ["electra-r2d", "electra-twin"])
+def test_electra_discriminators_fine_tune_like_the_mlm_models(tmp_path: Path, data_dir: Path, checkpoints, kind):
+    """An ELECTRA checkpoint (the pair) fine-tunes its discriminator: R2D's reads rows and flags from its own
+    tokenizer, the twin's ids from the byte-level BPE; the generator is left behind."""
+    from transformers import AutoModelForSequenceClassification
+
+    from r2d.training.finetune import FinetuneArgs, finetune, is_r2d_checkpoint
+
+    assert is_r2d_checkpoint(str(checkpoints[kind])) == (kind == "electra-r2d")
+    res = finetune(FinetuneArgs(task="mnli", model=str(checkpoints[kind]), out=str(tmp_path / kind),
+                                data_dir=str(data_dir), max_steps=3, eval_steps=3, batch_size=8, max_length=32,
+                                progress=False, logging_steps=1))
+    assert res["model_kind"] == ("r2d" if kind == "electra-r2d" else "hf")
+    assert all(math.isfinite(v) for k, v in res["final"].items() if k.endswith("accuracy"))
+    tuned = AutoModelForSequenceClassification.from_pretrained(tmp_path / kind / "model")
+    assert type(tuned).__name__ == ("R2DElectraForSequenceClassification" if kind == "electra-r2d"
+                                    else "ElectraTwinForSequenceClassification")
+    assert not any(name.startswith("generator") for name, _ in tuned.named_parameters())

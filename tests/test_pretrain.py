@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import write_stsb
 from r2d.cli import main
 from r2d.io import InputError
 from r2d.modeling.mlm_batches import MLMBatches
@@ -278,17 +279,22 @@ def test_worker_processes_do_not_change_the_run(tmp_path, corpus, tokenizer_dir)
     assert a == b
 
 
+def _killed_after_checkpoint_2(full: Path, cut: Path) -> Path:
+    """A copy of the finished 4-step run ``full`` as if killed right after checkpoint-2: later checkpoints and the
+    final model never happened, a half-written checkpoint-4 folder is left behind, metrics.jsonl has lines beyond
+    step 2."""
+    shutil.copytree(full, cut)
+    shutil.rmtree(cut / "model")
+    (cut / "checkpoint-4" / "trainer_state.json").unlink()
+    return cut
+
+
 def test_resume_reproduces_the_uninterrupted_run(tmp_path, corpus, tokenizer_dir):
     common = ["--model", "r2d", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir), "--max-steps", "4",
               "--eval-steps", "2", "--save-steps", "2", "--save-total-limit", "3", "--num-workers", "2"]
     full = tmp_path / "full"
     assert run(*common, "--out", str(full)) == 0
-    # a run "killed" right after checkpoint-2: later checkpoints and the final model never happened,
-    # a half-written checkpoint-4 folder is left behind, metrics.jsonl has lines beyond step 2
-    cut = tmp_path / "cut"
-    shutil.copytree(full, cut)
-    shutil.rmtree(cut / "model")
-    (cut / "checkpoint-4" / "trainer_state.json").unlink()
+    cut = _killed_after_checkpoint_2(full, tmp_path / "cut")
     assert last_checkpoint(cut) == str(cut / "checkpoint-2")
     assert run(*common, "--out", str(cut)) == 2  # refuses to overwrite without --resume
     assert run(*common, "--out", str(cut), "--resume") == 0
@@ -560,3 +566,138 @@ def test_compile_trains_like_eager_and_saves_plain_weights(tmp_path, corpus, tok
     for folder in ("model", "snapshots/step-0", "snapshots/step-3"):
         names = set(load_file(tmp_path / "compiled" / folder / "model.safetensors"))
         assert names == set(load_file(tmp_path / "eager" / folder / "model.safetensors")), folder
+
+
+# ------------------------------------------------------------------------------------------------ ELECTRA
+
+
+def _stsb(folder: Path) -> Path:
+    """A tiny STS-B in the shared/data layout, of this file's sentences."""
+    return write_stsb(folder, lambda i: sentence(random.Random(i)), sizes=(("train.tsv", 24), ("dev.tsv", 10)))
+
+
+@pytest.mark.parametrize("model", ["r2d", "roberta"])
+def test_electra_pretrains_saves_loads_and_fine_tunes(tmp_path, corpus, tokenizer_dir, model, capsys):
+    """Both ELECTRA kinds through the recipe: loss parts logged, detection metrics at evaluation, the saved pair
+    loads through the Auto classes, its discriminator fine-tunes with finite metrics."""
+    import torch
+    from transformers import AutoModelForPreTraining, AutoModelForSequenceClassification
+
+    from r2d.training.finetune import FinetuneArgs, finetune
+
+    out = tmp_path / model
+    tok = ["--tokenizer", str(tokenizer_dir)] if model == "r2d" else ["--train-tokenizer", "400"]
+    assert run("--model", model, "--objective", "electra", "--corpus", str(corpus), *tok, "--out", str(out),
+               "--max-steps", "3", "--eval-steps", "3", "--save-steps", "3", "--logging-steps", "1") == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    parts = ("mlm_loss", "replaced_loss") + (("flag_loss", "flag_change_loss") if model == "r2d" else ())
+    train = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train] == [1, 2, 3]
+    assert all(np.isfinite([r["loss"], *(r[p] for p in parts)]).all() for r in train)
+    ev = [r for r in rows if "eval_loss" in r][-1]
+    for key in ("eval_replaced_accuracy", "eval_replaced_f1", "eval_replaced_recall", "eval_replaced_rate",
+                "eval_always_not_replaced_accuracy", *(f"eval_{p}" for p in parts)):
+        assert np.isfinite(ev[key]), key
+    assert ev["eval_always_not_replaced_accuracy"] == pytest.approx(1 - ev["eval_replaced_rate"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["objective"] == "electra" and summary["last_eval"]["eval_replaced_f1"] == ev["eval_replaced_f1"]
+    pair = AutoModelForPreTraining.from_pretrained(out / "model")
+    assert pair.config.model_type == ("r2d_electra" if model == "r2d" else "electra_twin")
+    assert (out / "model" / "model.safetensors").exists()
+    assert pair.config.num_hidden_layers == 2 and pair.generator.config.num_hidden_layers == 1  # tiny: a third
+    assert int((pair.vocab_kind == 1).sum()) > 0  # set_vocabulary: the tokenizer's word starts, saved
+    if model == "r2d":
+        names = pair.config.flag_names
+        for key in ("precision", "recall", "f1"):
+            assert all(np.isfinite(ev[f"eval_change_{key}_{n}"]) for n in names)
+        assert np.isfinite(ev["eval_change_macro_f1"]) and "eval_always_unchanged_accuracy_NoSpace" in ev
+        rates = json.loads((out / "flag_rates.json").read_text())
+        assert pair.config.flag_pos_weight == list(rates["pos_weight"].values())
+        assert pair.config.flag_change_pos_weight == list(rates["flag_change_pos_weight"].values())
+        assert pair.config.flag_patterns and [0] * len(names) in pair.config.flag_patterns
+    assert "electra" in capsys.readouterr().out
+    res = finetune(FinetuneArgs(task="stsb", model=str(out / "model"), out=str(tmp_path / "ft"),
+                                data_dir=str(_stsb(tmp_path / "data")), max_steps=3, eval_steps=3, batch_size=8,
+                                max_length=32, progress=False, logging_steps=1))
+    assert res["model_kind"] == ("r2d" if model == "r2d" else "hf")
+    assert all(np.isfinite(res["final"][k]) for k in ("eval_pearson", "eval_spearmanr", "eval_loss"))
+    tuned = AutoModelForSequenceClassification.from_pretrained(tmp_path / "ft" / "model")
+    start = AutoModelForSequenceClassification.from_pretrained(out / "model", num_labels=1)
+    layer = (lambda m: m.r2d.roberta.encoder.layer[0]) if model == "r2d" else (lambda m: m.electra.encoder.layer[0])
+    assert type(tuned) is type(start)
+    assert not torch.equal(layer(tuned).output.dense.weight, layer(start).output.dense.weight)
+
+
+@pytest.mark.parametrize("model", ["r2d", "roberta"])
+def test_electra_resume_reproduces_the_uninterrupted_run(tmp_path, corpus, tokenizer_dir, model):
+    """As test_resume_reproduces_the_uninterrupted_run for MLM: the replacements (torch's RNG, restored from the
+    checkpoint) and the masks are redrawn alike; evaluation draws under a fixed seed, so eval_loss repeats."""
+    tok = ["--tokenizer", str(tokenizer_dir)] if model == "r2d" else []
+    common = ["--model", model, "--objective", "electra", "--corpus", str(corpus), *tok, "--max-steps", "4",
+              "--eval-steps", "2", "--save-steps", "2", "--save-total-limit", "3", "--max-docs", "40"]
+    full = tmp_path / "full"
+    assert run(*common, "--out", str(full)) == 0
+    cut = _killed_after_checkpoint_2(full, tmp_path / "cut")
+    assert run(*common, "--out", str(cut), "--resume") == 0
+    a, b = _losses(full), _losses(cut)
+    assert [s for s, _, _ in a] == [s for s, _, _ in b]
+    for (_, la, ea), (_, lb, eb) in zip(a, b):
+        assert (la is None) == (lb is None) and (ea is None) == (eb is None)
+        assert la is None or la == pytest.approx(lb, rel=1e-5)
+        assert ea is None or ea == pytest.approx(eb, rel=1e-5)
+
+
+def test_electra_evaluation_is_the_same_at_every_evaluation(tmp_path, corpus, tokenizer_dir):
+    """Evaluating twice in a row (same weights) gives the same eval_loss: the replacements are drawn under a fixed
+    seed at evaluation, and the training draws are not disturbed by it."""
+    from r2d.cli.pretrain import build_parser
+    from r2d.training import pretrain as recipe
+
+    argv = ["--model", "r2d", "--objective", "electra", "--corpus", str(corpus), "--tokenizer", str(tokenizer_dir),
+            "--out", str(tmp_path / "o"), "--preset", "tiny", "--max-length", "32", "--batch-size", "4",
+            "--max-steps", "1", "--eval-steps", "1", "--no-progress", "--max-docs", "30"]
+    seen = []
+    from r2d.training.trainer import R2DTrainer
+
+    class Twice(R2DTrainer):
+        def evaluate(self, *a, **k):
+            first = super().evaluate(*a, **k)
+            seen.append((first["eval_loss"], super().evaluate(*a, **k)["eval_loss"]))
+            return first
+
+    import r2d.training.trainer as trainer_module
+
+    trainer_module.R2DTrainer, keep = Twice, trainer_module.R2DTrainer
+    try:
+        recipe.pretrain(build_parser().parse(argv))
+    finally:
+        trainer_module.R2DTrainer = keep
+    assert seen and all(a == b for a, b in seen)
+
+
+def test_flag_change_weights():
+    from r2d.training.electra import flag_change_weights
+
+    rates = {"a": 0.5, "b": 0.01}
+    # 'rate': negatives / positives of the expected change rate q = mlm_probability * 2p(1 - p)
+    q = [0.15 * 2 * 0.5 * 0.5, 0.15 * 2 * 0.01 * 0.99]
+    expected = [(1 - x) / x for x in q]
+    assert flag_change_weights("rate", rates, mlm_probability=0.15, max_weight=1e9) == pytest.approx(expected)
+    assert flag_change_weights("sqrt-rate", rates, mlm_probability=0.15, max_weight=1e9) == pytest.approx(
+        np.sqrt(expected).tolist())
+    assert flag_change_weights("rate", rates, mlm_probability=0.15, max_weight=50) == pytest.approx([expected[0], 50])
+    assert flag_change_weights("3", rates, mlm_probability=0.15, max_weight=50) == [3.0, 3.0]
+    assert flag_change_weights("rate", {"a": 0.0}, mlm_probability=0.15, max_weight=50) == [50.0]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--model", "bpe", "--objective", "electra"], "use --objective clm"),
+    (["--objective", "electra", "--flag-change-weight", "often"], "--flag-change-weight often: "),
+    (["--objective", "electra", "--flag-change-weight", "0"], "--flag-change-weight 0: "),
+])
+def test_electra_bad_options_exit_2(tmp_path, corpus, capsys, argv, message):
+    out = tmp_path / "o"
+    assert run(*argv, "--corpus", str(corpus), "--out", str(out)) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not out.exists()

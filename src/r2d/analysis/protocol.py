@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 from r2d.evaluation.bootstrap import intervals_overlap
 
-PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")))
-"""the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``"""
+PAIRS = (("clm", ("r2d", "bpe")), ("mlm", ("r2d", "roberta")), ("electra", ("r2d", "roberta")))
+"""the compared pairs: objective, (the 2D model's kind, its 1D baseline's kind); run names are ``OBJECTIVE-KIND``
+(``electra-roberta``: the 1D ELECTRA twin on the byte-level BPE)"""
 UNTRAINED = "untrained"
 """the suffix of an untrained row's run name (``clm-bpe-untrained``)"""
 
@@ -48,6 +49,14 @@ def protocol_lines(settings: Mapping) -> list[str]:
         "Held-out text: Wikipedia paragraphs of a shard no tokenizer or model was trained on, and whole articles "
         "of wikitext-2-raw's test split, every byte of the file kept (line breaks and blank lines are text); bits per "
         "byte = all bits a model spends on a document (roots, free flags, end of document) / its UTF-8 bytes.",
+        *([f"ELECTRA arm: R2D ELECTRA and its 1D twin (generator a third as deep, the discriminator the MLM models' "
+           f"size) trained for the steps that give the MLM pair's estimated training FLOPs (6 x parameters used per "
+           f"row x rows, the vocabulary heads on masked rows only), the same rows per step and seeds; the four "
+           f"models and the MLM pair's untrained rows fine-tuned on {list(z.get('electra_tasks', []))}"
+           + (f" (training examples capped: {dict(z['electra_max_train_samples'])})"
+              if z.get("electra_max_train_samples") else "")
+           + "; detection scored on the held-out rows of the pretraining corpus, each discriminator's own decision "
+           "(probability >= 0.5)."] if z.get("electra") else []),
         *([f"Flag sets (the ablation): besides the pair's R2D model (the default flags), causal R2D models with the "
            f"flag sets {', '.join(z['flag_arms'])}, each with its own tokenizer of the same vocabulary size trained "
            "on the same text, and the same model size, rows, steps, seeds and evaluations as the pair (not "

@@ -16,6 +16,8 @@ import numpy as np
 
 from r2d.analysis import plots
 from r2d.analysis.ablation import ablation_chart, ablation_rows, ablation_table, arm_runs
+from r2d.analysis.electra import COMPARISONS as ELECTRA_COMPARISONS
+from r2d.analysis.electra import detection_table, electra_summary, electra_table
 from r2d.analysis.scaling import (point_suffixes, scaling_chart, scaling_rows, scaling_table, trend,
                                   trend_lines)
 from r2d.analysis.protocol import BLIMP_REFERENCE, PAIRS, protocol_lines, signal, signal_lines, verdict
@@ -27,7 +29,7 @@ logger = logging.getLogger(__name__)
 
 N_BOOT = 1000
 NAMES = {"clm-r2d": "R2D (causal)", "clm-bpe": "BPE twin (causal)", "mlm-r2d": "R2D (MLM)",
-         "mlm-roberta": "RoBERTa (MLM)"}
+         "mlm-roberta": "RoBERTa (MLM)", "electra-r2d": "R2D (ELECTRA)", "electra-roberta": "ELECTRA twin (1D)"}
 
 
 def _stages(out: Path) -> dict[str, dict]:
@@ -208,7 +210,11 @@ def summarize(out: str | Path, settings: Mapping | None = None, *, n_boot: int =
         for run in runs:
             if "-lora" in run:
                 ft_pair(task, run, run.split("-lora")[0])
+        for a, b in ELECTRA_COMPARISONS:  # the ELECTRA arm's, besides the pairs'
+            if not any((c["a"], c["b"]) == (a, b) and c["what"].startswith(f"{task} ") for c in comps):
+                ft_pair(task, a, b)
 
+    summary["electra"] = electra_summary(st, summary)
     summary["ablation"] = ablation_rows(st, summary)
     summary["scaling"] = scaling_rows(st, summary)
     summary["scaling_trend"] = {axis: {c["what"]: tr for c in comps if c["a"] == "clm-r2d" and c["b"] == "clm-bpe"
@@ -289,7 +295,9 @@ def _ms(s: Mapping | None, digits: int = 4) -> str:
 
 def tables(summary: Mapping) -> dict[str, tuple[list[str], list[list[str]]]]:
     """The report's tables as (header, rows) of strings: bpb, blimp, finetune, flags, comparisons."""
-    out = {"ablation": ablation_table(summary["ablation"]) if summary.get("ablation") else ([], []),
+    out = {"electra": electra_table(summary["electra"]) if summary.get("electra") else ([], []),
+           "detection": detection_table(summary["electra"]) if summary.get("electra") else ([], []),
+           "ablation": ablation_table(summary["ablation"]) if summary.get("ablation") else ([], []),
            "scaling": scaling_table(summary["scaling"]) if summary.get("scaling") else ([], [])}
     bpb = summary.get("bpb_seeds", {})
     sets = sorted({d for r in bpb.values() for d in r})
@@ -326,7 +334,9 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-TITLES = {"ablation": "Which flags carry the gain: flag sets at equal compute",
+TITLES = {"electra": "ELECTRA against MLM at equal training FLOPs (fine-tuning, untrained rows included)",
+          "detection": "ELECTRA discriminators: replaced roots and changed flags on held-out rows",
+          "ablation": "Which flags carry the gain: flag sets at equal compute",
           "scaling": "The gain against scale: model size and text seen", "comparisons": "Paired comparisons",
           "bpb": "Bits per byte (mean ± std over seeds)",
           "blimp": "BLiMP accuracy by field", "finetune": "Fine-tuning (untrained rows included)",

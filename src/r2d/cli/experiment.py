@@ -14,7 +14,9 @@ EXAMPLE = ("r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu
            "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --flag-sets case affixes"
            "   # then the flag-set ablation\n"
            "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --scaling"
-           "   # then the scaling study")
+           "   # then the scaling study\n"
+           "  r2d experiment --preset cpu --data-dir ../shared/data --out runs/cpu --electra"
+           "   # then the ELECTRA arm")
 
 
 def build_parser():

@@ -12,7 +12,9 @@ from r2d.cli.common import guard
 
 PROG = "r2d finetune"
 EXAMPLE = ("r2d finetune --task rte --model runs/r2d-small/model --out runs/ft/rte-r2d --data-dir ../shared/data "
-           "--seed 1 --max-steps 300 --eval-steps 50")
+           "--seed 1 --max-steps 300 --eval-steps 50\n"
+           "  r2d finetune --task stsb --model runs/electra-r2d/model --out runs/ft/stsb-electra --data-dir "
+           "../shared/data   # an ELECTRA discriminator")
 
 
 def build_parser():

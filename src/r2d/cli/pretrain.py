@@ -16,6 +16,8 @@ EXAMPLE = """r2d pretrain --model r2d --preset small --corpus ../shared/data/wik
       --out runs/r2d-small --max-steps 600 --pack
   r2d pretrain --model roberta --preset small --corpus ... --out runs/roberta-small --max-steps 600 --pack
   r2d pretrain --objective clm --model bpe --preset small --corpus ... --out runs/clm-bpe --pack --train-tokenizer 8192
+  r2d pretrain --objective electra --model r2d --preset small --corpus ... --out runs/electra-r2d --pack
+  r2d pretrain --objective electra --model roberta --preset small --corpus ... --out runs/electra-twin --pack
   (after kill -9: the same command with --resume)"""
 
 
@@ -27,8 +29,9 @@ def build_parser():
     return DataclassArgumentParser(
         PretrainArgs, prog=PROG, example=EXAMPLE,
         description="Pretraining of R2D (root ids + flags) or of its 1D baseline on the same corpus and budget: "
-                    "masked LM (--model r2d or roberta) or causal LM (--objective clm, --model r2d or bpe, the BPE "
-                    "twin); writes OUT/metrics.jsonl, TensorBoard logs, checkpoints and OUT/model.")
+                    "masked LM (--model r2d or roberta), causal LM (--objective clm, --model r2d or bpe, the BPE "
+                    "twin) or ELECTRA (--objective electra, --model r2d or roberta, the 1D twin); writes "
+                    "OUT/metrics.jsonl, TensorBoard logs, checkpoints and OUT/model.")
 
 
 @guard(PROG)
@@ -47,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     shown = {k: v for k, v in summary["last_eval"].items()
              if k in ("eval_loss", "eval_mlm_accuracy", "eval_macro_f1", "eval_mlm_loss", "eval_flag_loss",
-                      "eval_bits_per_row")}
-    print(f"{summary['model']} ({summary['preset']}): {summary['steps']} steps, "
+                      "eval_bits_per_row", "eval_replaced_f1", "eval_change_macro_f1")}
+    kind = summary["model"] + (" electra" if summary["objective"] == "electra" else "")
+    print(f"{kind} ({summary['preset']}): {summary['steps']} steps, "
           f"{summary['train_seconds_this_invocation']:.0f} s; "
           + ", ".join(f"{k}={v:.4f}" for k, v in shown.items()) + f"; model in {Path(args.out) / MODEL_DIR}")
     return 0

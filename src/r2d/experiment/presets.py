@@ -110,6 +110,17 @@ class ExperimentPreset:
     scaling_steps: tuple[int, ...] = ()
     """the scaling study's data axis: the causal pair at the preset's size trained for these step counts, each to the
     end of its own schedule (warm-up and decay scaled with it), every causal seed"""
+    electra: bool = False
+    """the ELECTRA arm (``--electra``): the MLM pair and the ELECTRA pair (R2D ELECTRA, its 1D twin) at equal training
+    FLOPs, fine-tuned on :attr:`electra_tasks` with the MLM pair's untrained rows, and the discriminators' detection"""
+    electra_mlm_steps: int = 0
+    """the arm's MLM steps on a preset without the MLM pair (``mlm_steps`` 0); the ELECTRA runs get the steps that
+    match their FLOPs (:func:`r2d.experiment.compute.electra_steps`)"""
+    electra_tasks: tuple[str, ...] = ()
+    """fine-tuning tasks of the arm (all four models and the untrained rows, every fine-tuning seed)"""
+    electra_max_train_samples: tuple[tuple[str, int], ...] = ()
+    """(task, cap on its training examples) for the arm's fine-tuning where a task is too large for the preset's
+    machine; other tasks take ``max_train_samples``"""
     left_out: str = ""
     """what this preset leaves out and why (written into the report)"""
 
@@ -123,7 +134,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         tasks=("stsb",), seeds=(0, 1), finetune_epochs=1.0, finetune_eval_steps=3, patience=2, dev_size=8,
         finetune_batch_size=8, finetune_lr=1e-3, finetune_max_length=64, max_train_samples=40, max_eval_samples=24,
         lora_r=2, lora_lr=1e-3, lora_seeds=(0, 1), causal_tasks=("stsb",),
-        scaling_sizes=(("micro", (0,)),), scaling_steps=(4,),
+        scaling_sizes=(("micro", (0,)),), scaling_steps=(4,), electra_tasks=("stsb",),
         left_out="everything but the plumbing: toy sizes"),
     # sized for 2 hours on a 2-core CPU: the causal pair alone (left_out says why)
     "cpu": ExperimentPreset(
@@ -137,6 +148,13 @@ PRESETS: dict[str, ExperimentPreset] = {
         # the scaling study: micro, mini and small (a quarter and 4x mini's parameters outside the root embedding;
         # small, the costliest, has one seed); 1,250 / 2,500 / 5,000 steps at mini
         scaling_sizes=(("micro", (0, 1, 2)), ("small", (0,))), scaling_steps=(1250, 2500),
+        # the ELECTRA arm, about 3.5 hours on 2 quiet cores, estimated from the committed cpu runs
+        # (docs/experiment, BENCHMARKS.md 'Pretraining speed'): the MLM pair at ~18,400 rows/s is 2 x 9.3 min for
+        # 5,000 steps of 16 x 128 rows, the ELECTRA pair (~1.25x an MLM step's FLOPs, ~4,000 steps) about the same
+        # again: ~40 min of pretraining; fine-tuning 6 rows x 3 seeds x 2 tasks = 36 runs at ~3.5 min (the MLM
+        # pair's STS-B runs: 42 min for 12), SST-2 capped at 8,000 training sentences (3 epochs = 750 steps, as
+        # STS-B's ~450 with early stopping; all 67,349 would be 8x that): ~2.1 hours; ~3.3 hours in all
+        electra_mlm_steps=5000, electra_tasks=("stsb", "sst2"), electra_max_train_samples=(("sst2", 8000),),
         left_out="the MLM pair (R2D MLM vs RoBERTa: BLiMP, per-flag F1, fine-tuning): at 10,000 steps its "
                  "pretraining took 36 minutes, its BLiMP scoring 6 and its fine-tuning 42, and it still did not beat "
                  "its untrained rows on STS-B (the cpu run at commit a096034), while the causal pair did after 10,000 "
@@ -151,7 +169,7 @@ PRESETS: dict[str, ExperimentPreset] = {
         flag_eval_docs=2000, tasks=("stsb", "sst2", "imdb", "cola", "mrpc", "rte"), seeds=(0, 1, 2),
         finetune_epochs=3.0, finetune_eval_steps=100, patience=3, dev_size=1000, finetune_batch_size=128,
         finetune_lr=2e-4, finetune_max_length=256, max_train_samples=None, max_eval_samples=None, lora_r=8,
-        lora_lr=1e-3, lora_seeds=(0, 1, 2), causal_tasks=("stsb",),
+        lora_lr=1e-3, lora_seeds=(0, 1, 2), causal_tasks=("stsb",), electra_tasks=("stsb", "sst2"),
         left_out="nothing of the issue's list; the causal pair fine-tuned on more than STS-B; models larger than "
                  "`small`"),
 }
@@ -231,6 +249,11 @@ class ExperimentArgs:
     flag_sets: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "SET", "help": (
         "the ablation: also train a causal R2D model per seed for each of these flag sets (case: spacing and case "
         "only; affixes: the seven flags and ~ly ~er ~est un~ re~ ~ness), compared with the pair at equal compute")})
+    electra: bool = dataclasses.field(default=False, metadata={"help": (
+        "the ELECTRA arm: also train the MLM pair (R2D, RoBERTa; cpu: 5,000 steps) and the ELECTRA pair (R2D ELECTRA, "
+        "its 1D twin) for the steps that give the same training FLOPs, fine-tune all four and the untrained rows "
+        "(cpu: STS-B and SST-2, SST-2 capped at 8,000 training sentences) and report the discriminators' detection "
+        "of replaced roots and changed flags")})
     compile: bool | None = dataclasses.field(default=None, metadata={"help": (
         "torch.compile every pretraining run (default: the preset's, off; BENCHMARKS.md compares it with eager)")})
     threads: int | None = dataclasses.field(default=None, metadata={"help": (
@@ -272,6 +295,11 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
         if bad:
             raise InputError("--flag-sets", f"unknown flag set(s) {', '.join(bad)}; known: {', '.join(FLAG_ARMS)}")
         preset = replace(preset, flag_arms=tuple(dict.fromkeys(args.flag_sets)))
+    if args.electra:
+        if not preset.electra_tasks:
+            raise InputError(f"--preset {args.preset} --electra", "this preset has no ELECTRA arm")
+        preset = replace(preset, electra=True, mlm_steps=preset.mlm_steps or preset.electra_mlm_steps,
+                         electra_tasks=tuple(args.tasks) if args.tasks else preset.electra_tasks)
     if not args.scaling:
         preset = replace(preset, scaling_sizes=(), scaling_steps=())
     elif not (preset.scaling_sizes or preset.scaling_steps):
@@ -292,11 +320,13 @@ def resolve(args: ExperimentArgs) -> ExperimentPreset:
 
 
 def presets_table() -> str:
-    """One line per preset: model size, vocabulary, steps, seeds, tasks."""
+    """One line per preset: model size, vocabulary, steps, seeds, tasks, the ELECTRA arm."""
     return "\n".join(f"  {n:<6} {p.model_preset} models, vocab {p.vocab_size}, causal pair {p.causal_steps} steps x "
                      f"{len(p.causal_seeds)} seeds, "
                      + (f"MLM pair {p.mlm_steps} steps, fine-tuning {', '.join(p.tasks) or 'none'} (causal pair: "
                         f"{', '.join(p.causal_tasks) or 'none'})" if p.mlm_steps else
                         f"no MLM pair, fine-tuning the causal pair on {', '.join(p.causal_tasks) or 'nothing'}")
                      + f" x {len(p.seeds)} seeds"
+                     + (f"; --electra: MLM pair {p.mlm_steps or p.electra_mlm_steps} steps and the ELECTRA pair at "
+                        f"their FLOPs, fine-tuning {', '.join(p.electra_tasks)}" if p.electra_tasks else "")
                      for n, p in PRESETS.items())

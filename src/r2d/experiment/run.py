@@ -2,9 +2,9 @@
 
 :func:`run_experiment` runs the units in order: corpus, tokenizers (R2D and a byte-level BPE of the same size,
 trained on the same text), pretraining of the causal pair and of any ``--flag-sets`` (and of the MLM pair where the
-preset has one), bits per byte, BLiMP and flag F1, fine-tuning against the untrained rows (and LoRA against full),
-the ``--scaling`` points, then the report. Each unit is a stage (:mod:`r2d.experiment.stages`), so the same command
-continues a killed run.
+preset has one or ``--electra`` asks for it, then the ELECTRA pair at its training FLOPs), bits per byte, BLiMP and
+flag F1, fine-tuning against the untrained rows (and LoRA against full), the ``--scaling`` points, then the report.
+Each unit is a stage (:mod:`r2d.experiment.stages`), so the same command continues a killed run.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from r2d.experiment.data import (corpus_sources, eval_sets, heldout_docs, prepar
                                  prepare_tokenizers)
 from r2d.experiment.presets import FLAG_ARMS, UNTRAINED, ExperimentPreset, scaling_points
 from r2d.experiment.stages import Stages, data_fingerprint, stage_inputs
-from r2d.experiment.units import (CAUSAL, MODELS, eval_blimp, eval_bpb, eval_flags, finetune_args, finetune_jobs,
-                                  lora_objective, run_pretrain, task_note)
+from r2d.experiment.units import (CAUSAL, MODELS, electra_cap, electra_jobs, eval_blimp, eval_bpb, eval_flags,
+                                  finetune_args, finetune_jobs, lora_objective, run_pretrain, task_note)
 from r2d.io import InputError
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     for name in ("r2d.modeling.encoder", "r2d.modeling.causal", "r2d.modeling.causal_data", "r2d.modeling.collator",
                  "r2d.modeling.mlm_batches", "r2d.training.data", "r2d.training.trainer", "r2d.training.tasks",
                  "r2d.training.metrics", "r2d.training.flag_metrics", "r2d.tokenizer.rates", "r2d.tokenizer.hf",
-                 "r2d.tokenizer.baseline", "r2d.evaluation.bpb", "r2d.evaluation.scoring"):
+                 "r2d.tokenizer.baseline", "r2d.evaluation.bpb", "r2d.evaluation.scoring", "r2d.modeling.electra",
+                 "r2d.training.electra", "r2d.experiment.compute"):
         importlib.import_module(name)
     from r2d.analysis.report import build_report
     from r2d.evaluation import bootstrap as _bootstrap  # noqa: F401
@@ -151,6 +152,19 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     for objective, kind, seed in units:
         runs[objective, kind, seed] = pretrain_unit(objective, kind, seed, preset)
 
+    # the ELECTRA arm: the ELECTRA pair for the steps whose training FLOPs match the MLM pair's
+    if preset.electra:
+        plan = stages.run("electra/compute", lambda: _arm_compute(preset, toks), inputs("mlm"))
+        for seed in preset.mlm_seeds:
+            for kind in MODELS:
+                run_dir = out / "pretrain" / _run_name("electra", kind) / f"seed{seed}"
+                stages.run(f"pretrain/{_run_name('electra', kind)}/seed{seed}",
+                           lambda kind=kind, run_dir=run_dir, seed=seed: run_pretrain(
+                               "electra", kind, run_dir, toks[kind], corpus_info, preset, seed=seed,
+                               progress=progress, steps=plan["steps"]["electra"]),
+                           inputs("mlm", electra_steps=plan["steps"]["electra"]))
+                runs["electra", kind, seed] = {"final": str(run_dir / "model")}
+
     # 2. MLM pair: flags, BLiMP (optional), fine-tuning with untrained rows and one LoRA comparison
     if preset.mlm_steps:
         s0 = preset.mlm_seeds[0]
@@ -168,16 +182,17 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
 
     # 3. fine-tuning: each pair's pretrained and untrained models (its first pretraining seed) on its tasks, every
     # fine-tuning seed; LoRA against full fine-tuning once (see lora_objective; first task, right after its runs)
-    jobs = finetune_jobs(preset)
+    jobs = finetune_jobs(preset) + electra_jobs(preset)
     task_data = {t: data_fingerprint([data_dir / get_task(t).local_dir]) if data_dir else task_note(t, None)
                  for t in dict.fromkeys(job[0] for job in jobs)}
-    seed0 = {"mlm": preset.mlm_seeds[0], "clm": preset.causal_seeds[0]}
+    seed0 = {"mlm": preset.mlm_seeds[0], "electra": preset.mlm_seeds[0], "clm": preset.causal_seeds[0]}
     for task, objective, kind, untrained, s, lora in jobs:
         name = _run_name(objective, kind, untrained) + (f"-lora{lora}" if lora else "")
         run_dir = out / "finetune" / task / name / f"seed{s}"
         src = runs[objective, kind, seed0[objective]]["untrained" if untrained else "final"]
 
-        args = finetune_args(preset, task, src, run_dir, s, data_dir=data_dir, lora=lora, progress=progress)
+        args = finetune_args(preset, task, src, run_dir, s, data_dir=data_dir, lora=lora, progress=progress,
+                             max_train_samples=electra_cap(preset, task, objective) if preset.electra else None)
 
         def job(run_dir=run_dir, args=args) -> dict:
             import shutil
@@ -192,7 +207,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
         # the machine's precision (bf16 where the CPU has it)
         recipe = {f"finetune_{k}": v for k, v in asdict(args).items()
                   if k not in ("model", "out", "data_dir", "progress", "extra", "bf16", "compile")}
-        stages.run(f"finetune/{task}/{name}/seed{s}", job, inputs(objective, **recipe, task_data=task_data[task]))
+        stages.run(f"finetune/{task}/{name}/seed{s}", job,
+                   inputs("mlm" if objective == "electra" else objective, **recipe, task_data=task_data[task]))
 
     # 4. the scaling study: the causal pair at other model sizes and shorter schedules (cheapest first)
     for suffix, p, seeds in scaling_points(preset):
@@ -205,7 +221,8 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
             "preset": preset_name, "sizes": asdict(preset), "data_dir": str(data_dir) if data_dir else None,
             "corpus": corpus_info, "tokenizers": toks,
             "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "versions": _versions(),
-            "task_data": {t: task_note(t, data_dir) for t in dict.fromkeys(preset.tasks + preset.causal_tasks)},
+            "task_data": {t: task_note(t, data_dir) for t in dict.fromkeys(
+                preset.tasks + preset.causal_tasks + (preset.electra_tasks if preset.electra else ()))},
             "lora_objective": lora_objective(preset),
             "blimp_pairs": len(pairs),
         }
@@ -218,6 +235,17 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")
     return out / "report.html", summary
+
+
+def _arm_compute(preset: ExperimentPreset, toks: dict) -> dict:
+    """The ELECTRA arm's plan (:func:`r2d.experiment.compute.arm_compute`) for the run's tokenizers."""
+    from r2d.experiment.compute import arm_compute
+
+    flags = json.loads((Path(toks["r2d"]) / "r2d_tokenizer.json").read_text(encoding="utf-8"))["flag_names"]
+    sizes = toks["vocab_size"]
+    return arm_compute(preset=preset.model_preset, mlm_steps=preset.mlm_steps,
+                       rows_per_step=preset.batch_size * preset.max_length, max_length=preset.max_length,
+                       vocab_size={"r2d": sizes["r2d"], "roberta": sizes["bpe"]}, flag_names=flags)
 
 
 def _arm_inputs(kind: str) -> dict:

@@ -21,15 +21,17 @@ CAUSAL, MODELS = dict(PAIRS)["clm"], dict(PAIRS)["mlm"]
 
 
 def run_pretrain(objective: str, kind: str, out_dir: Path, tokenizer_dir: str, corpus_info: dict,
-                 preset: ExperimentPreset, *, seed: int, progress: bool) -> dict:
+                 preset: ExperimentPreset, *, seed: int, progress: bool, steps: int | None = None) -> dict:
     """Pretrain one model with :func:`r2d.training.pretrain.pretrain` (in-process; a killed run resumes).
 
     Every model reads ``train.txt`` packed into full ``max_length`` blocks, for the same steps and batch: the same
-    rows for both models of a pair. Snapshots at :func:`snapshot_steps` (step 0 = the untrained row).
+    rows for both models of a pair. Snapshots at :func:`snapshot_steps` (step 0 = the untrained row). ``steps``:
+    the ELECTRA runs' (None: the preset's for the objective).
     """
     from r2d.training.pretrain import METRICS_FILE, PretrainArgs, pretrain
 
-    steps = preset.causal_steps if objective == "clm" else preset.mlm_steps
+    if steps is None:
+        steps = preset.causal_steps if objective == "clm" else preset.mlm_steps
     points = preset.curve_points if objective == "clm" else 1
     args = PretrainArgs(
         corpus=[corpus_info["train_file"]], out=str(out_dir), model=kind.split("-")[0], objective=objective,
@@ -150,9 +152,11 @@ def finetune_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, i
 
 
 def finetune_args(preset: ExperimentPreset, task: str, model: str | Path, out: str | Path, seed: int, *,
-                  data_dir: str | Path | None, lora: int = 0, progress: bool = False) -> FinetuneArgs:
+                  data_dir: str | Path | None, lora: int = 0, progress: bool = False,
+                  max_train_samples: int | None = None) -> FinetuneArgs:
     """The arguments of one of the preset's fine-tuning runs (full, or LoRA of rank ``lora``) of ``model`` on
-    ``task``: early stopping on the preset's dev set, bf16 where the CPU has it, nothing saved."""
+    ``task``: early stopping on the preset's dev set, bf16 where the CPU has it, nothing saved; at most
+    ``max_train_samples`` training examples (None: the preset's cap)."""
     from r2d.training.finetune import FinetuneArgs
 
     return FinetuneArgs(
@@ -160,9 +164,28 @@ def finetune_args(preset: ExperimentPreset, task: str, model: str | Path, out: s
         seed=seed, epochs=preset.finetune_epochs, eval_steps=preset.finetune_eval_steps,
         logging_steps=max(1, preset.finetune_eval_steps // 5), batch_size=preset.finetune_batch_size,
         lr=preset.lora_lr if lora else preset.finetune_lr, max_length=preset.finetune_max_length,
-        max_train_samples=preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
+        max_train_samples=max_train_samples or preset.max_train_samples, max_eval_samples=preset.max_eval_samples,
         dev_size=preset.dev_size, patience=preset.patience, eval_on_start=False, lora_r=lora,
         save=False, progress=progress, extra={"bf16": _bf16()})
+
+
+def electra_jobs(preset: ExperimentPreset) -> list[tuple[str, str, str, bool, int, int]]:
+    """The ELECTRA arm's fine-tuning runs, as :func:`finetune_jobs`' tuples, those already among them left out: on
+    each of its tasks the MLM pair, its untrained rows and the ELECTRA pair, every fine-tuning seed."""
+    if not preset.electra:
+        return []
+    done = set(finetune_jobs(preset))
+    jobs = [(task, objective, kind, untrained, s, 0) for task in preset.electra_tasks for s in preset.seeds
+            for objective, untrained in (("mlm", False), ("mlm", True), ("electra", False)) for kind in MODELS]
+    return [j for j in jobs if j not in done]
+
+
+def electra_cap(preset: ExperimentPreset, task: str, objective: str) -> int | None:
+    """The arm's cap on ``task``'s training examples (:attr:`ExperimentPreset.electra_max_train_samples`); None for
+    a task without one, for the causal pair and for the MLM pair's own tasks (they keep the preset's protocol)."""
+    if objective == "clm" or (objective == "mlm" and task in preset.tasks):
+        return None
+    return dict(preset.electra_max_train_samples).get(task)
 
 
 def lora_objective(preset: ExperimentPreset) -> str | None:

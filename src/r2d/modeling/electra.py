@@ -237,6 +237,8 @@ class ElectraPreTrainingOutput(ModelOutput):
         replaced_labels: (B, T), flag_change_labels: (B, T, F): the targets (:func:`electra_targets`).
         corrupted_ids: (B, T), corrupted_flags: (B, T, F): what the discriminator read.
         generator_logits: (N, V) the generator's root logits at the masked rows.
+        generator_flag_logits: (W, F) the generator's flag logits at the masked words' first rows, given the original
+            root (what ``flag_loss`` scores), in row-major order.
         hidden_states, attentions: the discriminator's, when requested.
     """
 
@@ -252,6 +254,7 @@ class ElectraPreTrainingOutput(ModelOutput):
     corrupted_ids: torch.LongTensor | None = None
     corrupted_flags: torch.LongTensor | None = None
     generator_logits: torch.FloatTensor | None = None
+    generator_flag_logits: torch.FloatTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
 
@@ -354,7 +357,7 @@ class R2DElectraForPreTraining(_ElectraPair, R2DPreTrainedModel):
             loss=loss, mlm_loss=mlm_loss, flag_loss=flag_loss, replaced_loss=rtd_loss, flag_change_loss=change_loss,
             logits=logits, flag_change_logits=change_logits, replaced_labels=replaced, flag_change_labels=changed,
             corrupted_ids=corrupted_ids, corrupted_flags=corrupted_flags, generator_logits=root_logits,
-            hidden_states=out.hidden_states, attentions=out.attentions)
+            generator_flag_logits=flag_logits, hidden_states=out.hidden_states, attentions=out.attentions)
 
 
 class R2DElectraForSequenceClassification(R2DForSequenceClassification):

@@ -1,5 +1,5 @@
-"""``r2d finetune``: an R2D or RoBERTa checkpoint, MLM or causal, fine-tuned on one downstream task through one code
-path (only the tokenizer and the padding collator differ), with task metrics in ``OUT/metrics.jsonl`` every
+"""``r2d finetune``: an R2D or RoBERTa checkpoint, MLM, ELECTRA or causal, fine-tuned on one downstream task through
+one code path (only the tokenizer and the padding collator differ), with task metrics in ``OUT/metrics.jsonl`` every
 ``--eval-steps`` and the end result in ``OUT/results.json``.
 
 With ``--dev-size N`` the model is selected on a dev set carved from the training data (the best weights kept,
@@ -30,8 +30,9 @@ METRICS_FILE = "metrics.jsonl"
 PREDICTIONS_FILE = "predictions.json"
 DEFAULT_MAX_LENGTH = 128
 """``--max-length`` when it is not given and the model reads that far."""
-PADDING_OFFSET_MODELS = ("r2d", "roberta")
-"""Model types whose positions start after the pad id (RoBERTa's ``padding_idx + 1``): R2D's encoder and RoBERTa."""
+PADDING_OFFSET_MODELS = ("r2d", "roberta", "r2d_electra")
+"""Model types whose positions start after the pad id (RoBERTa's ``padding_idx + 1``): R2D's encoder (its ELECTRA
+discriminator too) and RoBERTa; the 1D ELECTRA twin's positions start at 0, as ELECTRA's."""
 
 
 def readable_length(config) -> int:

@@ -21,7 +21,8 @@ class FinetuneArgs:
 
     task: str = field(metadata={"help": "task name: cola, sst2, mrpc, stsb, qnli, rte, mnli, yelp_polarity, imdb"})
     model: str = field(metadata={"help": (
-        "checkpoint folder (R2D or RoBERTa MLM, causal R2D or its twin) or a Hub model name such as roberta-base")})
+        "checkpoint folder (R2D or RoBERTa MLM, R2D ELECTRA or its 1D twin: the discriminator, causal R2D or its "
+        "twin) or a Hub model name such as roberta-base")})
     out: str = field(metadata={"help": (
         "output folder: metrics.jsonl, results.json, args.json (and the model unless --no-save); a folder that holds "
         "a finished run (results.json) is refused")})

@@ -15,14 +15,15 @@ logger = logging.getLogger(__name__)
 
 
 def is_r2d_checkpoint(path: str) -> bool:
-    """True if ``path`` is a 2D checkpoint: ``config.json`` with ``model_type == "r2d"`` (MLM), or ``"r2d_causal"``
-    with flags (the causal twin, ``num_flags == 0``, reads 1D ids from a ``transformers`` tokenizer)."""
+    """True if ``path`` is a 2D checkpoint: ``config.json`` with ``model_type`` ``"r2d"`` (MLM) or ``"r2d_electra"``
+    (the ELECTRA pair), or ``"r2d_causal"`` with flags (the causal twin, ``num_flags == 0``, reads 1D ids from a
+    ``transformers`` tokenizer, as does ELECTRA's ``"electra_twin"``)."""
     cfg = Path(path) / "config.json"
     if not cfg.is_file():
         return False
     config = json.loads(cfg.read_text(encoding="utf-8"))
-    return config.get("model_type") == "r2d" or (config.get("model_type") == "r2d_causal"
-                                                 and config.get("num_flags", 0) > 0)
+    return config.get("model_type") in ("r2d", "r2d_electra") or (config.get("model_type") == "r2d_causal"
+                                                                  and config.get("num_flags", 0) > 0)
 
 
 def load_tokenizer(model: str, tokenizer: str | None = None):
@@ -74,6 +75,7 @@ def load_config(model: str):
     from transformers import AutoConfig
 
     import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
+    import r2d.modeling.electra  # noqa: F401  (registers r2d_electra and electra_twin with the Auto classes)
     import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
 
     try:
@@ -92,6 +94,7 @@ def load_model(model: str, *, num_labels: int, problem_type: str, vocab_size: in
     from transformers import AutoModelForSequenceClassification
 
     import r2d.modeling.causal  # noqa: F401  (registers r2d_causal with the Auto classes)
+    import r2d.modeling.electra  # noqa: F401  (registers r2d_electra and electra_twin with the Auto classes)
     import r2d.modeling.encoder  # noqa: F401  (registers r2d with the Auto classes)
 
     try:

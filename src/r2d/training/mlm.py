@@ -75,6 +75,19 @@ class MLMEvaluation:
         return out
 
 
+RATE_SAMPLE = 20000
+"""Training sequences read to measure flag rates (the first ones): a sample is enough, and keeps start-up short."""
+
+
+def sampled_flag_rates(train_set, tokenizer) -> tuple[dict[str, float], int]:
+    """``({flag: rate over the non-special rows}, sequences read)`` of the first :data:`RATE_SAMPLE` training
+    sequences."""
+    n = min(len(train_set), RATE_SAMPLE)
+    rates = flag_rates_from_rows((train_set.rows(i)[0] for i in range(n)), (train_set.rows(i)[1] for i in range(n)),
+                                 tokenizer.all_special_ids, list(tokenizer.flag_names))
+    return rates, n
+
+
 def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path) -> Objective:
     """Masked language modelling of R2D (ids and flags) or RoBERTa (ids); ``flag_rates.json`` for R2D."""
     from transformers import DataCollatorForLanguageModeling
@@ -90,9 +103,7 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
     run_files: dict[str, Any] = {}
     if r2d:
         flag_names = list(tokenizer.flag_names)
-        n = min(len(train_set), 20000)  # subtle: a sample is enough for rates; keeps start-up short
-        rates = flag_rates_from_rows((train_set.rows(i)[0] for i in range(n)), (train_set.rows(i)[1] for i in range(n)),
-                                     tokenizer.all_special_ids, flag_names)
+        rates, n = sampled_flag_rates(train_set, tokenizer)
         weights = (pos_weights(rates, flag_names, args.flag_pos_weight_max) if args.flag_pos_weight
                    else [1.0] * len(flag_names))
         run_files["flag_rates.json"] = {"rates": rates, "pos_weight": dict(zip(flag_names, weights)),
@@ -122,4 +133,4 @@ def mlm_objective(args: PretrainArgs, tokenizer, train_set, eval_set, out: Path)
                      callbacks=[SaveTokenizerCallback(tokenizer)] if r2d else [], run_files=run_files)
 
 
-__all__ = ["MLMEvaluation", "mlm_objective"]
+__all__ = ["MLMEvaluation", "mlm_objective", "sampled_flag_rates", "RATE_SAMPLE"]

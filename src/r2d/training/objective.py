@@ -1,6 +1,6 @@
 """What a pretraining objective hands the recipe (:mod:`r2d.training.pretrain`): the model, its batches, the
 evaluation set and metrics, and the files to write. Each objective (:mod:`~r2d.training.mlm`,
-:mod:`~r2d.training.clm`) returns one.
+:mod:`~r2d.training.clm`, :mod:`~r2d.training.electra`) returns one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ class Objective:
     callbacks: list = field(default_factory=list)
     run_files: dict[str, Any] = field(default_factory=dict)
     """file name in OUT -> JSON content, written by the main process (e.g. ``flag_rates.json``)"""
+    eval_seed: int | None = None
+    """for models that sample in their forward pass: evaluation draws under this seed (``R2DTrainer(eval_seed=)``)"""
 
 
 __all__ = ["Objective"]

@@ -37,7 +37,9 @@ def model_config(kind: str, preset: str, *, vocab_size: int, max_length: int | N
     """The config of a preset-size model.
 
     Args:
-        kind: ``"r2d"`` (-> ``R2DConfig``) or ``"roberta"`` (-> ``RobertaConfig``).
+        kind: ``"r2d"`` (-> ``R2DConfig``), ``"roberta"`` (-> ``RobertaConfig``), or an ELECTRA pair of that size:
+            ``"r2d_electra"`` (-> ``R2DElectraConfig``), ``"electra_twin"`` (-> ``ElectraTwinConfig``); the generator
+            takes its config's defaults (the same width, a third of the layers).
         preset: a key of :data:`PRESETS`.
         vocab_size: the tokenizer's ``len(tokenizer)``.
         max_length: longest sequence the model must take; sets ``max_position_embeddings = max_length + 2``
@@ -54,13 +56,19 @@ def model_config(kind: str, preset: str, *, vocab_size: int, max_length: int | N
         from r2d.modeling.encoder import R2DConfig
 
         return R2DConfig(**kwargs)
-    if kind == "roberta":
+    if kind == "r2d_electra":
+        from r2d.modeling.configuration import R2DElectraConfig
+
+        return R2DElectraConfig(**kwargs)
+    if kind in ("roberta", "electra_twin"):
         from transformers import RobertaConfig
+
+        from r2d.modeling.configuration import ElectraTwinConfig
 
         for key in [k for k in kwargs if k.startswith("flag_") or k == "num_flags"]:
             kwargs.pop(key)
-        return RobertaConfig(**kwargs)
-    raise ValueError(f"unknown model kind {kind!r}; expected 'r2d' or 'roberta'")
+        return (RobertaConfig if kind == "roberta" else ElectraTwinConfig)(**kwargs)
+    raise ValueError(f"unknown model kind {kind!r}; expected 'r2d', 'roberta', 'r2d_electra' or 'electra_twin'")
 
 
 __all__ = ["PRESETS", "TRAIN_DEFAULTS", "model_config"]

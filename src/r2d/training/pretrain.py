@@ -1,5 +1,6 @@
-"""``r2d pretrain``: pretraining of R2D or of its 1D baseline through one code path, masked (:mod:`~r2d.training.mlm`)
-or causal (:mod:`~r2d.training.clm`), on corpus shards read as the steps ask for them (:mod:`~r2d.training.data`).
+"""``r2d pretrain``: pretraining of R2D or of its 1D baseline through one code path, masked (:mod:`~r2d.training.mlm`),
+causal (:mod:`~r2d.training.clm`) or ELECTRA (:mod:`~r2d.training.electra`), on corpus shards read as the steps ask
+for them (:mod:`~r2d.training.data`).
 
 A run folder ``OUT`` gets ``metrics.jsonl``, TensorBoard logs, checkpoints, ``args.json``, ``summary.json``, the
 objective's files (``flag_rates.json``) and the final model with its tokenizer in ``OUT/model``. Bad input raises
@@ -21,6 +22,7 @@ from r2d.io import InputError
 from r2d.tokenizer import loading
 from r2d.training.clm import bf16_available, clm_objective, train_run_tokenizer
 from r2d.training.data import EpochSampler, SequenceDataset, build_datasets
+from r2d.training.electra import electra_objective
 from r2d.training.mlm import MLMEvaluation, mlm_objective
 from r2d.training.objective import Objective
 from r2d.training.pretrain_args import RESUME_MAY_CHANGE, PretrainArgs, check_args, check_resume, with_defaults
@@ -50,7 +52,8 @@ def load_tokenizer(kind: str, name: str | None):
 
 
 # name -> builder(args, tokenizer, train_set, eval_set, out) -> Objective; a new objective is one more entry
-OBJECTIVES: dict[str, Callable[..., Objective]] = {"mlm": mlm_objective, "clm": clm_objective}
+OBJECTIVES: dict[str, Callable[..., Objective]] = {"mlm": mlm_objective, "clm": clm_objective,
+                                                   "electra": electra_objective}
 
 
 def training_arguments(args: PretrainArgs):
@@ -139,8 +142,8 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
                 tokenizer_id=str(f"trained:{args.train_tokenizer}" if args.train_tokenizer
                                  else args.tokenizer or ("r2d-en" if args.model == "r2d" else "roberta-baseline")),
                 max_length=args.max_length, pack=args.pack, max_docs=args.max_docs, eval_fraction=args.eval_fraction,
-                eval_size=args.eval_size, objective=args.objective, workers=args.prepare_workers,
-                progress=args.progress and main, write_meta=main)
+                eval_size=args.eval_size, objective="clm" if args.objective == "clm" else "mlm",
+                workers=args.prepare_workers, progress=args.progress and main, write_meta=main)
     except InputError:
         if new_out and main:  # subtle: bad input found while streaming the corpus; leave no half-made run folder
             shutil.rmtree(out, ignore_errors=True)
@@ -167,6 +170,7 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
         train_sampler=EpochSampler(len(train_set), args.seed), eval_outputs=objective.eval_outputs,
         processing_class=objective.processing_class, compute_metrics=objective.compute_metrics,
         callbacks=callbacks + ([snapshot] if snapshot else []), loss_parts=objective.loss_parts,
+        eval_seed=objective.eval_seed,
     )
     if snapshot:
         snapshot.trainer = trainer
@@ -206,4 +210,5 @@ def pretrain(args: PretrainArgs, argv: list[str] | None = None) -> dict[str, Any
 
 __all__ = ["PretrainArgs", "pretrain", "training_arguments", "with_defaults", "check_args", "check_resume",
            "RESUME_MAY_CHANGE", "load_tokenizer", "Objective", "OBJECTIVES", "MLMEvaluation", "mlm_objective",
+           "electra_objective",
            "METRICS_FILE", "MODEL_DIR", "SNAPSHOT_DIR", "CLOCK_FILE", "snapshots"]

@@ -12,6 +12,9 @@ from typing import Any, Literal
 from r2d.io import InputError
 from r2d.training.data import check_corpus
 from r2d.training.options import MAX_SEED, check_ranges
+
+FLAG_CHANGE_RULES = ("rate", "sqrt-rate")
+"""The words ``--flag-change-weight`` takes besides a number (:func:`r2d.training.electra.flag_change_weights`)."""
 from r2d.training.presets import TRAIN_DEFAULTS
 from r2d.training.run_folder import changed_run_args, same_files
 from r2d.training.shards import is_shard_folder
@@ -26,11 +29,13 @@ class PretrainArgs:
         "(streamed), or a folder of shards made by r2d prepare-corpus with the run's tokenizer")})
     out: str = field(metadata={"help": "run folder: metrics.jsonl, args.json, checkpoints, TensorBoard logs, model/"})
     model: Literal["r2d", "roberta", "bpe"] = field(default="r2d", metadata={"help": (
-        "r2d (R2DForMaskedLM; R2DForCausalLM with clm), roberta (RobertaForMaskedLM, the MLM baseline) or bpe (clm "
+        "r2d (R2DForMaskedLM; R2DForCausalLM with clm; R2DElectraForPreTraining with electra), roberta "
+        "(RobertaForMaskedLM, the MLM baseline; with electra the 1D ELECTRA twin on the byte-level BPE) or bpe (clm "
         "only: the causal 1D twin, R2DForCausalLM without flags on a byte-level BPE)")})
-    objective: Literal["mlm", "clm"] = field(default="mlm", metadata={"help": (
-        "training objective: mlm (masked language modelling, the article's) or clm (causal: next row = root, then its "
-        "flags; documents packed with separators when --pack)")})
+    objective: Literal["mlm", "clm", "electra"] = field(default="mlm", metadata={"help": (
+        "training objective: mlm (masked language modelling, the article's), clm (causal: next row = root, then its "
+        "flags; documents packed with separators when --pack) or electra (a generator a third as deep fills masked "
+        "words, the discriminator tells replaced roots and changed flags; r2d and roberta)")})
     preset: Literal["tiny", "micro", "mini", "small", "base"] = field(default="tiny", metadata={"help": (
         "model size: tiny (tests), micro (the scaling study, a quarter of mini), mini (r2d experiment --preset cpu), "
         "small (a CPU), base (RoBERTa-base)")})
@@ -76,6 +81,11 @@ class PretrainArgs:
         "r2d: clamp of the per-flag pos_weight (1-p)/p")})
     flag_pos_weight: bool = field(default=True, metadata={"help": (
         "r2d: weight positive flags by (1-p)/p from the measured rates (--no-flag-pos-weight: all 1)")})
+    flag_change_weight: str = field(default="rate", metadata={"help": (
+        "r2d electra: pos_weight of the discriminator's 'flag changed' targets: a number for every flag, rate (per "
+        "flag, negatives / positives of the change rate expected from the training rows' flag rates, clamped by "
+        "--flag-pos-weight-max) or sqrt-rate (its square root); BENCHMARKS.md records the measurement behind the "
+        "default")})
     max_minutes: float | None = field(default=None, metadata={"help": (
         "stop training (then evaluate and save) once this many minutes of training have passed")})
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, data order, masking)"})
@@ -133,9 +143,18 @@ def check_args(args: PretrainArgs) -> None:
         raise bad("eval_fraction", args.eval_fraction, "must be in (0, 1)")
     if args.max_length is not None and args.max_length < 3:
         raise bad("max_length", args.max_length, "must be >= 3 (<s>, one row, </s>)")
-    wanted = {"roberta": "mlm", "bpe": "clm"}.get(args.model)
-    if wanted and args.objective != wanted:
-        raise bad("model", args.model, f"roberta is the MLM baseline and bpe the causal twin: use --objective {wanted}")
+    allowed = {"roberta": ("mlm", "electra"), "bpe": ("clm",)}.get(args.model)
+    if allowed and args.objective not in allowed:
+        raise bad("model", args.model, f"roberta is the MLM baseline and bpe the causal twin: use --objective "
+                                       f"{allowed[0]}")
+    if args.flag_change_weight not in FLAG_CHANGE_RULES:
+        try:
+            weight = float(args.flag_change_weight)
+        except ValueError:
+            weight = None
+        if weight is None or not weight > 0 or weight == float("inf"):
+            raise bad("flag_change_weight", args.flag_change_weight,
+                      f"must be a number > 0 or one of {', '.join(FLAG_CHANGE_RULES)}")
     if args.train_tokenizer is not None and args.train_tokenizer < 300:
         raise bad("train_tokenizer", args.train_tokenizer, "must be >= 300 (256 bytes, the specials and merges)")
     check_corpus(args.corpus)
@@ -163,4 +182,4 @@ def check_resume(args: PretrainArgs) -> None:
                          + "; resume it with its own, or choose another --out")
 
 
-__all__ = ["PretrainArgs", "with_defaults", "check_args", "check_resume", "RESUME_MAY_CHANGE"]
+__all__ = ["PretrainArgs", "with_defaults", "check_args", "check_resume", "RESUME_MAY_CHANGE", "FLAG_CHANGE_RULES"]

@@ -38,12 +38,16 @@ class R2DTrainer(Trainer):
             receives its values in the dict's order. Keep per-sequence values, never per-batch ones: on N processes
             the last batches are padded with repeated sequences, which only per-sequence values let
             ``gather_for_metrics`` drop. ``None`` = every output but the loss, as ``Trainer`` does.
+        eval_seed: evaluate under torch's RNG seeded with this (then restored), for models that sample in their
+            forward pass (ELECTRA's replacements): every evaluation draws alike and training's draws are untouched.
+            ``None`` = torch's RNG as it stands.
     """
 
     def __init__(self, *args, loss_parts: Sequence[str] = ("mlm_loss", "flag_loss"), train_sampler=None,
                  eval_outputs: Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, torch.Tensor]] | None = None,
-                 **kwargs):
+                 eval_seed: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.eval_seed = eval_seed
         # subtle: models with **kwargs in forward would otherwise get num_items_in_batch and their per-batch
         # mean loss would not be divided by the gradient accumulation steps.
         self.model_accepts_loss_kwargs = False
@@ -63,6 +67,14 @@ class R2DTrainer(Trainer):
         if self.train_sampler is not None:
             return self.train_sampler
         return super()._get_train_sampler(train_dataset)
+
+    def evaluate(self, *args, **kwargs):
+        if self.eval_seed is None:
+            return super().evaluate(*args, **kwargs)
+        devices = [self.args.device.index or 0] if self.args.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.eval_seed)
+            return super().evaluate(*args, **kwargs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True,
