@@ -81,11 +81,11 @@ class PretrainArgs:
         "r2d: clamp of the per-flag pos_weight (1-p)/p")})
     flag_pos_weight: bool = field(default=True, metadata={"help": (
         "r2d: weight positive flags by (1-p)/p from the measured rates (--no-flag-pos-weight: all 1)")})
-    flag_change_weight: str = field(default="rate", metadata={"help": (
+    flag_change_weight: str = field(default="sqrt-rate", metadata={"help": (
         "r2d electra: pos_weight of the discriminator's 'flag changed' targets: a number for every flag, rate (per "
         "flag, negatives / positives of the change rate expected from the training rows' flag rates, clamped by "
-        "--flag-pos-weight-max) or sqrt-rate (its square root); BENCHMARKS.md records the measurement behind the "
-        "default")})
+        "--flag-pos-weight-max) or sqrt-rate (its square root, the default: BENCHMARKS.md records the measurement "
+        "that chose it)")})
     max_minutes: float | None = field(default=None, metadata={"help": (
         "stop training (then evaluate and save) once this many minutes of training have passed")})
     seed: int = field(default=0, metadata={"help": "random seed (initialisation, data order, masking)"})
