@@ -225,7 +225,8 @@ class ExperimentArgs:
     preset: Literal["smoke", "cpu", "gpu"] = dataclasses.field(metadata={"help": (
         "experiment size (see the presets below)")})
     out: str = dataclasses.field(metadata={"help": (
-        "output folder (resumable: the same command continues a killed run, finished units are skipped)")})
+        "output folder (resumable: the same command, run from the same directory, continues a killed run; finished "
+        "units are skipped; the stages record the paths they wrote as typed, relative to that directory)")})
     data_dir: str | None = dataclasses.field(default=None, metadata={"help": (
         "local data in the layout of shared/data (Wikipedia shards, wikitext-2-raw, blimp, GLUE, imdb)")})
     corpus: list[str] | None = dataclasses.field(default=None, metadata={"metavar": "FILE", "help": (
