@@ -553,3 +553,35 @@ def test_electra_arm_jobs_and_caps():
     assert electra_jobs(PRESETS["cpu"]) == []  # no --electra, no arm
     p = resolve(ExperimentArgs(preset="cpu", out="x", data_dir=str(SHARED), electra=True)) if SHARED.is_dir() else cpu
     assert p.electra and p.mlm_steps == 5000 and p.tasks == ()
+
+
+def test_resuming_from_another_directory_says_where_to_run_it(tmp_path: Path, monkeypatch, capsys):
+    # the stage markers hold the paths the experiment wrote as typed (relative to where it first ran): a resume from
+    # elsewhere stops at the corpus stage and says so, instead of failing later on some missing file
+    import r2d.experiment.run as run_module
+    from r2d.cli import main
+
+    text = tmp_path / "corpus.txt"
+    text.write_text("".join(f"Paragraph {i}: the dogs were riding in Australia's parks, and the cats watched them. "
+                            * 4 + "\n" for i in range(80)), encoding="utf-8")
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir()
+    other.mkdir()
+
+    def stop(*a, **k):
+        raise Interrupted("stop after the corpus stage")
+
+    monkeypatch.setattr(run_module, "prepare_tokenizers", stop)
+    argv = ["experiment", "--preset", "smoke", "--corpus", str(text), "--out", "exp", "--no-progress",
+            "--threads", "1"]
+    monkeypatch.chdir(first)
+    with pytest.raises(Interrupted):
+        main(argv)
+    assert json.loads((first / "exp" / "stages" / "corpus.json").read_text())["train_file"] == "exp/corpus/train.txt"
+    monkeypatch.chdir(other)
+    assert main([*argv[:6], str(first / "exp"), *argv[7:]]) == 2
+    err = capsys.readouterr().err
+    assert "corpus.json" in err and "exp/corpus/train.txt" in err and str(other) in err
+    monkeypatch.chdir(first)  # from where it first ran, the resume goes on past the corpus stage
+    with pytest.raises(Interrupted):
+        main(argv)

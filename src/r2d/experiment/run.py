@@ -99,6 +99,7 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     inputs = functools.partial(stage_inputs, preset, corpus=digest)
     corpus_info = stages.run("corpus", lambda: prepare_corpus(out, data_dir, corpus, preset),
                              stage_inputs(preset, source=source))
+    _check_recorded_paths(corpus_info, out)
     toks = stages.run("tokenizers", lambda: prepare_tokenizers(out, corpus_info, preset),
                       inputs(vocab_size=preset.vocab_size))
     sets = eval_sets(corpus_info)
@@ -235,6 +236,17 @@ def _run(preset: ExperimentPreset, out: Path, *, data_dir, corpus, preset_name: 
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     logger.info("experiment finished in %.0f s (this invocation): %s", time.perf_counter() - t0, out / "report.html")
     return out / "report.html", summary
+
+
+def _check_recorded_paths(corpus_info: dict, out: Path) -> None:
+    """Stop a resume whose recorded paths do not resolve from here: the stage markers hold the paths the experiment
+    wrote as typed, relative to the directory it first ran from."""
+    for key in ("train_file", "heldout_file"):
+        if not Path(corpus_info[key]).is_file():
+            raise InputError(out / "stages" / "corpus.json",
+                             f"{corpus_info[key]} is not found from {Path.cwd()}: this experiment's stages hold paths "
+                             "relative to the directory it first ran from; run the command from there",
+                             field=key)
 
 
 def _arm_compute(preset: ExperimentPreset, toks: dict) -> dict:
