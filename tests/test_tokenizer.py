@@ -140,9 +140,7 @@ def test_one_megabyte_document_round_trips(en_tok):
 
 
 def test_wikipedia_sample_round_trips(en_tok, shared_data):
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_00-19.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 20_000))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_00-19.txt.gz", 20_000)
     enc = en_tok(lines)
     bad = [ln for ln, out in zip(lines, en_tok.batch_decode(enc["input_ids"], enc["flags"])) if ln != out]
     assert bad == []
@@ -208,6 +206,12 @@ def _general_decode(tok, ids_batch, flags_batch, skip_special_tokens=True):
     core = tok.core.decoder
     rows = core._rows_of_arrays(ids_batch, flags_batch)
     return core._texts(*core._read_arrays(*rows, skip_special_tokens), skip_special_tokens)
+
+
+def _wiki_lines(shared_data, shard: str, n: int) -> list[str]:
+    """The first ``n`` lines (line breaks kept) of a Wikipedia shard of the shared data."""
+    with gzip.open(shared_data / "wikipedia_en" / shard, "rt", encoding="utf-8") as f:
+        return list(itertools.islice(f, n))
 
 
 def _fresh(tok, **settings):
@@ -370,9 +374,7 @@ def test_decode_takes_the_encoding_whole(tiny_tok, tensors):
 
 
 def test_wikipedia_lines_decode_one_at_a_time(en_tok, shared_data):
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_40-59.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 2000))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_40-59.txt.gz", 2000)
     encs = [en_tok(ln) for ln in lines]
     fresh = _fresh(en_tok)
     assert [fresh.decode(e["input_ids"], e["flags"]) for e in encs] == lines
@@ -697,9 +699,7 @@ def test_full_cache_never_loses_the_batch_in_hand(tiny_tok, tmp_path):
 def test_a_cache_emptied_while_decoding_a_batch_loses_nothing(en_tok, shared_data):
     # Defect: a batch's rows found in the cache were read after new words had emptied it: wrong words, or an
     # IndexError. The cache here fills within the first batch and is emptied while decoding the second.
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_60-79.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 1500))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_60-79.txt.gz", 1500)
     tok = _fresh(en_tok, cache_size=3000)
     for i in range(0, len(lines), 500):
         enc = en_tok(lines[i:i + 500])
@@ -711,9 +711,7 @@ def test_flag_rows_are_read_by_value_whoever_made_them(en_tok, shared_data):
     # Decoding reads the flag tuples encoding gives out by identity, a batch at once. Rows another tokenizer
     # made, rows as lists (changed in place between calls), and more distinct tuples than it remembers must
     # decode by their values all the same.
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_80-99.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 300))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_80-99.txt.gz", 300)
     enc = en_tok(lines)
     tok = _fresh(en_tok)
     for _ in range(2):  # met first, then remembered
@@ -734,9 +732,7 @@ def test_flag_rows_are_read_by_value_whoever_made_them(en_tok, shared_data):
 def test_a_pickled_tokenizer_decodes_and_reads_rows_at_its_own_addresses(en_tok, shared_data):
     # worker processes get the tokenizer pickled: its decoder's cache (rows spelled through closures) arrives empty,
     # and the flag tuples it reads by identity are remembered at the addresses of its own copies, not the sender's
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_40-59.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 200))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_40-59.txt.gz", 200)
     tok = _fresh(en_tok)
     enc = tok(lines)
     assert tok.batch_decode(enc["input_ids"], enc["flags"]) == lines
@@ -764,9 +760,7 @@ def test_addresses_are_where_the_items_live():
 def test_one_text_at_a_time_with_a_small_cache(en_tok, shared_data):
     # rows met for the first time are spelled while a text is looked up; the cache is emptied whenever it fills,
     # mid-text too, and the text in hand loses nothing
-    path = shared_data / "wikipedia_en" / "enwiki_AA_wiki_60-79.txt.gz"
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        lines = list(itertools.islice(f, 400))
+    lines = _wiki_lines(shared_data, "enwiki_AA_wiki_60-79.txt.gz", 400)
     tok = _fresh(en_tok, cache_size=40)
     for ln in lines:
         enc = en_tok(ln)
